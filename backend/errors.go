@@ -1,0 +1,39 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The sentinel errors of yokedcache. Package yokedcache re-exports these
+// same values; check them with errors.Is.
+var (
+	// ErrNotFound reports a miss: the key is absent or expired.
+	ErrNotFound = errors.New("yokedcache: not found")
+	// ErrInvalidKey reports an empty key, invalid UTF-8 or a key over the
+	// maximum length.
+	ErrInvalidKey = errors.New("yokedcache: invalid key")
+	// ErrInvalidTTL reports a negative TTL (other than NoExpiry).
+	ErrInvalidTTL = errors.New("yokedcache: invalid ttl")
+	// ErrInvalidValue reports a value the codec cannot encode.
+	ErrInvalidValue = errors.New("yokedcache: invalid value")
+	// ErrCorrupt reports stored bytes that do not decode. The Cache treats
+	// such an entry as a miss, counts it and logs it.
+	ErrCorrupt = errors.New("yokedcache: corrupt value")
+	// ErrValueTooLarge reports a value over a backend's item limit.
+	ErrValueTooLarge = errors.New("yokedcache: value too large")
+	// ErrUnsupported reports a feature the backend cannot honour. It also
+	// matches errors.ErrUnsupported.
+	ErrUnsupported = fmt.Errorf("yokedcache: %w", errors.ErrUnsupported)
+	// ErrClosed reports an operation on a closed cache or backend.
+	ErrClosed = errors.New("yokedcache: closed")
+	// ErrInvalidConfig reports an invalid option, URL or configuration
+	// value.
+	ErrInvalidConfig = errors.New("yokedcache: invalid configuration")
+)
+
+// Unsupported returns an error matching ErrUnsupported that names what is
+// unsupported and why.
+func Unsupported(backend, feature, why string) error {
+	return fmt.Errorf("%s: %s: %s: %w", backend, feature, why, ErrUnsupported)
+}

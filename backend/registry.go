@@ -1,0 +1,181 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// URLOpener opens a backend from a URL. Each backend package exports one
+// and registers it for its scheme in init.
+type URLOpener interface {
+	// OpenURL validates u (unknown query parameters are errors matching
+	// ErrInvalidConfig) and returns a new backend. It must not print the
+	// URL except through u.Redacted().
+	OpenURL(ctx context.Context, u *url.URL) (Backend, error)
+}
+
+// URLOpenerFunc adapts a function to URLOpener.
+type URLOpenerFunc func(ctx context.Context, u *url.URL) (Backend, error)
+
+// OpenURL calls f.
+func (f URLOpenerFunc) OpenURL(ctx context.Context, u *url.URL) (Backend, error) { return f(ctx, u) }
+
+// URLMux maps URL schemes to openers. The zero value has no schemes.
+type URLMux struct {
+	mu      sync.RWMutex
+	openers map[string]URLOpener
+}
+
+// Register makes opener handle scheme. It panics if scheme is empty,
+// opener is nil or the scheme is already registered: these are programming
+// errors found at init time.
+func (m *URLMux) Register(scheme string, opener URLOpener) {
+	if scheme == "" || opener == nil {
+		panic("backend: Register with empty scheme or nil opener")
+	}
+	scheme = strings.ToLower(scheme)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.openers[scheme]; dup {
+		panic("backend: scheme registered twice: " + scheme)
+	}
+	if m.openers == nil {
+		m.openers = make(map[string]URLOpener)
+	}
+	m.openers[scheme] = opener
+}
+
+// Schemes returns the registered schemes, sorted.
+func (m *URLMux) Schemes() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.openers))
+	for s := range m.openers {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Open parses rawURL and opens it with the opener registered for its
+// scheme. Errors never contain the URL's password.
+func (m *URLMux) Open(ctx context.Context, rawURL string) (Backend, error) {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return m.OpenParsed(ctx, u)
+}
+
+// OpenParsed is Open for an already parsed URL.
+func (m *URLMux) OpenParsed(ctx context.Context, u *url.URL) (Backend, error) {
+	scheme := strings.ToLower(u.Scheme)
+	m.mu.RLock()
+	op := m.openers[scheme]
+	m.mu.RUnlock()
+	if op == nil {
+		return nil, fmt.Errorf("open %s: unknown scheme %q (registered: %s; forgotten import?): %w",
+			u.Redacted(), u.Scheme, strings.Join(m.Schemes(), ", "), ErrInvalidConfig)
+	}
+	return op.OpenURL(ctx, u)
+}
+
+// ParseURL parses a backend URL. A parse error is reported without the
+// URL's text, which could contain a password.
+func ParseURL(rawURL string) (*url.URL, error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return nil, fmt.Errorf("empty backend URL: %w", ErrInvalidConfig)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error contains the URL verbatim; report only the cause.
+		var ue *url.Error
+		msg := err.Error()
+		if e, ok := err.(*url.Error); ok {
+			ue = e
+			msg = ue.Err.Error()
+		}
+		return nil, fmt.Errorf("invalid backend URL: %s: %w", msg, ErrInvalidConfig)
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("invalid backend URL %s: missing scheme (for example redis:// or mem://): %w", u.Redacted(), ErrInvalidConfig)
+	}
+	return u, nil
+}
+
+var defaultMux = new(URLMux)
+
+// DefaultURLMux returns the process-wide registry that backend packages
+// register their schemes with in init. It is the only global state of
+// yokedcache, and using it is optional.
+func DefaultURLMux() *URLMux { return defaultMux }
+
+// Register registers opener for scheme in the default registry.
+func Register(scheme string, opener URLOpener) { defaultMux.Register(scheme, opener) }
+
+// Open opens rawURL with the default registry.
+func Open(ctx context.Context, rawURL string) (Backend, error) { return defaultMux.Open(ctx, rawURL) }
+
+// QueryParams helps URL openers consume query parameters: each Get removes
+// the parameter, and Finish reports the leftovers as unknown.
+type QueryParams struct {
+	v   url.Values
+	err error
+}
+
+// NewQueryParams copies q.
+func NewQueryParams(q url.Values) *QueryParams {
+	c := make(url.Values, len(q))
+	for k, v := range q {
+		c[k] = slices.Clone(v)
+	}
+	return &QueryParams{v: c}
+}
+
+// String returns and removes the last value of name, or "" when absent.
+func (p *QueryParams) String(name string) (string, bool) {
+	vs, ok := p.v[name]
+	if !ok {
+		return "", false
+	}
+	delete(p.v, name)
+	if len(vs) == 0 {
+		return "", true
+	}
+	return vs[len(vs)-1], true
+}
+
+// All returns and removes every value of name.
+func (p *QueryParams) All(name string) []string {
+	vs := p.v[name]
+	delete(p.v, name)
+	return vs
+}
+
+// Fail records the first error.
+func (p *QueryParams) Fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+// Finish returns the first recorded error, or an error naming the unknown
+// parameters that were not consumed.
+func (p *QueryParams) Finish() error {
+	if p.err != nil {
+		return p.err
+	}
+	if len(p.v) > 0 {
+		names := make([]string, 0, len(p.v))
+		for k := range p.v {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		return fmt.Errorf("unknown URL parameter(s) %s: %w", strings.Join(names, ", "), ErrInvalidConfig)
+	}
+	return nil
+}

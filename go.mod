@@ -1,0 +1,3 @@
+module github.com/yokedcache/yokedcache
+
+go 1.26
