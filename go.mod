@@ -1,3 +1,11 @@
 module github.com/yokedcache/yokedcache
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+)

@@ -1,0 +1,260 @@
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// ErrCorrupt reports stored bytes that are not a valid envelope. It is the
+// same value as backend.ErrCorrupt's message family but kept here so this
+// package has no dependency on backend; the Cache wraps it.
+var ErrCorrupt = errors.New("codec: corrupt envelope")
+
+// Compression identifies a compression algorithm.
+type Compression byte
+
+// Compression algorithms.
+const (
+	None Compression = 0
+	S2   Compression = 1 // github.com/klauspost/compress/s2: fast, moderate ratio
+	Zstd Compression = 2 // github.com/klauspost/compress/zstd: slower, better ratio
+)
+
+// String returns the algorithm's name.
+func (c Compression) String() string {
+	switch c {
+	case None:
+		return "none"
+	case S2:
+		return "s2"
+	case Zstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("compression(%d)", byte(c))
+}
+
+const (
+	magic      = 0xCB
+	version    = 1
+	HeaderSize = 9 // bytes before the tag list and payload
+	flagTags   = 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// EncodeOptions controls Encode.
+type EncodeOptions struct {
+	// Compression applied when the payload is at least Threshold bytes.
+	Compression Compression
+	// Threshold is the smallest payload that is compressed; 0 means 1024.
+	// A negative value disables compression.
+	Threshold int
+}
+
+// Encode builds an envelope around payload (already encoded by the codec
+// with id codecID) with the given tags. The result is a new slice; payload
+// is not retained.
+func Encode(codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byte, error) {
+	comp := None
+	threshold := o.Threshold
+	if threshold == 0 {
+		threshold = 1024
+	}
+	if o.Compression != None && threshold > 0 && len(payload) >= threshold {
+		c, err := compress(o.Compression, payload)
+		if err != nil {
+			return nil, err
+		}
+		// Keep the compressed form only when it saves space.
+		if len(c) < len(payload) {
+			payload = c
+			comp = o.Compression
+		}
+	}
+	size := HeaderSize + len(payload)
+	var flags byte
+	if len(tags) > 0 {
+		flags |= flagTags
+		size += binary.MaxVarintLen64
+		for _, t := range tags {
+			size += binary.MaxVarintLen64 + len(t)
+		}
+	}
+	b := make([]byte, HeaderSize, size)
+	b[0], b[1], b[2], b[3], b[4] = magic, version, codecID, byte(comp), flags
+	if len(tags) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(tags)))
+		for _, t := range tags {
+			b = binary.AppendUvarint(b, uint64(len(t)))
+			b = append(b, t...)
+		}
+	}
+	b = append(b, payload...)
+	binary.LittleEndian.PutUint32(b[5:9], checksum(b))
+	return b, nil
+}
+
+func checksum(b []byte) uint32 {
+	c := crc32.Update(0, castagnoli, b[:5])
+	return crc32.Update(c, castagnoli, b[HeaderSize:])
+}
+
+// Envelope is a decoded envelope. Payload aliases the input when the value
+// was not compressed.
+type Envelope struct {
+	Codec       byte
+	Compression Compression
+	// Payload is the codec's bytes, decompressed.
+	Payload []byte
+	tags    []byte // encoded tag list, nil when none
+}
+
+// Decode parses data. maxSize bounds the decompressed payload (0 means
+// 512 MiB) so a corrupted or hostile length cannot exhaust memory. Every
+// failure matches ErrCorrupt.
+func Decode(data []byte, maxSize int) (Envelope, error) {
+	if maxSize <= 0 {
+		maxSize = 512 << 20
+	}
+	if len(data) < HeaderSize {
+		return Envelope{}, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
+	}
+	if data[0] != magic {
+		return Envelope{}, fmt.Errorf("%w: bad magic byte 0x%02x", ErrCorrupt, data[0])
+	}
+	if data[1] != version {
+		return Envelope{}, fmt.Errorf("%w: unsupported format version %d", ErrCorrupt, data[1])
+	}
+	if binary.LittleEndian.Uint32(data[5:9]) != checksum(data) {
+		return Envelope{}, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	e := Envelope{Codec: data[2], Compression: Compression(data[3])}
+	if e.Codec == 0 || (e.Codec > IDMsgpack && e.Codec < IDUserMin) {
+		return Envelope{}, fmt.Errorf("%w: unknown codec id %d", ErrCorrupt, e.Codec)
+	}
+	if data[4]&^flagTags != 0 {
+		return Envelope{}, fmt.Errorf("%w: unknown flags 0x%02x", ErrCorrupt, data[4])
+	}
+	rest := data[HeaderSize:]
+	if data[4]&flagTags != 0 {
+		n, err := skipTags(rest)
+		if err != nil {
+			return Envelope{}, err
+		}
+		e.tags = rest[:n]
+		rest = rest[n:]
+	}
+	switch e.Compression {
+	case None:
+		e.Payload = rest
+	case S2:
+		n, err := s2.DecodedLen(rest)
+		if err != nil {
+			return Envelope{}, fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
+		}
+		if n > maxSize {
+			return Envelope{}, fmt.Errorf("%w: decompressed size %d exceeds limit %d", ErrCorrupt, n, maxSize)
+		}
+		out, err := s2.Decode(make([]byte, n), rest)
+		if err != nil {
+			return Envelope{}, fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
+		}
+		e.Payload = out
+	case Zstd:
+		var h zstd.Header
+		if err := h.Decode(rest); err != nil {
+			return Envelope{}, fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
+		}
+		if !h.HasFCS || h.FrameContentSize > uint64(maxSize) {
+			return Envelope{}, fmt.Errorf("%w: zstd frame size unknown or over limit %d", ErrCorrupt, maxSize)
+		}
+		out, err := zstdDecoder().DecodeAll(rest, make([]byte, 0, h.FrameContentSize))
+		if err != nil {
+			return Envelope{}, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+		}
+		if len(out) > maxSize {
+			return Envelope{}, fmt.Errorf("%w: decompressed size over limit", ErrCorrupt)
+		}
+		e.Payload = out
+	default:
+		return Envelope{}, fmt.Errorf("%w: unknown compression id %d", ErrCorrupt, e.Compression)
+	}
+	return e, nil
+}
+
+// skipTags validates the tag list at the start of b and returns its length.
+func skipTags(b []byte) (int, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n == 0 || n > uint64(len(b)) {
+		return 0, fmt.Errorf("%w: bad tag count", ErrCorrupt)
+	}
+	off := w
+	for i := uint64(0); i < n; i++ {
+		l, w := binary.Uvarint(b[off:])
+		if w <= 0 || l > uint64(len(b)-off-w) {
+			return 0, fmt.Errorf("%w: bad tag length", ErrCorrupt)
+		}
+		off += w
+		if !utf8.Valid(b[off : off+int(l)]) {
+			return 0, fmt.Errorf("%w: tag is not UTF-8", ErrCorrupt)
+		}
+		off += int(l)
+	}
+	return off, nil
+}
+
+// HasTags reports whether the entry carries tags.
+func (e Envelope) HasTags() bool { return len(e.tags) > 0 }
+
+// Tags returns the entry's tags (validated by Decode).
+func (e Envelope) Tags() []string {
+	if len(e.tags) == 0 {
+		return nil
+	}
+	n, off := binary.Uvarint(e.tags)
+	out := make([]string, 0, n)
+	for i := uint64(0); i < n; i++ {
+		l, w := binary.Uvarint(e.tags[off:])
+		off += w
+		out = append(out, string(e.tags[off:off+int(l)]))
+		off += int(l)
+	}
+	return out
+}
+
+func compress(c Compression, p []byte) ([]byte, error) {
+	switch c {
+	case S2:
+		return s2.Encode(nil, p), nil
+	case Zstd:
+		return zstdEncoder().EncodeAll(p, make([]byte, 0, len(p)/2)), nil
+	}
+	return nil, fmt.Errorf("codec: unknown compression %d", byte(c))
+}
+
+// The zstd encoder and decoder are safe for concurrent EncodeAll/DecodeAll
+// and expensive to build, so one of each is built on first use and shared.
+// They hold no configuration a user can change.
+var (
+	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			panic(err) // only fails on invalid options, which are constant here
+		}
+		return e
+	})
+	zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			panic(err)
+		}
+		return d
+	})
+)

@@ -1,0 +1,129 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	big := bytes.Repeat([]byte("yokedcache compresses repetitive values "), 200)
+	cases := []struct {
+		name    string
+		payload []byte
+		tags    []string
+		opts    EncodeOptions
+		comp    Compression
+	}{
+		{"empty", []byte{}, nil, EncodeOptions{}, None},
+		{"small", []byte("hello"), nil, EncodeOptions{Compression: S2}, None},
+		{"tags", []byte("v"), []string{"user", "ünïcode", "x"}, EncodeOptions{}, None},
+		{"s2", big, []string{"t"}, EncodeOptions{Compression: S2}, S2},
+		{"zstd", big, nil, EncodeOptions{Compression: Zstd}, Zstd},
+		{"disabled", big, nil, EncodeOptions{Compression: S2, Threshold: -1}, None},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Encode(IDRaw, tc.payload, tc.tags, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := Decode(b, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Codec != IDRaw || e.Compression != tc.comp {
+				t.Fatalf("codec %d comp %v, want %d %v", e.Codec, e.Compression, IDRaw, tc.comp)
+			}
+			if !bytes.Equal(e.Payload, tc.payload) {
+				t.Fatalf("payload mismatch")
+			}
+			if tc.comp != None && len(b) >= len(tc.payload) {
+				t.Fatalf("compression recorded but not applied: %d >= %d", len(b), len(tc.payload))
+			}
+			got := e.Tags()
+			if strings.Join(got, ",") != strings.Join(tc.tags, ",") {
+				t.Fatalf("tags %q, want %q", got, tc.tags)
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsCorruption(t *testing.T) {
+	b, _ := Encode(IDJSON, []byte(`{"a":1}`), []string{"t"}, EncodeOptions{})
+	for i := range b {
+		for _, bit := range []byte{1, 0x80} {
+			c := bytes.Clone(b)
+			c[i] ^= bit
+			if _, err := Decode(c, 0); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("flip byte %d bit %x: err %v, want ErrCorrupt", i, bit, err)
+			}
+		}
+	}
+	for n := 0; n < len(b); n++ {
+		if _, err := Decode(b[:n], 0); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d: err %v", n, err)
+		}
+	}
+}
+
+func TestDecodeSizeLimit(t *testing.T) {
+	big := bytes.Repeat([]byte{'a'}, 1<<20)
+	for _, c := range []Compression{S2, Zstd} {
+		b, _ := Encode(IDRaw, big, nil, EncodeOptions{Compression: c})
+		if _, err := Decode(b, 1000); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%v: err %v, want size limit error", c, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	seed, _ := Encode(IDJSON, []byte(`"x"`), []string{"a", "b"}, EncodeOptions{})
+	f.Add(seed)
+	z, _ := Encode(IDRaw, bytes.Repeat([]byte("ab"), 2000), nil, EncodeOptions{Compression: Zstd})
+	f.Add(z)
+	s, _ := Encode(IDRaw, bytes.Repeat([]byte("ab"), 2000), nil, EncodeOptions{Compression: S2})
+	f.Add(s)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := Decode(data, 1<<20)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not match ErrCorrupt", err)
+			}
+			return
+		}
+		_ = e.Tags()
+		// A valid envelope re-encodes to a decodable one with the same content.
+		b, err := Encode(e.Codec, e.Payload, e.Tags(), EncodeOptions{Threshold: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := Decode(b, 0)
+		if err != nil || !bytes.Equal(e2.Payload, e.Payload) {
+			t.Fatalf("re-encode failed: %v", err)
+		}
+	})
+}
+
+func BenchmarkDecode100(b *testing.B) {
+	p := bytes.Repeat([]byte{'x'}, 100)
+	env, _ := Encode(IDRaw, p, nil, EncodeOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(env, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncode100(b *testing.B) {
+	p := bytes.Repeat([]byte{'x'}, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(IDRaw, p, nil, EncodeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
