@@ -143,6 +143,8 @@ type Scanner interface {
 type PatternDeleter interface {
 	// DeletePattern removes every stored key matching pattern exactly (the
 	// backend must apply the glob itself) and returns how many it removed.
+	// It must not delete internal keys (see IsInternalKey), which a pattern
+	// such as "prefix:*" also matches.
 	DeletePattern(ctx context.Context, pattern string) (int64, error)
 }
 
@@ -215,4 +217,17 @@ func Name(b Backend) string {
 		return n.Name()
 	}
 	return "custom"
+}
+
+// IsInternalKey reports whether a stored key is Cache bookkeeping rather
+// than user data: it contains the byte 0xFF, which no valid UTF-8 user key
+// or prefix can contain. Scan should skip such keys and DeletePattern must
+// not delete them.
+func IsInternalKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if key[i] == 0xFF {
+			return true
+		}
+	}
+	return false
 }
