@@ -1,0 +1,37 @@
+# yokedcache — common tasks.
+#   make test   installs the test servers if missing (scripts/test-deps.sh),
+#               then vet + the whole suite with the race detector.
+#   make bench  runs every benchmark once (see docs/benchmarks.md).
+
+GO ?= go
+PKGS ?= ./...
+TEST_TIMEOUT ?= 20m
+
+.PHONY: test deps vet test-go bench fuzz quickstart
+
+test: deps vet test-go
+
+deps:
+	@bash scripts/test-deps.sh
+
+vet:
+	$(GO) vet $(PKGS)
+
+test-go:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Short run of every fuzz target (each for FUZZTIME).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+quickstart:
+	$(GO) run ./examples/quickstart
