@@ -1,0 +1,122 @@
+package testserver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Cluster is a Redis Cluster of masters without replicas, all slots
+// assigned. Everything is stopped by the test's cleanup.
+type Cluster struct {
+	// Addrs are the nodes' "127.0.0.1:port" addresses (Nodes[i].Addr).
+	Addrs []string
+	// Nodes are the cluster's servers; Nodes[i] serves the i-th equal
+	// share of the 16384 slots.
+	Nodes []*Redis
+}
+
+// StartCluster starts masters cluster-enabled redis-servers
+// (cluster-node-timeout 2000), splits the 16384 slots evenly between them,
+// joins them with CLUSTER MEET and waits until every node reports
+// cluster_state:ok, all slots assigned and all nodes known. masters must
+// be at least 1; 3 is the usual choice.
+func StartCluster(tb testing.TB, masters int) *Cluster {
+	tb.Helper()
+	if masters < 1 {
+		tb.Fatalf("testserver: StartCluster with %d masters", masters)
+	}
+	ctx := context.Background()
+	c := &Cluster{}
+	for i := range masters {
+		r := newRedis(tb, fmt.Sprintf("cluster node %d", i), RedisOptions{})
+		r.busPort = -1 // startNew picks a bus port too
+		r.extraConf = func(r *Redis) []string {
+			return []string{
+				"cluster-enabled yes",
+				"cluster-config-file nodes.conf",
+				"cluster-node-timeout 2000",
+				"cluster-port " + strconv.Itoa(r.busPort),
+			}
+		}
+		if err := r.startNew(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		c.Nodes = append(c.Nodes, r)
+		c.Addrs = append(c.Addrs, r.Addr)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.create(wctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.WaitReady(wctx); err != nil {
+		tb.Fatalf("%v\nnode 0 log:\n%s", err, c.Nodes[0].p.logTail())
+	}
+	return c
+}
+
+// create assigns the slots and introduces the nodes to each other.
+func (c *Cluster) create(ctx context.Context) error {
+	n := len(c.Nodes)
+	for i, r := range c.Nodes {
+		// Distinct epochs up front avoid a collision-resolution round.
+		if _, err := r.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", strconv.Itoa(i+1)); err != nil {
+			return fmt.Errorf("testserver: cluster node %d: SET-CONFIG-EPOCH: %w", i, err)
+		}
+		first, last := i*16384/n, (i+1)*16384/n-1
+		if _, err := r.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(first), strconv.Itoa(last)); err != nil {
+			// Before Redis 7.0: list the slots.
+			args := []string{"CLUSTER", "ADDSLOTS"}
+			for s := first; s <= last; s++ {
+				args = append(args, strconv.Itoa(s))
+			}
+			if _, err2 := r.Do(ctx, args...); err2 != nil {
+				return fmt.Errorf("testserver: cluster node %d: ADDSLOTSRANGE: %w; ADDSLOTS: %w", i, err, err2)
+			}
+		}
+	}
+	for i, r := range c.Nodes[1:] {
+		if _, err := c.Nodes[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(r.port), strconv.Itoa(r.busPort)); err != nil {
+			return fmt.Errorf("testserver: CLUSTER MEET node %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// WaitReady polls until every running node reports cluster_state:ok, all
+// 16384 slots assigned and every node known. Use it after restarting
+// nodes.
+func (c *Cluster) WaitReady(ctx context.Context) error {
+	var last error
+	for {
+		last = c.checkReady(ctx)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testserver: cluster not ready: %w", last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) checkReady(ctx context.Context) error {
+	for i, r := range c.Nodes {
+		v, err := r.Do(ctx, "CLUSTER", "INFO")
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		info, _ := v.(string)
+		state := infoField(info, "cluster_state")
+		slots := infoField(info, "cluster_slots_assigned")
+		known := infoField(info, "cluster_known_nodes")
+		if state != "ok" || slots != "16384" || known != strconv.Itoa(len(c.Nodes)) {
+			return fmt.Errorf("node %d: cluster_state:%s cluster_slots_assigned:%s cluster_known_nodes:%s", i, state, slots, known)
+		}
+	}
+	return nil
+}
