@@ -24,7 +24,6 @@
 package codec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -63,20 +62,10 @@ var Msgpack Codec = msgpackCodec{}
 
 type jsonCodec struct{}
 
-func (jsonCodec) ID() byte                      { return IDJSON }
-func (jsonCodec) Name() string                  { return "json" }
-func (jsonCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("codec: trailing data after JSON value")
-	}
-	return nil
-}
+func (jsonCodec) ID() byte                           { return IDJSON }
+func (jsonCodec) Name() string                       { return "json" }
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 type msgpackCodec struct{}
 

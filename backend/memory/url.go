@@ -86,4 +86,3 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 	}
 	return o, q.Finish()
 }
-
