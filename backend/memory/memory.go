@@ -63,7 +63,7 @@ const entryOverhead = 96
 type entry struct {
 	key        string
 	val        []byte
-	expireAt   int64 // unix nanoseconds; 0 = never
+	expireAt   int64  // unix nanoseconds; 0 = never
 	promoted   uint64 // shard.tick when last moved to the front
 	tags       []string
 	prev, next *entry
