@@ -4,11 +4,15 @@
 # otherwise it says what to install and exits 1.
 set -euo pipefail
 
+# have NAME: an executable NAME on PATH or in the usual daemon directories
+# (the same places the Go tests look).
 have() {
-	command -v "$1" >/dev/null 2>&1 && return 0
 	local d
-	for d in /usr/sbin /usr/bin /usr/local/bin /usr/local/sbin; do
-		[ -x "$d/$1" ] && return 0
+	local IFS=:
+	for d in $PATH /usr/sbin /usr/bin /usr/local/bin /usr/local/sbin; do
+		if [ -n "$d" ] && [ -f "$d/$1" ] && [ -x "$d/$1" ]; then
+			return 0
+		fi
 	done
 	return 1
 }
