@@ -1,0 +1,271 @@
+package yokedcache_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/codec"
+)
+
+// The memory benchmarks run the raw backend and the Cache API in one run so
+// their ratio can be read directly:
+//
+//	go test -run '^$' -bench 'Memory' -benchmem -cpu 1,2 .
+
+type benchUser struct {
+	ID    int      `json:"id"`
+	Name  string   `json:"name"`
+	Email string   `json:"email"`
+	Roles []string `json:"roles"`
+}
+
+const benchKeys = 1024
+
+func benchCache(b *testing.B) (*yokedcache.Cache, *memory.Store) {
+	b.Helper()
+	st, err := memory.New(memory.Options{MaxSize: 100_000, CleanupInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c, st
+}
+
+func keysN(n int) []string {
+	ks := make([]string, n)
+	for i := range ks {
+		ks[i] = "user:" + strconv.Itoa(i)
+	}
+	return ks
+}
+
+func BenchmarkMemory(b *testing.B) {
+	ctx := context.Background()
+	val := bytes.Repeat([]byte{'v'}, 100)
+	user := benchUser{ID: 42, Name: "Alice Example", Email: "alice@example.com", Roles: []string{"admin", "dev"}}
+	keys := keysN(benchKeys)
+
+	b.Run("raw/Get", func(b *testing.B) {
+		_, st := benchCache(b)
+		env, _ := codec.Encode(codec.IDRaw, val, nil, codec.EncodeOptions{})
+		for _, k := range keys {
+			st.Set(ctx, "yokedcache:"+k, env, backend.SetOptions{TTL: backend.NoExpiry})
+		}
+		sk := make([]string, len(keys))
+		for i, k := range keys {
+			sk[i] = "yokedcache:" + k
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := st.Get(ctx, sk[i&(benchKeys-1)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("raw/Set", func(b *testing.B) {
+		_, st := benchCache(b)
+		env, _ := codec.Encode(codec.IDRaw, val, nil, codec.EncodeOptions{})
+		sk := make([]string, len(keys))
+		for i, k := range keys {
+			sk[i] = "yokedcache:" + k
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := st.Set(ctx, sk[i&(benchKeys-1)], env, backend.SetOptions{TTL: backend.NoExpiry}); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("raw/GetParallel", func(b *testing.B) {
+		_, st := benchCache(b)
+		env, _ := codec.Encode(codec.IDRaw, val, nil, codec.EncodeOptions{})
+		sk := make([]string, len(keys))
+		for i, k := range keys {
+			sk[i] = "yokedcache:" + k
+			st.Set(ctx, sk[i], env, backend.SetOptions{TTL: backend.NoExpiry})
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(benchKeys) // goroutines must not walk the keys in lockstep
+			for pb.Next() {
+				if _, err := st.Get(ctx, sk[i&(benchKeys-1)]); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
+
+	b.Run("bytes/Get", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, val)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := c.GetBytes(ctx, keys[i&(benchKeys-1)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("bytes/GetGeneric", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, val)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := yokedcache.Get[[]byte](ctx, c, keys[i&(benchKeys-1)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("bytes/Set", func(b *testing.B) {
+		c, _ := benchCache(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := c.Set(ctx, keys[i&(benchKeys-1)], val); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("bytes/GetOrSetHit", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, val)
+		}
+		loader := func(context.Context) ([]byte, error) { return val, nil }
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := yokedcache.Fetch(ctx, c, keys[i&(benchKeys-1)], loader); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("bytes/GetMany100", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, val)
+		}
+		batch := keys[:100]
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := c.GetMany(ctx, batch)
+			if err != nil || len(m) != 100 {
+				b.Fatal(err, len(m))
+			}
+		}
+	})
+	b.Run("bytes/GetParallel", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, val)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(benchKeys) // goroutines must not walk the keys in lockstep
+			for pb.Next() {
+				if _, err := c.GetBytes(ctx, keys[i&(benchKeys-1)]); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
+
+	b.Run("struct/Get", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, user)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := yokedcache.Get[benchUser](ctx, c, keys[i&(benchKeys-1)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("struct/Set", func(b *testing.B) {
+		c, _ := benchCache(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := c.Set(ctx, keys[i&(benchKeys-1)], user); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("struct/GetOrSetHit", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, user)
+		}
+		loader := func(context.Context) (benchUser, error) { return user, nil }
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := yokedcache.Fetch(ctx, c, keys[i&(benchKeys-1)], loader); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("struct/GetMany100", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, user)
+		}
+		batch := keys[:100]
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := yokedcache.GetMany[benchUser](ctx, c, batch)
+			if err != nil || len(m) != 100 {
+				b.Fatal(err, len(m))
+			}
+		}
+	})
+	b.Run("struct/GetParallel", func(b *testing.B) {
+		c, _ := benchCache(b)
+		for _, k := range keys {
+			c.Set(ctx, k, user)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(benchKeys) // goroutines must not walk the keys in lockstep
+			for pb.Next() {
+				if _, err := yokedcache.Get[benchUser](ctx, c, keys[i&(benchKeys-1)]); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
+}

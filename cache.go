@@ -1,0 +1,604 @@
+package yokedcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/codec"
+)
+
+// Cache is the yokedcache API over one backend (or a router of several).
+// It validates keys and TTLs, adds the key prefix, encodes values into the
+// versioned envelope, applies TTL jitter, runs single-flight loads and
+// keeps statistics; the backend only stores bytes. A Cache is safe for
+// concurrent use. Close it when done.
+type Cache struct {
+	cfg       Config
+	b         backend.Backend
+	prefix    string // "<KeyPrefix>:"
+	tagPrefix string // "<KeyPrefix>:\xfftag:"
+	codecs    [256]codec.Codec
+	enc       codec.EncodeOptions
+	log       rawLogger
+
+	bg  backend.BatchGetter
+	bs  backend.BatchSetter
+	bd  backend.BatchDeleter
+	ex  backend.Exister
+	exp backend.Expirer
+	tg  backend.Tagger
+	sc  backend.Scanner
+	pd  backend.PatternDeleter
+	fl  backend.Flusher
+
+	closed atomic.Bool
+	sf     singleflight.Group
+	m      metrics
+	keyBuf sync.Pool
+}
+
+type rawLogger interface {
+	Warn(msg string, args ...any)
+}
+
+// New returns a Cache configured by cfg. Without Backend, URL or RedisURL
+// it uses the in-process memory backend. Invalid configuration returns an
+// error matching ErrInvalidConfig. New does not contact network backends;
+// use Ping to check reachability.
+func New(cfg Config) (*Cache, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, &Error{Op: "new", Err: err}
+	}
+	b := cfg.Backend
+	if b == nil {
+		var err error
+		b, err = openConfigured(&cfg)
+		if err != nil {
+			return nil, &Error{Op: "new", Err: err}
+		}
+	}
+	return newCache(cfg, b)
+}
+
+func openConfigured(cfg *Config) (backend.Backend, error) {
+	switch {
+	case cfg.URL != "" && cfg.RedisURL != "":
+		return nil, fmt.Errorf("both URL and RedisURL are set; use one: %w", ErrInvalidConfig)
+	case cfg.URL != "":
+		return backend.Open(context.Background(), cfg.URL)
+	case cfg.RedisURL != "":
+		u, err := backend.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(strings.ToLower(u.Scheme), "redis") && !strings.HasPrefix(strings.ToLower(u.Scheme), "unix") {
+			return nil, fmt.Errorf("RedisURL %s is not a Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://, unix://): %w", u.Redacted(), ErrInvalidConfig)
+		}
+		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
+	}
+	return memory.New(memory.Options{
+		MaxSize:         cfg.MemoryMaxSize,
+		CleanupInterval: cfg.MemoryCleanupInterval,
+		Clock:           cfg.Clock,
+	})
+}
+
+func newCache(cfg Config, b backend.Backend) (*Cache, error) {
+	c := &Cache{
+		cfg:       cfg,
+		b:         b,
+		prefix:    cfg.KeyPrefix + ":",
+		tagPrefix: cfg.KeyPrefix + ":\xfftag:",
+		enc:       codec.EncodeOptions{Compression: cfg.Compression, Threshold: cfg.CompressionThreshold},
+		log:       cfg.Logger,
+	}
+	c.codecs[codec.IDJSON] = codec.JSON
+	c.codecs[codec.IDMsgpack] = codec.Msgpack
+	for _, cd := range append([]codec.Codec{cfg.Codec}, cfg.ExtraCodecs...) {
+		id := cd.ID()
+		if id < codec.IDUserMin {
+			if bi, ok := codec.Builtin(id); !ok || bi != cd {
+				return nil, &Error{Op: "new", Err: fmt.Errorf("codec %q uses reserved id %d (user codecs use %d-255): %w", cd.Name(), id, codec.IDUserMin, ErrInvalidConfig)}
+			}
+		} else if prev := c.codecs[id]; prev != nil && prev != cd {
+			return nil, &Error{Op: "new", Err: fmt.Errorf("codecs %q and %q share id %d: %w", prev.Name(), cd.Name(), id, ErrInvalidConfig)}
+		}
+		c.codecs[id] = cd
+	}
+	c.bg, _ = b.(backend.BatchGetter)
+	c.bs, _ = b.(backend.BatchSetter)
+	c.bd, _ = b.(backend.BatchDeleter)
+	c.ex, _ = b.(backend.Exister)
+	c.exp, _ = b.(backend.Expirer)
+	c.tg, _ = b.(backend.Tagger)
+	c.sc, _ = b.(backend.Scanner)
+	c.pd, _ = b.(backend.PatternDeleter)
+	c.fl, _ = b.(backend.Flusher)
+	c.keyBuf.New = func() any { b := make([]byte, 0, 128); return &b }
+	return c, nil
+}
+
+// Close closes the backend and stops background work. Later calls to any
+// method return an error matching ErrClosed. Loads in flight finish but
+// their results are not stored.
+func (c *Cache) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return &Error{Op: "close", Err: ErrClosed}
+	}
+	return wrap("close", "", c.b.Close())
+}
+
+// Backend returns the backend's type name ("memory", "redis", ...).
+func (c *Cache) Backend() string { return backend.Name(c.b) }
+
+// KeyPrefix returns the configured key prefix.
+func (c *Cache) KeyPrefix() string { return c.cfg.KeyPrefix }
+
+// As fills target, a pointer to a backend's native client type, and
+// reports whether it could; see each backend's "As" documentation.
+// Using it opts out of portability.
+func (c *Cache) As(target any) bool {
+	if target == nil {
+		return false
+	}
+	if a, ok := c.b.(backend.Aser); ok {
+		return a.As(target)
+	}
+	return false
+}
+
+// ---- keys ----
+
+func validKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("empty key: %w", ErrInvalidKey)
+	}
+	if len(key) > MaxKeyLength {
+		return fmt.Errorf("key of %d bytes exceeds MaxKeyLength %d: %w", len(key), MaxKeyLength, ErrInvalidKey)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("key is not valid UTF-8: %w", ErrInvalidKey)
+	}
+	return nil
+}
+
+// storedKey returns the backend key for a user key, allocating.
+func (c *Cache) storedKey(key string) string {
+	if strings.HasPrefix(key, c.prefix) {
+		return key
+	}
+	return c.prefix + key
+}
+
+// withKey calls f with the stored key for key built in a pooled buffer, so
+// that reads allocate nothing for the key. Backends must not retain keys
+// passed to read operations (see backend.Backend).
+func (c *Cache) withKey(key string, f func(skey string)) {
+	if strings.HasPrefix(key, c.prefix) {
+		f(key)
+		return
+	}
+	bp := c.keyBuf.Get().(*[]byte)
+	b := append(append((*bp)[:0], c.prefix...), key...)
+	f(unsafe.String(unsafe.SliceData(b), len(b)))
+	*bp = b
+	c.keyBuf.Put(bp)
+}
+
+// userKey strips the prefix from a stored key; ok is false for keys that
+// are not this cache's user keys.
+func (c *Cache) userKey(skey string) (string, bool) {
+	if !strings.HasPrefix(skey, c.prefix) || backend.IsInternalKey(skey) {
+		return "", false
+	}
+	k := skey[len(c.prefix):]
+	if k == "" || !utf8.ValidString(k) {
+		return "", false
+	}
+	return k, true
+}
+
+func (c *Cache) tagID(tag string) string { return c.tagPrefix + tag }
+
+func validTags(tags []string) ([]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if t == "" || len(t) > MaxTagLength || !utf8.ValidString(t) {
+			return nil, fmt.Errorf("tag %q must be non-empty UTF-8 of at most %d bytes: %w", t, MaxTagLength, ErrInvalidValue)
+		}
+		dup := false
+		for _, o := range out {
+			if o == t {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// ---- TTL ----
+
+func (c *Cache) resolveTTL(o *setOptions) (time.Duration, error) {
+	ttl := o.ttl
+	switch {
+	case ttl == 0:
+		ttl = c.cfg.DefaultTTL
+	case ttl == NoExpiry:
+		return NoExpiry, nil
+	case ttl < 0:
+		return 0, fmt.Errorf("ttl %v is negative (use NoExpiry for entries that never expire): %w", ttl, ErrInvalidTTL)
+	}
+	if ttl == NoExpiry {
+		return NoExpiry, nil
+	}
+	if p := c.cfg.TTLJitterPercent; p > 0 && !o.noJitter {
+		r := c.cfg.Rand
+		var f float64
+		if r != nil {
+			f = r()
+		} else {
+			f = rand.Float64()
+		}
+		j := time.Duration(float64(ttl) * float64(p) / 100 * (2*f - 1))
+		if ttl+j > 0 {
+			ttl += j
+		}
+	}
+	return ttl, nil
+}
+
+// ---- encoding ----
+
+func (c *Cache) encode(v any, tags []string) ([]byte, error) {
+	var id byte
+	var payload []byte
+	switch x := v.(type) {
+	case []byte:
+		id, payload = codec.IDRaw, x
+	case string:
+		id, payload = codec.IDString, unsafe.Slice(unsafe.StringData(x), len(x))
+	default:
+		p, err := c.cfg.Codec.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s cannot encode %T: %v: %w", c.cfg.Codec.Name(), v, err, ErrInvalidValue)
+		}
+		id, payload = c.cfg.Codec.ID(), p
+	}
+	if len(payload) > c.cfg.MaxValueSize {
+		return nil, fmt.Errorf("value of %d bytes exceeds MaxValueSize %d: %w", len(payload), c.cfg.MaxValueSize, ErrValueTooLarge)
+	}
+	return codec.Encode(id, payload, tags, c.enc)
+}
+
+func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
+	env, err := codec.Decode(raw, c.cfg.MaxValueSize)
+	if err != nil {
+		return env, c.corrupt(key, err)
+	}
+	return env, nil
+}
+
+func (c *Cache) corrupt(key string, err error) error {
+	c.m.corrupt.add(1)
+	c.log.Warn("yokedcache: stored value does not decode; treating as a miss", "key", key, "backend", backend.Name(c.b), "error", err)
+	return &corruptErr{cause: err}
+}
+
+// decodeInto decodes an envelope's payload into dst.
+func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
+	switch env.Codec {
+	case codec.IDRaw, codec.IDString:
+		switch d := dst.(type) {
+		case *[]byte:
+			*d = append(make([]byte, 0, len(env.Payload)), env.Payload...)
+			return nil
+		case *string:
+			*d = string(env.Payload)
+			return nil
+		case *any:
+			if env.Codec == codec.IDRaw {
+				*d = append(make([]byte, 0, len(env.Payload)), env.Payload...)
+			} else {
+				*d = string(env.Payload)
+			}
+			return nil
+		case nil:
+			return fmt.Errorf("destination is nil: %w", ErrInvalidValue)
+		}
+		return c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into %T", codec.NameOf(env.Codec), dst))
+	}
+	cd := c.codecs[env.Codec]
+	if cd == nil {
+		return c.corrupt(key, fmt.Errorf("stored with unknown codec %s (add it to Config.ExtraCodecs)", codec.NameOf(env.Codec)))
+	}
+	if dst == nil {
+		return fmt.Errorf("destination is nil: %w", ErrInvalidValue)
+	}
+	if err := cd.Unmarshal(env.Payload, dst); err != nil {
+		return c.corrupt(key, fmt.Errorf("%s decode into %T: %v", cd.Name(), dst, err))
+	}
+	return nil
+}
+
+// ---- single keys ----
+
+func (c *Cache) check(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// fetchEnvelope reads and decodes key's envelope, counting hits, misses
+// and errors.
+func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelope, error) {
+	if err := c.check(ctx); err != nil {
+		return codec.Envelope{}, &Error{Op: op, Key: key, Err: err}
+	}
+	if err := validKey(key); err != nil {
+		return codec.Envelope{}, &Error{Op: op, Key: key, Err: err}
+	}
+	var start time.Time
+	timed := sample()
+	if timed {
+		start = time.Now()
+	}
+	var raw []byte
+	var err error
+	c.withKey(key, func(skey string) { raw, err = c.b.Get(ctx, skey) })
+	if timed {
+		c.m.lat[opGet].record(time.Since(start))
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			c.m.misses.add(1)
+		} else {
+			c.m.errors.add(1)
+		}
+		return codec.Envelope{}, &Error{Op: op, Key: key, Err: err}
+	}
+	env, err := c.decodeEnvelope(key, raw)
+	if err != nil {
+		c.m.misses.add(1)
+		return env, &Error{Op: op, Key: key, Err: err}
+	}
+	c.m.hits.add(1)
+	return env, nil
+}
+
+// Get decodes the value stored under key into dst, a non-nil pointer. A
+// miss returns an error matching ErrNotFound. []byte and string values
+// decode into *[]byte, *string or *any; other values are decoded by the
+// codec that stored them.
+func (c *Cache) Get(ctx context.Context, key string, dst any) error {
+	env, err := c.fetchEnvelope(ctx, "get", key)
+	if err != nil {
+		return err
+	}
+	if err := c.decodeInto(key, env, dst); err != nil {
+		return &Error{Op: "get", Key: key, Err: err}
+	}
+	return nil
+}
+
+// GetBytes returns a copy of a []byte or string value. It is the fastest
+// read: one allocation, for the copy.
+func (c *Cache) GetBytes(ctx context.Context, key string) ([]byte, error) {
+	env, err := c.fetchEnvelope(ctx, "get", key)
+	if err != nil {
+		return nil, err
+	}
+	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
+		return nil, &Error{Op: "get", Key: key, Err: c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec)))}
+	}
+	return append(make([]byte, 0, len(env.Payload)), env.Payload...), nil
+}
+
+// Get is the generic form of Cache.Get: Get[User](ctx, c, "user:42").
+func Get[T any](ctx context.Context, c *Cache, key string) (T, error) {
+	if _, ok := any((*T)(nil)).(*[]byte); ok {
+		// Fast path without boxing: T is exactly []byte.
+		b, err := c.GetBytes(ctx, key)
+		return *(*T)(unsafe.Pointer(&b)), err
+	}
+	var v T
+	if err := c.Get(ctx, key, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// Set stores value under key. []byte and string values are stored
+// verbatim; others are encoded with Config.Codec. Options: WithTTL,
+// WithTags, WithExactTTL.
+func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOption) error {
+	if err := c.check(ctx); err != nil {
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	if err := validKey(key); err != nil {
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	so, env, err := c.prepareSet(value, opts)
+	if err != nil {
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	var start time.Time
+	timed := sample()
+	if timed {
+		start = time.Now()
+	}
+	err = c.b.Set(ctx, c.storedKey(key), env, so)
+	if timed {
+		c.m.lat[opSet].record(time.Since(start))
+	}
+	if err != nil {
+		c.m.errors.add(1)
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	c.m.sets.add(1)
+	return nil
+}
+
+func (c *Cache) prepareSet(value any, opts []SetOption) (backend.SetOptions, []byte, error) {
+	var o setOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	ttl, err := c.resolveTTL(&o)
+	if err != nil {
+		return backend.SetOptions{}, nil, err
+	}
+	tags, err := validTags(o.tags)
+	if err != nil {
+		return backend.SetOptions{}, nil, err
+	}
+	so := backend.SetOptions{TTL: ttl}
+	if len(tags) > 0 {
+		if c.tg == nil {
+			return so, nil, backend.Unsupported(backend.Name(c.b), "tags", "the backend does not keep tags")
+		}
+		so.Tags = make([]string, len(tags))
+		for i, t := range tags {
+			so.Tags[i] = c.tagID(t)
+		}
+	}
+	env, err := c.encode(value, tags)
+	return so, env, err
+}
+
+// Delete removes key and reports whether it existed.
+func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
+	if err := c.check(ctx); err != nil {
+		return false, &Error{Op: "delete", Key: key, Err: err}
+	}
+	if err := validKey(key); err != nil {
+		return false, &Error{Op: "delete", Key: key, Err: err}
+	}
+	ok, err := c.b.Delete(ctx, c.storedKey(key))
+	if err != nil {
+		c.m.errors.add(1)
+		return false, &Error{Op: "delete", Key: key, Err: err}
+	}
+	if ok {
+		c.m.deletes.add(1)
+	}
+	return ok, nil
+}
+
+// Exists reports whether key holds a live value.
+func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
+	if err := c.check(ctx); err != nil {
+		return false, &Error{Op: "exists", Key: key, Err: err}
+	}
+	if err := validKey(key); err != nil {
+		return false, &Error{Op: "exists", Key: key, Err: err}
+	}
+	var ok bool
+	var err error
+	if c.ex != nil {
+		c.withKey(key, func(skey string) { ok, err = c.ex.Exists(ctx, skey) })
+	} else {
+		var raw []byte
+		c.withKey(key, func(skey string) { raw, err = c.b.Get(ctx, skey) })
+		if err == nil {
+			ok = true
+			if _, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr != nil {
+				ok = false
+			}
+		} else if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+	}
+	if err != nil {
+		c.m.errors.add(1)
+		return false, &Error{Op: "exists", Key: key, Err: err}
+	}
+	return ok, nil
+}
+
+// TTL returns key's remaining time to live, or NoExpiry. A missing key
+// returns an error matching ErrNotFound.
+func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
+	if err := c.check(ctx); err != nil {
+		return 0, &Error{Op: "ttl", Key: key, Err: err}
+	}
+	if err := validKey(key); err != nil {
+		return 0, &Error{Op: "ttl", Key: key, Err: err}
+	}
+	if c.exp == nil {
+		return 0, &Error{Op: "ttl", Key: key, Err: backend.Unsupported(backend.Name(c.b), "ttl", "the backend cannot report TTLs")}
+	}
+	var d time.Duration
+	var err error
+	c.withKey(key, func(skey string) { d, err = c.exp.TTL(ctx, skey) })
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			c.m.errors.add(1)
+		}
+		return 0, &Error{Op: "ttl", Key: key, Err: err}
+	}
+	return d, nil
+}
+
+// Expire sets key's TTL (jitter is not applied: the caller asked for an
+// exact time) and reports whether the key existed. ttl must be > 0 or
+// NoExpiry.
+func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 && ttl != NoExpiry {
+		return false, &Error{Op: "expire", Key: key, Err: fmt.Errorf("ttl %v must be > 0 or NoExpiry: %w", ttl, ErrInvalidTTL)}
+	}
+	return c.expire(ctx, "expire", key, ttl)
+}
+
+// Touch resets key's TTL to the one its options give (default
+// Config.DefaultTTL, with jitter), as if it had just been set, and reports
+// whether the key existed. Reads never extend TTLs by themselves.
+func (c *Cache) Touch(ctx context.Context, key string, opts ...SetOption) (bool, error) {
+	var o setOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	ttl, err := c.resolveTTL(&o)
+	if err != nil {
+		return false, &Error{Op: "touch", Key: key, Err: err}
+	}
+	return c.expire(ctx, "touch", key, ttl)
+}
+
+func (c *Cache) expire(ctx context.Context, op, key string, ttl time.Duration) (bool, error) {
+	if err := c.check(ctx); err != nil {
+		return false, &Error{Op: op, Key: key, Err: err}
+	}
+	if err := validKey(key); err != nil {
+		return false, &Error{Op: op, Key: key, Err: err}
+	}
+	if c.exp == nil {
+		return false, &Error{Op: op, Key: key, Err: backend.Unsupported(backend.Name(c.b), op, "the backend cannot change TTLs")}
+	}
+	ok, err := c.exp.Expire(ctx, c.storedKey(key), ttl)
+	if err != nil {
+		c.m.errors.add(1)
+		return false, &Error{Op: op, Key: key, Err: err}
+	}
+	return ok, nil
+}

@@ -1,0 +1,277 @@
+package yokedcache_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/yokedcachetest"
+)
+
+func TestConfigValidation(t *testing.T) {
+	bad := []yokedcache.Config{
+		{KeyPrefix: "app:"},
+		{KeyPrefix: "\xff"},
+		{DefaultTTL: -time.Second},
+		{TTLJitterPercent: 70},
+		{TTLJitterPercent: -5},
+		{MemoryMaxSize: -3},
+		{MaxValueSize: -1},
+		{Compression: 9},
+		{URL: "mem://", RedisURL: "redis://localhost"},
+		{URL: "nosuch://x"},
+		{URL: "::not a url"},
+		{RedisURL: "mem://"},
+		{URL: "mem://?bogus=1"},
+		{LoaderTimeout: -1},
+	}
+	for _, cfg := range bad {
+		c, err := yokedcache.New(cfg)
+		if err == nil {
+			c.Close()
+			t.Errorf("New(%+v) succeeded; want ErrInvalidConfig", cfg)
+			continue
+		}
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("New(%+v) = %v; want ErrInvalidConfig", cfg, err)
+		}
+	}
+}
+
+func TestURLPasswordNotInErrors(t *testing.T) {
+	_, err := yokedcache.New(yokedcache.Config{URL: "nosuch://user:s3cret@host/"})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error %v leaks the password or is nil", err)
+	}
+}
+
+func TestBadInputTypedErrors(t *testing.T) {
+	ctx := context.Background()
+	c, _ := yokedcachetest.New(t)
+	long := strings.Repeat("k", yokedcache.MaxKeyLength+1)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"empty key", c.Set(ctx, "", 1), yokedcache.ErrInvalidKey},
+		{"invalid utf8", c.Set(ctx, "a\xffb", 1), yokedcache.ErrInvalidKey},
+		{"oversize key", c.Set(ctx, long, 1), yokedcache.ErrInvalidKey},
+		{"get empty key", c.Get(ctx, "", new(int)), yokedcache.ErrInvalidKey},
+		{"unencodable chan", c.Set(ctx, "k", make(chan int)), yokedcache.ErrInvalidValue},
+		{"unencodable func", c.Set(ctx, "k", func() {}), yokedcache.ErrInvalidValue},
+		{"negative ttl", c.Set(ctx, "k", 1, yokedcache.WithTTL(-time.Second)), yokedcache.ErrInvalidTTL},
+		{"empty tag", c.Set(ctx, "k", 1, yokedcache.WithTags("")), yokedcache.ErrInvalidValue},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
+		}
+		var ye *yokedcache.Error
+		if !errors.As(tc.err, &ye) || ye.Op == "" {
+			t.Errorf("%s: %v is not a *yokedcache.Error with an Op", tc.name, tc.err)
+		}
+	}
+	// Nothing was written by the failed calls.
+	if ok, _ := c.Exists(ctx, "k"); ok {
+		t.Fatal("a rejected Set wrote a value")
+	}
+}
+
+func TestCorruptStoredBytes(t *testing.T) {
+	ctx := context.Background()
+	st, err := memory.New(memory.Options{CleanupInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(ctx, "k", map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := st.Get(ctx, "yokedcache:k")
+	bad := bytes.Clone(raw)
+	bad[len(bad)-1] ^= 0x20
+	st.Set(ctx, "yokedcache:k", bad, backend.SetOptions{TTL: time.Minute})
+	var v map[string]int
+	err = c.Get(ctx, "k", &v)
+	if !errors.Is(err, yokedcache.ErrCorrupt) || !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("Get of corrupt bytes = %v; want ErrCorrupt and ErrNotFound", err)
+	}
+	if v != nil {
+		t.Fatalf("corrupt read filled the destination: %v", v)
+	}
+	if st, _ := c.Stats(ctx); st.Corrupt != 1 || st.Misses != 1 || st.Hits != 0 {
+		t.Fatalf("after one corrupt read: corrupt=%d misses=%d hits=%d; want 1, 1, 0", st.Corrupt, st.Misses, st.Hits)
+	}
+	// Fetch treats it as a miss and repairs the entry.
+	got, err := yokedcache.Fetch(ctx, c, "k", func(context.Context) (map[string]int, error) {
+		return map[string]int{"a": 2}, nil
+	})
+	if err != nil || got["a"] != 2 {
+		t.Fatalf("Fetch over corrupt value = %v, %v", got, err)
+	}
+	if err := c.Get(ctx, "k", &v); err != nil || v["a"] != 2 {
+		t.Fatalf("Get after repair = %v, %v", v, err)
+	}
+}
+
+func TestCodecMismatchIsCorruptMiss(t *testing.T) {
+	ctx := context.Background()
+	c, _ := yokedcachetest.New(t)
+	_ = c.Set(ctx, "s", "text")
+	var n int
+	if err := c.Get(ctx, "s", &n); !errors.Is(err, yokedcache.ErrCorrupt) {
+		t.Fatalf("string into *int = %v; want ErrCorrupt", err)
+	}
+	_ = c.Set(ctx, "n", 5)
+	if _, err := c.GetBytes(ctx, "n"); !errors.Is(err, yokedcache.ErrCorrupt) {
+		t.Fatalf("GetBytes of a JSON value = %v; want ErrCorrupt", err)
+	}
+	if err := c.Get(ctx, "n", nil); !errors.Is(err, yokedcache.ErrInvalidValue) {
+		t.Fatalf("nil destination = %v; want ErrInvalidValue", err)
+	}
+}
+
+type upperCodec struct{}
+
+func (upperCodec) ID() byte     { return 200 }
+func (upperCodec) Name() string { return "upper" }
+func (upperCodec) Marshal(v any) ([]byte, error) {
+	return []byte(strings.ToUpper(v.(interface{ String() string }).String())), nil
+}
+func (upperCodec) Unmarshal(d []byte, v any) error {
+	*(v.(*string)) = string(d)
+	return nil
+}
+
+type word string
+
+func (w word) String() string { return string(w) }
+
+func TestUserCodecAndReservedIDs(t *testing.T) {
+	ctx := context.Background()
+	c, _ := yokedcachetest.New(t, yokedcache.Config{Codec: upperCodec{}})
+	if err := c.Set(ctx, "w", word("hello")); err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	if err := c.Get(ctx, "w", &s); err != nil || s != "HELLO" {
+		t.Fatalf("user codec round trip = %q, %v", s, err)
+	}
+	type fake struct{ upperCodec }
+	if _, err := yokedcache.New(yokedcache.Config{Codec: reservedCodec{}}); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Fatalf("reserved codec id accepted: %v", err)
+	}
+}
+
+type reservedCodec struct{ upperCodec }
+
+func (reservedCodec) ID() byte { return codec.IDJSON }
+
+func TestCompressionApplied(t *testing.T) {
+	ctx := context.Background()
+	st, _ := memory.New(memory.Options{CleanupInterval: -1})
+	c, err := yokedcache.New(yokedcache.Config{Backend: st, Compression: codec.S2, CompressionThreshold: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big := strings.Repeat("compressible ", 1000)
+	if err := c.Set(ctx, "big", big); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := st.Get(ctx, "yokedcache:big")
+	if len(raw) >= len(big)/2 {
+		t.Fatalf("stored %d bytes for a %d-byte compressible value", len(raw), len(big))
+	}
+	env, err := codec.Decode(raw, 0)
+	if err != nil || env.Compression != codec.S2 {
+		t.Fatalf("envelope compression = %v, %v; want s2", env.Compression, err)
+	}
+	var got string
+	if err := c.Get(ctx, "big", &got); err != nil || got != big {
+		t.Fatalf("round trip failed: %v", err)
+	}
+}
+
+func TestValueTooLarge(t *testing.T) {
+	ctx := context.Background()
+	c, _ := yokedcachetest.New(t, yokedcache.Config{MaxValueSize: 1000})
+	if err := c.Set(ctx, "k", make([]byte, 1001)); !errors.Is(err, yokedcache.ErrValueTooLarge) {
+		t.Fatalf("Set over MaxValueSize = %v", err)
+	}
+}
+
+func TestGetBytesAllocs(t *testing.T) {
+	ctx := context.Background()
+	c, _ := yokedcachetest.New(t)
+	_ = c.Set(ctx, "user:1", bytes.Repeat([]byte{'x'}, 100))
+	n := testing.AllocsPerRun(1000, func() {
+		if _, err := c.GetBytes(ctx, "user:1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 1 {
+		t.Fatalf("GetBytes hit allocates %.1f times; want <= 1", n)
+	}
+	n = testing.AllocsPerRun(1000, func() {
+		if _, err := yokedcache.Get[[]byte](ctx, c, "user:1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 1 {
+		t.Fatalf("Get[[]byte] hit allocates %.1f times; want <= 1", n)
+	}
+}
+
+func TestTTLWithFakeClock(t *testing.T) {
+	ctx := context.Background()
+	c, clock := yokedcachetest.New(t)
+	_ = c.Set(ctx, "k", "v", yokedcache.WithTTL(time.Minute))
+	clock.Advance(59 * time.Second)
+	if ttl, err := c.TTL(ctx, "k"); err != nil || ttl != time.Second {
+		t.Fatalf("TTL = %v, %v; want 1s", ttl, err)
+	}
+	clock.Advance(time.Second)
+	if _, err := c.GetBytes(ctx, "k"); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("Get after TTL = %v; want ErrNotFound", err)
+	}
+}
+
+func TestJitterBounds(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		r    float64
+		want time.Duration
+	}{{0, 90 * time.Second}, {0.5, 100 * time.Second}, {0.9999999999, 110 * time.Second}} {
+		r := tc.r
+		c, _ := yokedcachetest.New(t, yokedcache.Config{TTLJitterPercent: 10, Rand: func() float64 { return r }})
+		_ = c.Set(ctx, "k", 1, yokedcache.WithTTL(100*time.Second))
+		ttl, _ := c.TTL(ctx, "k")
+		if d := ttl - tc.want; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("rand %v: TTL %v, want %v", r, ttl, tc.want)
+		}
+		_ = c.Set(ctx, "e", 1, yokedcache.WithTTL(100*time.Second), yokedcache.WithExactTTL())
+		if ttl, _ := c.TTL(ctx, "e"); ttl != 100*time.Second {
+			t.Errorf("WithExactTTL: TTL %v", ttl)
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	c, _ := yokedcachetest.New(t)
+	err := c.Get(context.Background(), "user:9", new(int))
+	if got, want := err.Error(), `yokedcache: get "user:9": not found`; got != want {
+		t.Fatalf("error text %q, want %q", got, want)
+	}
+}

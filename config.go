@@ -1,0 +1,152 @@
+package yokedcache
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/codec"
+)
+
+// Defaults of the Config fields.
+const (
+	DefaultKeyPrefix             = "yokedcache"
+	DefaultTTL                   = 5 * time.Minute
+	DefaultTTLJitterPercent      = 10
+	DefaultMemoryMaxSize         = 10_000
+	DefaultMemoryCleanupInterval = 5 * time.Minute
+	DefaultCompressionThreshold  = 1024
+	DefaultMaxValueSize          = 64 << 20
+	// MaxKeyLength is the longest user key accepted, in bytes.
+	MaxKeyLength = 1024
+	// MaxTagLength is the longest tag accepted, in bytes.
+	MaxTagLength = 256
+)
+
+// NoJitter, as Config.TTLJitterPercent, disables TTL jitter: entries expire
+// exactly after their TTL.
+const NoJitter = -1
+
+// NoExpiry, passed to WithTTL or Expire, stores an entry that never expires.
+// TTL reports it for such entries.
+const NoExpiry = backend.NoExpiry
+
+// Config configures a Cache. The zero value is valid: an in-process memory
+// backend with the defaults below. New copies the Config; it never modifies
+// the caller's value.
+type Config struct {
+	// KeyPrefix namespaces every stored key as "<KeyPrefix>:<key>".
+	// Default "yokedcache". It must be valid UTF-8 without ':' at the end.
+	KeyPrefix string
+	// DefaultTTL applies when a Set has no WithTTL. Default 5 minutes.
+	DefaultTTL time.Duration
+	// TTLJitterPercent spreads expiries by ±this percent of each TTL.
+	// 0 means the default (10); NoJitter (-1) gives exact TTLs.
+	TTLJitterPercent int
+
+	// Backend is an explicit backend (for example memcached.New(...)).
+	// It takes precedence over URL and RedisURL. The Cache owns it: Close
+	// closes it.
+	Backend backend.Backend
+	// URL names any registered backend: "mem://", "redis://host:6379/0",
+	// "memcached://h1:11211", "file:///var/cache/app", "sqlite:///path.db".
+	// The backend package must be imported for its scheme to be known
+	// (memory and redis always are).
+	URL string
+	// RedisURL selects the Redis backend, as in the reference guide. Empty
+	// (and no Backend or URL) selects the memory backend.
+	RedisURL string
+
+	// MemoryMaxSize bounds the default memory backend, in entries; least
+	// recently used entries are evicted. Default 10 000.
+	MemoryMaxSize int
+	// MemoryCleanupInterval is how often the memory backend sweeps expired
+	// entries. Default 5 minutes.
+	MemoryCleanupInterval time.Duration
+
+	// Codec encodes values other than []byte and string (those are stored
+	// verbatim). Default codec.JSON.
+	Codec codec.Codec
+	// ExtraCodecs are further user codecs (IDs 128-255) that reads accept,
+	// for example while migrating from one codec to another.
+	ExtraCodecs []codec.Codec
+	// Compression applied to encoded values of at least
+	// CompressionThreshold bytes. Default codec.None; codec.S2 is a good
+	// choice for network backends.
+	Compression codec.Compression
+	// CompressionThreshold in bytes. Default 1024.
+	CompressionThreshold int
+	// MaxValueSize bounds an encoded value, in bytes. Default 64 MiB.
+	MaxValueSize int
+
+	// LoaderTimeout bounds a Fetch/GetOrSet loader, which runs detached
+	// from any one caller's context. 0 means no bound.
+	LoaderTimeout time.Duration
+
+	// Logger receives warnings (corrupt values, backend failures).
+	// Default slog.Default().
+	Logger *slog.Logger
+	// Clock drives TTLs of the memory backend that New creates. Default
+	// the system clock. Tests inject a fake (see package yokedcachetest).
+	Clock backend.Clock
+	// Rand returns a uniform float in [0, 1) for TTL jitter. Default
+	// math/rand/v2. Inject it for deterministic tests.
+	Rand func() float64
+}
+
+func (cfg *Config) normalize() error {
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultKeyPrefix
+	}
+	if !utf8.ValidString(cfg.KeyPrefix) || cfg.KeyPrefix[len(cfg.KeyPrefix)-1] == ':' {
+		return fmt.Errorf("KeyPrefix %q must be valid UTF-8 and not end in ':': %w", cfg.KeyPrefix, ErrInvalidConfig)
+	}
+	switch {
+	case cfg.DefaultTTL == 0:
+		cfg.DefaultTTL = DefaultTTL
+	case cfg.DefaultTTL < 0 && cfg.DefaultTTL != NoExpiry:
+		return fmt.Errorf("DefaultTTL %v is negative: %w", cfg.DefaultTTL, ErrInvalidConfig)
+	}
+	switch {
+	case cfg.TTLJitterPercent == 0:
+		cfg.TTLJitterPercent = DefaultTTLJitterPercent
+	case cfg.TTLJitterPercent == NoJitter:
+		cfg.TTLJitterPercent = 0
+	case cfg.TTLJitterPercent < 0 || cfg.TTLJitterPercent > 50:
+		return fmt.Errorf("TTLJitterPercent %d out of range 0-50 (or NoJitter): %w", cfg.TTLJitterPercent, ErrInvalidConfig)
+	}
+	if cfg.MemoryMaxSize == 0 {
+		cfg.MemoryMaxSize = DefaultMemoryMaxSize
+	} else if cfg.MemoryMaxSize < 0 {
+		return fmt.Errorf("MemoryMaxSize %d is negative: %w", cfg.MemoryMaxSize, ErrInvalidConfig)
+	}
+	if cfg.MemoryCleanupInterval == 0 {
+		cfg.MemoryCleanupInterval = DefaultMemoryCleanupInterval
+	} else if cfg.MemoryCleanupInterval < 0 {
+		return fmt.Errorf("MemoryCleanupInterval %v is negative: %w", cfg.MemoryCleanupInterval, ErrInvalidConfig)
+	}
+	if cfg.Codec == nil {
+		cfg.Codec = codec.JSON
+	}
+	if cfg.Compression > codec.Zstd {
+		return fmt.Errorf("unknown Compression %d: %w", cfg.Compression, ErrInvalidConfig)
+	}
+	if cfg.CompressionThreshold == 0 {
+		cfg.CompressionThreshold = DefaultCompressionThreshold
+	}
+	if cfg.MaxValueSize == 0 {
+		cfg.MaxValueSize = DefaultMaxValueSize
+	} else if cfg.MaxValueSize < 0 {
+		return fmt.Errorf("MaxValueSize %d is negative: %w", cfg.MaxValueSize, ErrInvalidConfig)
+	}
+	if cfg.LoaderTimeout < 0 {
+		return fmt.Errorf("LoaderTimeout %v is negative: %w", cfg.LoaderTimeout, ErrInvalidConfig)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Clock = backend.ClockOrSystem(cfg.Clock)
+	return nil
+}

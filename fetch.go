@@ -1,0 +1,126 @@
+package yokedcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/yokedcache/yokedcache/codec"
+)
+
+// flight is the shared result of one load.
+type flight struct {
+	val any    // the loader's value
+	env []byte // its encoded envelope, for waiters that want another type
+}
+
+// load runs loader at most once per key at a time in this process. The
+// loader runs on a context detached from every caller's cancellation (it
+// keeps the first caller's values) and bounded by Config.LoaderTimeout.
+// Each caller returns when the load finishes or its own context ends,
+// whichever is first; a cancelled caller never cancels the load for the
+// others. The loaded value is stored with opts; loader errors are not
+// cached.
+func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), opts []SetOption) (*flight, error) {
+	skey := c.storedKey(key)
+	ch := c.sf.DoChan(skey, func() (res any, err error) {
+		lctx := context.WithoutCancel(ctx)
+		if c.cfg.LoaderTimeout > 0 {
+			var cancel context.CancelFunc
+			lctx, cancel = context.WithTimeout(lctx, c.cfg.LoaderTimeout)
+			defer cancel()
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("loader panicked: %v\n%s", r, debug.Stack())
+			}
+		}()
+		// Another process (or a Set racing with us) may have filled it.
+		if raw, gerr := c.b.Get(lctx, skey); gerr == nil {
+			if _, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr == nil {
+				return &flight{env: raw}, nil
+			}
+		}
+		c.m.loads.add(1)
+		v, lerr := loader(lctx)
+		if lerr != nil {
+			c.m.loadErrors.add(1)
+			return nil, lerr
+		}
+		so, env, perr := c.prepareSet(v, opts)
+		if perr != nil {
+			return nil, perr
+		}
+		if c.closed.Load() {
+			return &flight{val: v, env: env}, nil
+		}
+		if serr := c.b.Set(lctx, skey, env, so); serr != nil {
+			// The value is good; failing to cache it is logged, not fatal.
+			c.m.errors.add(1)
+			c.log.Warn("yokedcache: could not store loaded value", "key", key, "error", serr)
+		} else {
+			c.m.sets.add(1)
+		}
+		return &flight{val: v, env: env}, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*flight), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// GetOrSet decodes the value under key into dst; on a miss it calls loader
+// (once per key across concurrent callers in this process, see Fetch),
+// stores the result with opts and decodes it into dst.
+func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(context.Context) (any, error), opts ...SetOption) error {
+	err := c.Get(ctx, key, dst)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	f, err := c.load(ctx, key, loader, opts)
+	if err != nil {
+		return wrap("get_or_set", key, err)
+	}
+	env, err := c.decodeEnvelope(key, f.env)
+	if err != nil {
+		return wrap("get_or_set", key, err)
+	}
+	return wrap("get_or_set", key, c.decodeInto(key, env, dst))
+}
+
+// Fetch returns the value under key, loading it with loader on a miss.
+// Concurrent misses for the same key in one process run loader once;
+// every waiter gets its result or its error. The loader runs on a context
+// that keeps the first caller's values but not its cancellation (bounded by
+// Config.LoaderTimeout), so one caller giving up never fails the others;
+// each caller still returns when its own context ends. Loader errors are
+// not cached. Waiters share the loaded value: do not mutate it.
+func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context.Context) (T, error), opts ...SetOption) (T, error) {
+	var zero T
+	v, err := Get[T](ctx, c, key)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	f, err := c.load(ctx, key, func(ctx context.Context) (any, error) { return loader(ctx) }, opts)
+	if err != nil {
+		return zero, wrap("fetch", key, err)
+	}
+	if t, ok := f.val.(T); ok && f.val != nil {
+		return t, nil
+	}
+	env, err := c.decodeEnvelope(key, f.env)
+	if err != nil {
+		return zero, wrap("fetch", key, err)
+	}
+	var t T
+	if err := c.decodeInto(key, env, &t); err != nil {
+		return zero, wrap("fetch", key, err)
+	}
+	return t, nil
+}
