@@ -55,3 +55,13 @@ func RequireBinary(tb testing.TB, name string) string {
 	}
 	return ""
 }
+
+// missingFeature skips the test (fails it when CI is set) because the
+// installed server lacks a feature.
+func missingFeature(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if inCI() {
+		tb.Fatalf("testserver: %s (CI=%s, so this is an error): %v", what, os.Getenv("CI"), err)
+	}
+	tb.Skipf("testserver: %s, skipping: %v", what, err)
+}

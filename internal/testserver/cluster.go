@@ -25,6 +25,13 @@ type Cluster struct {
 // be at least 1; 3 is the usual choice.
 func StartCluster(tb testing.TB, masters int) *Cluster {
 	tb.Helper()
+	return startCluster(tb, masters, redisVersion(RequireBinary(tb, "redis-server"))[0] < 7)
+}
+
+// startCluster starts the cluster; legacyBus puts each node's cluster bus
+// on port+10000 (no cluster-port, needed before Redis 7.0).
+func startCluster(tb testing.TB, masters int, legacyBus bool) *Cluster {
+	tb.Helper()
 	if masters < 1 {
 		tb.Fatalf("testserver: StartCluster with %d masters", masters)
 	}
@@ -33,13 +40,17 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 	for i := range masters {
 		r := newRedis(tb, fmt.Sprintf("cluster node %d", i), RedisOptions{})
 		r.busPort = -1 // startNew picks a bus port too
+		r.legacyBus = legacyBus
 		r.extraConf = func(r *Redis) []string {
-			return []string{
+			lines := []string{
 				"cluster-enabled yes",
 				"cluster-config-file nodes.conf",
 				"cluster-node-timeout 2000",
-				"cluster-port " + strconv.Itoa(r.busPort),
 			}
+			if !r.legacyBus {
+				lines = append(lines, "cluster-port "+strconv.Itoa(r.busPort))
+			}
+			return lines
 		}
 		if err := r.startNew(ctx); err != nil {
 			tb.Fatal(err)
@@ -79,7 +90,11 @@ func (c *Cluster) create(ctx context.Context) error {
 		}
 	}
 	for i, r := range c.Nodes[1:] {
-		if _, err := c.Nodes[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(r.port), strconv.Itoa(r.busPort)); err != nil {
+		args := []string{"CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(r.port)}
+		if !r.legacyBus {
+			args = append(args, strconv.Itoa(r.busPort))
+		}
+		if _, err := c.Nodes[0].Do(ctx, args...); err != nil {
 			return fmt.Errorf("testserver: CLUSTER MEET node %d: %w", i+1, err)
 		}
 	}

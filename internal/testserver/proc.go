@@ -62,6 +62,27 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// freeClusterPort returns a free port p below 55536 whose bus port p+10000
+// is free too (for Redis before 7.0, which has no cluster-port).
+func freeClusterPort() (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("testserver: find free port: %w", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		if p+10000 <= 65535 {
+			if l2, err := net.Listen("tcp", hostPort(p+10000)); err == nil {
+				l2.Close()
+				l.Close()
+				return p, nil
+			}
+		}
+		l.Close()
+	}
+	return 0, errors.New("testserver: no free port pair p, p+10000")
+}
+
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // proc is one run of a server process. It never starts a goroutine: exit is

@@ -56,6 +56,7 @@ type Redis struct {
 	// the cluster bus port (0 when not a cluster node).
 	extraConf func(r *Redis) []string
 	busPort   int
+	legacyBus bool // cluster bus on port+10000 (Redis < 7.0)
 	port      int
 
 	mu sync.Mutex
@@ -71,6 +72,9 @@ func StartRedis(tb testing.TB, opts RedisOptions) *Redis {
 	tb.Helper()
 	r := newRedis(tb, "redis", opts)
 	if err := r.startNew(context.Background()); err != nil {
+		if opts.TLS && strings.Contains(err.Error(), "Bad directive") {
+			missingFeature(tb, "redis-server "+r.bin+" was built without TLS support", err)
+		}
 		tb.Fatal(err)
 	}
 	return r
@@ -191,17 +195,26 @@ func (r *Redis) writeConfig() error {
 // when one was taken in the meantime.
 func (r *Redis) startNew(ctx context.Context) error {
 	return withPortRetry(func() error {
-		n := 1
-		if r.busPort != 0 {
-			n = 2
-		}
-		ports, err := freePorts(n)
-		if err != nil {
-			return err
-		}
-		r.port = ports[0]
-		if n == 2 {
-			r.busPort = ports[1]
+		if r.busPort != 0 && r.legacyBus {
+			// No cluster-port before 7.0: the bus is on port+10000.
+			port, err := freeClusterPort()
+			if err != nil {
+				return err
+			}
+			r.port, r.busPort = port, port+10000
+		} else {
+			n := 1
+			if r.busPort != 0 {
+				n = 2
+			}
+			ports, err := freePorts(n)
+			if err != nil {
+				return err
+			}
+			r.port = ports[0]
+			if n == 2 {
+				r.busPort = ports[1]
+			}
 		}
 		r.Addr = hostPort(r.port)
 		return r.run(ctx)

@@ -136,3 +136,15 @@ func TestCluster(t *testing.T) {
 		t.Fatal(c.Nodes[1].URL())
 	}
 }
+
+// TestClusterLegacyBus runs the pre-7.0 set-up (bus port = port+10000, no
+// cluster-port, MEET without bus port), which newer servers accept too.
+func TestClusterLegacyBus(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, true)
+	for _, r := range c.Nodes {
+		if r.busPort != r.port+10000 {
+			t.Fatalf("bus port %d for port %d", r.busPort, r.port)
+		}
+	}
+}
