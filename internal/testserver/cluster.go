@@ -21,24 +21,45 @@ type Cluster struct {
 // StartCluster starts masters cluster-enabled redis-servers
 // (cluster-node-timeout 2000), splits the 16384 slots evenly between them,
 // joins them with CLUSTER MEET and waits until every node reports
-// cluster_state:ok, all slots assigned and all nodes known. masters must
-// be at least 1; 3 is the usual choice.
+// cluster_state:ok, all slots assigned and all nodes known. masters 0
+// means 3; a negative count fails the test.
 func StartCluster(tb testing.TB, masters int) *Cluster {
 	tb.Helper()
-	return startCluster(tb, masters, redisVersion(RequireBinary(tb, "redis-server"))[0] < 7)
+	return StartClusterOptions(tb, ClusterOptions{Masters: masters})
+}
+
+// ClusterOptions configures StartClusterOptions.
+type ClusterOptions struct {
+	// Masters is the number of master nodes. 0: 3. Negative: the test
+	// fails.
+	Masters int
+	// Password is every node's requirepass (and masterauth). Default none.
+	Password string
+	// Users are ACL users on every node, as in RedisOptions.Users.
+	Users []string
+}
+
+// StartClusterOptions is StartCluster with a password or ACL users.
+func StartClusterOptions(tb testing.TB, opts ClusterOptions) *Cluster {
+	tb.Helper()
+	return startCluster(tb, opts, redisVersion(RequireBinary(tb, "redis-server"))[0] < 7)
 }
 
 // startCluster starts the cluster; legacyBus puts each node's cluster bus
 // on port+10000 (no cluster-port, needed before Redis 7.0).
-func startCluster(tb testing.TB, masters int, legacyBus bool) *Cluster {
+func startCluster(tb testing.TB, opts ClusterOptions, legacyBus bool) *Cluster {
 	tb.Helper()
+	masters := opts.Masters
+	if masters == 0 {
+		masters = 3
+	}
 	if masters < 1 {
 		tb.Fatalf("testserver: StartCluster with %d masters", masters)
 	}
 	ctx := context.Background()
 	c := &Cluster{}
 	for i := range masters {
-		r := newRedis(tb, fmt.Sprintf("cluster node %d", i), RedisOptions{})
+		r := newRedis(tb, fmt.Sprintf("cluster node %d", i), RedisOptions{Password: opts.Password, Users: opts.Users})
 		r.busPort = -1 // startNew picks a bus port too
 		r.legacyBus = legacyBus
 		r.extraConf = func(r *Redis) []string {
@@ -46,6 +67,9 @@ func startCluster(tb testing.TB, masters int, legacyBus bool) *Cluster {
 				"cluster-enabled yes",
 				"cluster-config-file nodes.conf",
 				"cluster-node-timeout 2000",
+			}
+			if opts.Password != "" {
+				lines = append(lines, "masterauth "+confQuote(opts.Password))
 			}
 			if !r.legacyBus {
 				lines = append(lines, "cluster-port "+strconv.Itoa(r.busPort))

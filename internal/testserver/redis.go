@@ -281,6 +281,13 @@ func (r *Redis) DoAs(ctx context.Context, user, password string, args ...string)
 	return c.Do(ctx, args...)
 }
 
+// FlushAll deletes every key on the server (FLUSHALL), for tests reusing a
+// server.
+func (r *Redis) FlushAll(ctx context.Context) error {
+	_, err := r.Do(ctx, "FLUSHALL")
+	return err
+}
+
 // Info returns the INFO section's text.
 func (r *Redis) Info(ctx context.Context, section string) (string, error) {
 	v, err := r.Do(ctx, "INFO", section)

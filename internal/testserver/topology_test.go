@@ -141,10 +141,27 @@ func TestCluster(t *testing.T) {
 // cluster-port, MEET without bus port), which newer servers accept too.
 func TestClusterLegacyBus(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, true)
+	c := startCluster(t, ClusterOptions{Masters: 3}, true)
 	for _, r := range c.Nodes {
 		if r.busPort != r.port+10000 {
 			t.Fatalf("bus port %d for port %d", r.busPort, r.port)
 		}
+	}
+}
+
+func TestClusterPassword(t *testing.T) {
+	t.Parallel()
+	c := StartClusterOptions(t, ClusterOptions{Masters: 2, Password: "pw",
+		Users: []string{"app on >apppw ~app:* +@all"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(c.Nodes) != 2 || c.Nodes[0].Password != "pw" {
+		t.Fatalf("nodes %d, password %q", len(c.Nodes), c.Nodes[0].Password)
+	}
+	if _, err := doOnce(ctx, c.Addrs[0], nil, "", "CLUSTER", "INFO"); !isRedisError(err, "NOAUTH") {
+		t.Fatalf("CLUSTER INFO without password: %v", err)
+	}
+	if _, err := c.Nodes[0].DoAs(ctx, "app", "apppw", "CLUSTER", "INFO"); err != nil {
+		t.Fatal(err)
 	}
 }
