@@ -235,7 +235,7 @@ func launch(ctx context.Context, name, bin string, args []string, dir, logPath s
 			}
 			return nil, err
 		}
-		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
 		lastErr = ready(rctx)
 		rcancel()
 		if lastErr == nil {
