@@ -117,7 +117,7 @@ func (m *Memcached) run(ctx context.Context) error {
 		return nil
 	}
 	args := append([]string{"-p", strconv.Itoa(m.port)}, m.args...)
-	p, err := launch(ctx, "memcached "+m.Addr, m.bin, args, m.Dir, m.logPath(), m.Version)
+	p, err := launch(ctx, "memcached "+m.Addr, m.bin, args, m.Dir, m.logPath(), m.Ping)
 	if err != nil {
 		return err
 	}
@@ -125,9 +125,9 @@ func (m *Memcached) run(ctx context.Context) error {
 	return nil
 }
 
-// Version asks the server for its version; it doubles as the readiness
-// check.
-func (m *Memcached) Version(ctx context.Context) error {
+// Ping checks that the server answers (the "version" command); it is also
+// the readiness check.
+func (m *Memcached) Ping(ctx context.Context) error {
 	_, err := m.command(ctx, "version")
 	return err
 }

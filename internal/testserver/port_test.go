@@ -45,7 +45,7 @@ func TestPortTaken(t *testing.T) {
 	if v, err := r.Do(ctx, "PING"); err != nil || v != "PONG" {
 		t.Fatalf("PING = %v, %v", v, err)
 	}
-	if err := m.Version(ctx); err != nil {
+	if err := m.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
 

@@ -184,7 +184,7 @@ func TestMemcached(t *testing.T) {
 	}
 	m.Kill()
 	m.Start()
-	if err := m.Version(ctxT(t)); err != nil {
+	if err := m.Ping(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -226,7 +226,7 @@ func TestShared(t *testing.T) {
 	if m1 != m2 {
 		t.Fatal("SharedMemcached returned two servers")
 	}
-	if err := m1.Version(ctxT(t)); err != nil {
+	if err := m1.Ping(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 }
