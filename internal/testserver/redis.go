@@ -248,7 +248,7 @@ func (r *Redis) runNoWrite(ctx context.Context) error {
 // (the default user may be disabled by Users). LOADING is not an answer.
 func (r *Redis) ping(ctx context.Context) error {
 	_, err := doOnce(ctx, r.Addr, r.clientTLS(), r.Password, "PING")
-	if err == nil || isRedisError(err, "NOAUTH") || isRedisError(err, "NOPERM") {
+	if err == nil || isRedisError(err, "NOAUTH") || isRedisError(err, "NOPERM") || isRedisError(err, "WRONGPASS") {
 		return nil
 	}
 	return err

@@ -107,6 +107,17 @@ func TestRedisACL(t *testing.T) {
 	}
 }
 
+func TestRedisDefaultUserOff(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t, RedisOptions{Password: "pw", Users: []string{"default off", "app on >apppw ~* +@all"}})
+	if v, err := r.DoAs(ctxT(t), "app", "apppw", "PING"); err != nil || v != "PONG" {
+		t.Fatalf("PING as app = %v, %v", v, err)
+	}
+	if _, err := r.Do(ctxT(t), "PING"); !isRedisError(err, "WRONGPASS") {
+		t.Fatalf("PING as disabled default user: %v", err)
+	}
+}
+
 func TestRedisTLS(t *testing.T) {
 	t.Parallel()
 	r := StartRedis(t, RedisOptions{TLS: true, Password: "pw"})
