@@ -1,0 +1,954 @@
+package memcached
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+// Name is the backend type reported by Store.Name.
+const Name = "memcached"
+
+// Defaults of Options.
+const (
+	DefaultPort             = "11211"
+	DefaultTimeout          = 500 * time.Millisecond
+	DefaultMaxIdleConns     = 16
+	DefaultMaxItemSize      = 1 << 20
+	DefaultNamespaceDepth   = 1
+	DefaultNamespaceRefresh = time.Second
+)
+
+// itemOverhead is what memcached adds to every item before comparing it
+// with its -I limit: the item struct (48 bytes on 64-bit builds), the CAS
+// value (8), the key's terminating NUL (1), the client flags (4) and the
+// value's trailing CRLF (2), plus one spare byte. The key length is added
+// separately.
+const itemOverhead = 64
+
+// Options configures a Store. Only Servers is required.
+type Options struct {
+	// Servers are the memcached servers as "host:port" (the port defaults
+	// to 11211) or absolute Unix socket paths. Every process sharing the
+	// servers must list the same names: they place keys on the ketama
+	// continuum. Required.
+	Servers []string
+	// Distribution picks the server of each key: DistributionKetama (the
+	// default, "" means it) or DistributionModula (gomemcache's CRC-32
+	// modulo rule, which remaps most keys when the server list changes).
+	Distribution Distribution
+	// Timeout bounds every network step (dial, each read and write) of an
+	// operation. Default 500 ms (DefaultTimeout).
+	Timeout time.Duration
+	// MaxIdleConns is the number of idle connections kept per server.
+	// Default 16; raise it above your peak parallel requests per server.
+	MaxIdleConns int
+	// MaxItemSize is the servers' item size limit (memcached -I), in
+	// bytes. A Set whose item (key, value header, value and memcached's
+	// overhead) would exceed it fails with an error matching
+	// backend.ErrValueTooLarge before anything is sent. Default 1 MiB,
+	// memcached's default.
+	MaxItemSize int
+	// NamespaceDepth is how many ':'-terminated segments of a stored key
+	// form its flush namespace. The default 1 suits every KeyPrefix
+	// without ':' (such as the default "yokedcache"); with KeyPrefix
+	// "myapp:v2" set it to 2. Flush(prefix) requires a prefix with exactly
+	// this many segments and returns ErrUnsupported otherwise.
+	NamespaceDepth int
+	// NamespaceRefresh is how long Set may reuse a namespace version it
+	// read before instead of reading it again. Reads (Get, GetMany,
+	// Exists, TTL) always check the current version, so a Flush is
+	// visible to every process as soon as it returns; a Set in another
+	// process within this window after a Flush may be written under the
+	// old version and then reads as a miss (a lost write, never a stale
+	// value). Default 1 s; -1 reads the version on every Set (one more
+	// round trip per Set).
+	NamespaceRefresh time.Duration
+}
+
+// Distribution is a key-to-server rule.
+type Distribution string
+
+// The distributions.
+const (
+	// DistributionKetama is libketama's consistent hashing: adding or
+	// removing one of n servers remaps about 1/n of the keys.
+	DistributionKetama Distribution = "ketama"
+	// DistributionModula is gomemcache's default: CRC-32 of the key
+	// modulo the number of servers.
+	DistributionModula Distribution = "modula"
+)
+
+func errInvalid(format string, args ...any) error {
+	return fmt.Errorf("memcached: %s: %w", fmt.Sprintf(format, args...), backend.ErrInvalidConfig)
+}
+
+func isUnixPath(s string) bool { return strings.HasPrefix(s, "/") }
+
+// normalize validates o and fills in defaults. o is a copy.
+func (o Options) normalize() (Options, error) {
+	if len(o.Servers) == 0 {
+		return o, errInvalid("no servers")
+	}
+	servers := make([]string, len(o.Servers))
+	seen := make(map[string]bool, len(o.Servers))
+	for i, s := range o.Servers {
+		s = strings.TrimSpace(s)
+		if !isUnixPath(s) {
+			host, port, err := net.SplitHostPort(s)
+			if err != nil {
+				// No port: add the default one.
+				host, port = s, DefaultPort
+				if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") {
+					host = "[" + s + "]" // bare IPv6
+				}
+				s = host + ":" + port
+				host, port, err = net.SplitHostPort(s)
+				if err != nil {
+					return o, errInvalid("server %q: %v", o.Servers[i], err)
+				}
+			}
+			if host == "" || strings.ContainsAny(host, " /,?#@") {
+				return o, errInvalid("server %q: bad host", o.Servers[i])
+			}
+			if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+				return o, errInvalid("server %q: bad port", o.Servers[i])
+			}
+		}
+		if seen[s] {
+			return o, errInvalid("server %q listed twice", s)
+		}
+		seen[s] = true
+		servers[i] = s
+	}
+	o.Servers = servers
+	switch o.Distribution {
+	case "":
+		o.Distribution = DistributionKetama
+	case DistributionKetama, DistributionModula:
+	default:
+		return o, errInvalid("unknown distribution %q (want ketama or modula)", o.Distribution)
+	}
+	if o.Timeout < 0 || o.MaxIdleConns < 0 || o.MaxItemSize < 0 || o.NamespaceDepth < 0 ||
+		(o.NamespaceRefresh < 0 && o.NamespaceRefresh != -1) {
+		return o, errInvalid("negative Timeout, MaxIdleConns, MaxItemSize, NamespaceDepth or NamespaceRefresh")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxIdleConns == 0 {
+		o.MaxIdleConns = DefaultMaxIdleConns
+	}
+	if o.MaxItemSize == 0 {
+		o.MaxItemSize = DefaultMaxItemSize
+	}
+	if o.MaxItemSize < 1024 || o.MaxItemSize > 1<<30 {
+		return o, errInvalid("MaxItemSize %d out of range (1 KiB to 1 GiB)", o.MaxItemSize)
+	}
+	if o.NamespaceDepth == 0 {
+		o.NamespaceDepth = DefaultNamespaceDepth
+	}
+	if o.NamespaceDepth > 64 {
+		return o, errInvalid("NamespaceDepth %d over 64", o.NamespaceDepth)
+	}
+	if o.NamespaceRefresh == 0 {
+		o.NamespaceRefresh = DefaultNamespaceRefresh
+	}
+	return o, nil
+}
+
+// Store is the memcached backend. It is safe for concurrent use.
+type Store struct {
+	opts   Options
+	client *memcache.Client
+	sel    *selector
+	closed atomic.Bool
+
+	// vkeys caches the per-server memcached keys of version counters,
+	// keyed by kind and name (see versionKeys).
+	vkeys     sync.Map // string -> []string
+	vkeyCount atomic.Int64
+	// nsCache holds namespace versions Set may reuse, keyed by the
+	// version's memcached key.
+	nsCache sync.Map // string -> nsCached
+	nsCount atomic.Int64
+}
+
+type nsCached struct {
+	version uint64
+	at      int64 // time.Now().UnixNano() when read
+}
+
+// cacheCap bounds the local caches; past it they are cleared.
+const cacheCap = 8192
+
+var (
+	_ backend.Backend       = (*Store)(nil)
+	_ backend.BatchGetter   = (*Store)(nil)
+	_ backend.Exister       = (*Store)(nil)
+	_ backend.Expirer       = (*Store)(nil)
+	_ backend.Tagger        = (*Store)(nil)
+	_ backend.Flusher       = (*Store)(nil)
+	_ backend.Stater        = (*Store)(nil)
+	_ backend.Pinger        = (*Store)(nil)
+	_ backend.HealthChecker = (*Store)(nil)
+	_ backend.Aser          = (*Store)(nil)
+	_ backend.Namer         = (*Store)(nil)
+)
+
+// New returns a Store for the servers in o. It does not connect:
+// connections are opened by the first operations (use Ping to check the
+// servers).
+func New(o Options) (*Store, error) {
+	o, err := o.normalize()
+	if err != nil {
+		return nil, err
+	}
+	sel := newSelector(o.Servers, o.Distribution == DistributionKetama)
+	c := memcache.NewFromSelector(sel)
+	c.Timeout = o.Timeout
+	c.MaxIdleConns = o.MaxIdleConns
+	return &Store{opts: o, client: c, sel: sel}, nil
+}
+
+// Name returns "memcached".
+func (s *Store) Name() string { return Name }
+
+// As fills a **memcache.Client with the gomemcache client.
+func (s *Store) As(target any) bool {
+	if p, ok := target.(**memcache.Client); ok && p != nil {
+		*p = s.client
+		return true
+	}
+	return false
+}
+
+// Options returns the normalized options of s (defaults filled in).
+func (s *Store) Options() Options {
+	o := s.opts
+	o.Servers = append([]string(nil), o.Servers...)
+	return o
+}
+
+// Close closes idle connections. Later calls return backend.ErrClosed.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return backend.ErrClosed
+	}
+	return s.client.Close()
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return backend.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// corruptError matches both backend.ErrCorrupt and backend.ErrNotFound: a
+// value this package cannot read is reported and treated as a miss.
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string   { return e.err.Error() }
+func (e *corruptError) Unwrap() []error { return []error{e.err, backend.ErrNotFound} }
+
+func opErr(op string, err error) error {
+	if errors.Is(err, memcache.ErrNoServers) {
+		return fmt.Errorf("memcached: %s: %w", op, err)
+	}
+	return fmt.Errorf("memcached: %s: %w", op, err)
+}
+
+// namespace returns the flush namespace of a stored key: its first
+// NamespaceDepth ':'-terminated segments, or as many as it has.
+func (s *Store) namespace(key string) string {
+	end, n := 0, 0
+	for i := 0; i < len(key) && n < s.opts.NamespaceDepth; i++ {
+		if key[i] == ':' {
+			end, n = i+1, n+1
+		}
+	}
+	return key[:end]
+}
+
+// Version counter kinds.
+const (
+	kindNamespace = 'n'
+	kindTag       = 't'
+)
+
+// versionKeys returns, for each server, the memcached key of the version
+// counter of (kind, name) that lives on that server. Every entry is
+// checked against counters on its own server, so a server that is down
+// affects only its own keys; invalidation increments the counter on every
+// server. The keys are "\xff\xff<kind>:<name>#<j>" (hashed by encodeKey)
+// with the smallest j that lands on each server, so every process with the
+// same server list derives the same keys.
+func (s *Store) versionKeys(kind byte, name string) ([]string, error) {
+	ck := string(kind) + name
+	if v, ok := s.vkeys.Load(ck); ok {
+		return v.([]string), nil
+	}
+	n := len(s.sel.addrs)
+	keys := make([]string, n)
+	base := make([]byte, 0, len(name)+16)
+	base = append(append(append(base, 0xff, 0xff, kind, ':'), name...), '#')
+	filled := 0
+	for j := 0; filled < n; j++ {
+		if j > 1000+200*n {
+			return nil, fmt.Errorf("memcached: no version key lands on every server (continuum of %d servers): %w", n, backend.ErrInvalidConfig)
+		}
+		mk := encodeKey(string(strconv.AppendInt(base, int64(j), 10)))
+		if i := s.sel.index(mk); keys[i] == "" {
+			keys[i] = mk
+			filled++
+		}
+	}
+	if s.vkeyCount.Add(1) > cacheCap {
+		s.vkeys.Clear()
+		s.vkeyCount.Store(1)
+	}
+	s.vkeys.Store(ck, keys)
+	return keys, nil
+}
+
+// randomVersion returns a fresh version counter start: random, so that a
+// counter that was evicted and re-created never repeats a version an old
+// entry recorded; below 2^62, so that increments never wrap.
+func randomVersion() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])>>2 + 1
+}
+
+func parseVersion(b []byte) (uint64, bool) {
+	// incr may leave trailing spaces when a number gets shorter.
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	return v, err == nil
+}
+
+// readVersions returns the current values of version counters, creating
+// the missing ones with a random start (add; if another process added it
+// first, read theirs).
+func (s *Store) readVersions(keys []string) ([]uint64, error) {
+	items, err := s.client.GetMulti(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, len(keys))
+	for i, k := range keys {
+		if it := items[k]; it != nil {
+			if v, ok := parseVersion(it.Value); ok {
+				out[i] = v
+				continue
+			}
+		}
+		v, err := s.createVersion(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (s *Store) createVersion(k string) (uint64, error) {
+	for range 3 {
+		v := randomVersion()
+		err := s.client.Add(&memcache.Item{Key: k, Value: strconv.AppendUint(nil, v, 10)})
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, memcache.ErrNotStored) {
+			return 0, err
+		}
+		it, err := s.client.Get(k)
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			continue // evicted right away; try again
+		}
+		if err != nil {
+			return 0, err
+		}
+		if v, ok := parseVersion(it.Value); ok {
+			return v, nil
+		}
+		// Not a number (a foreign value): replace it.
+		if err := s.client.Set(&memcache.Item{Key: k, Value: strconv.AppendUint(nil, v, 10)}); err != nil {
+			return 0, err
+		}
+		return v, nil
+	}
+	return 0, errors.New("memcached: version counter keeps disappearing (server out of memory?)")
+}
+
+func (s *Store) cachedNamespace(nsKey string, now int64) (uint64, bool) {
+	if s.opts.NamespaceRefresh < 0 {
+		return 0, false
+	}
+	v, ok := s.nsCache.Load(nsKey)
+	if !ok {
+		return 0, false
+	}
+	c := v.(nsCached)
+	if now-c.at >= int64(s.opts.NamespaceRefresh) {
+		return 0, false
+	}
+	return c.version, true
+}
+
+func (s *Store) rememberNamespace(nsKey string, version uint64, now int64) {
+	if s.opts.NamespaceRefresh < 0 {
+		return
+	}
+	if s.nsCount.Add(1) > cacheCap {
+		s.nsCache.Clear()
+		s.nsCount.Store(1)
+	}
+	s.nsCache.Store(nsKey, nsCached{version: version, at: now})
+}
+
+// memcachedExpiry converts a TTL into memcached's expiration: whole
+// seconds, rounded up plus one because memcached's clock ticks once a
+// second and may expire an item up to a second early (the value header
+// holds the exact expiry, which reads check); beyond 30 days an absolute
+// Unix time, as the protocol requires.
+func memcachedExpiry(ttl time.Duration, now time.Time) int32 {
+	if ttl == backend.NoExpiry {
+		return 0
+	}
+	secs := int64((ttl+time.Second-1)/time.Second) + 1
+	if secs <= 30*24*3600 {
+		return int32(secs)
+	}
+	abs := now.Unix() + secs
+	if abs > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(abs)
+}
+
+func expiryMs(ttl time.Duration, now time.Time) int64 {
+	if ttl == backend.NoExpiry {
+		return 0
+	}
+	return now.Add(ttl).UnixMilli()
+}
+
+// loc is where a stored key lives.
+type loc struct {
+	mkey  string // memcached key
+	srv   int    // server index
+	nsKey string // namespace version key on that server
+}
+
+func (s *Store) locate(key string) (loc, error) {
+	mkey := encodeKey(key)
+	srv := s.sel.index(mkey)
+	nk, err := s.versionKeys(kindNamespace, s.namespace(key))
+	if err != nil {
+		return loc{}, err
+	}
+	return loc{mkey: mkey, srv: srv, nsKey: nk[srv]}, nil
+}
+
+// Set stores value under key. The value header records the namespace and
+// tag versions current now, the exact expiry and, for hashed keys, the
+// full key.
+func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.SetOptions) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	l, err := s.locate(key)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	h := header{expiryMs: expiryMs(opts.TTL, now)}
+	if isHashed(l.mkey) {
+		h.hasKey, h.fullKey = true, key
+	}
+	tags := dedupe(opts.Tags)
+	nsNow := now.UnixNano()
+	if len(tags) == 0 {
+		v, ok := s.cachedNamespace(l.nsKey, nsNow)
+		if !ok {
+			vs, err := s.readVersions([]string{l.nsKey})
+			if err != nil {
+				return opErr("set", err)
+			}
+			v = vs[0]
+			s.rememberNamespace(l.nsKey, v, nsNow)
+		}
+		h.nsVersion = v
+	} else {
+		keys := make([]string, 0, len(tags)+1)
+		keys = append(keys, l.nsKey)
+		for _, t := range tags {
+			tk, err := s.versionKeys(kindTag, t)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, tk[l.srv])
+		}
+		vs, err := s.readVersions(keys)
+		if err != nil {
+			return opErr("set", err)
+		}
+		h.nsVersion = vs[0]
+		s.rememberNamespace(l.nsKey, vs[0], nsNow)
+		h.tags = make([]tagVersion, len(tags))
+		for i, t := range tags {
+			h.tags[i] = tagVersion{tag: t, version: vs[i+1]}
+		}
+	}
+	hs := headerSize(&h)
+	if total := itemOverhead + len(l.mkey) + hs + len(value); total > s.opts.MaxItemSize {
+		return fmt.Errorf("memcached: item of %d bytes (value %d + header %d + key and overhead) exceeds MaxItemSize %d: %w",
+			total, len(value), hs, s.opts.MaxItemSize, backend.ErrValueTooLarge)
+	}
+	buf := appendHeader(make([]byte, 0, hs+len(value)), &h, value)
+	err = s.client.Set(&memcache.Item{Key: l.mkey, Value: buf, Expiration: memcachedExpiry(opts.TTL, now)})
+	if err != nil {
+		return opErr("set", serverErr(err))
+	}
+	return nil
+}
+
+// serverErr maps memcached's "too large" reply (a server whose -I is below
+// MaxItemSize) to backend.ErrValueTooLarge.
+func serverErr(err error) error {
+	if err != nil && strings.Contains(err.Error(), "too large") {
+		return fmt.Errorf("%w (the server's -I is below Options.MaxItemSize): %w", err, backend.ErrValueTooLarge)
+	}
+	return err
+}
+
+func dedupe(tags []string) []string {
+	if len(tags) < 2 {
+		return tags
+	}
+	out := make([]string, 0, len(tags))
+	seen := make(map[string]struct{}, len(tags))
+	for _, t := range tags {
+		if _, ok := seen[t]; !ok {
+			seen[t] = struct{}{}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// entry is a live entry read from the server.
+type entry struct {
+	h     header
+	value []byte
+	item  *memcache.Item
+}
+
+// lookup reads key and checks it: hashed key matches, not expired,
+// namespace version current. Tags are checked by checkTags. It returns nil
+// for a miss.
+func (s *Store) lookup(key string) (*entry, loc, error) {
+	l, err := s.locate(key)
+	if err != nil {
+		return nil, l, err
+	}
+	items, err := s.client.GetMulti([]string{l.mkey, l.nsKey})
+	if err != nil {
+		return nil, l, err
+	}
+	e, err := s.validate(key, l, items[l.mkey], items[l.nsKey], time.Now())
+	if err != nil || e == nil {
+		return nil, l, err
+	}
+	if len(e.h.tags) > 0 {
+		ok, err := s.checkTags([]*entry{e}, []int{l.srv})
+		if err != nil {
+			return nil, l, err
+		}
+		if !ok[0] {
+			return nil, l, nil
+		}
+	}
+	return e, l, nil
+}
+
+// validate checks everything but the tags of one item.
+func (s *Store) validate(key string, l loc, it, ns *memcache.Item, now time.Time) (*entry, error) {
+	if it == nil {
+		return nil, nil
+	}
+	h, val, err := parseHeader(it.Value)
+	if err != nil {
+		return nil, &corruptError{fmt.Errorf("memcached: value under %q: %w", l.mkey, err)}
+	}
+	if h.hasKey != isHashed(l.mkey) || (h.hasKey && h.fullKey != key) {
+		return nil, nil // another key (or a foreign writer) under the same name
+	}
+	if h.expiryMs != 0 && now.UnixMilli() >= h.expiryMs {
+		return nil, nil
+	}
+	if ns == nil {
+		return nil, nil // namespace counter gone: the entry cannot be proven current
+	}
+	v, ok := parseVersion(ns.Value)
+	if !ok || v != h.nsVersion {
+		return nil, nil
+	}
+	s.noteNamespace(l.nsKey, v, now)
+	return &entry{h: h, value: val, item: it}, nil
+}
+
+// noteNamespace refreshes the namespace version Set reuses when a read saw
+// a different current one (another process flushed).
+func (s *Store) noteNamespace(nsKey string, v uint64, now time.Time) {
+	if s.opts.NamespaceRefresh < 0 {
+		return
+	}
+	if c, ok := s.nsCache.Load(nsKey); ok && c.(nsCached).version == v {
+		return
+	}
+	s.rememberNamespace(nsKey, v, now.UnixNano())
+}
+
+// checkTags reads the tag versions of entries (on each entry's server) in
+// one batch and reports, per entry, whether all its tags are current. A
+// missing counter is a mismatch.
+func (s *Store) checkTags(es []*entry, srvs []int) ([]bool, error) {
+	var keys []string
+	idx := make(map[string]struct{})
+	tk := make([][]string, len(es))
+	for i, e := range es {
+		if e == nil {
+			continue
+		}
+		tk[i] = make([]string, len(e.h.tags))
+		for j, t := range e.h.tags {
+			ks, err := s.versionKeys(kindTag, t.tag)
+			if err != nil {
+				return nil, err
+			}
+			k := ks[srvs[i]]
+			tk[i][j] = k
+			if _, dup := idx[k]; !dup {
+				idx[k] = struct{}{}
+				keys = append(keys, k)
+			}
+		}
+	}
+	ok := make([]bool, len(es))
+	var items map[string]*memcache.Item
+	if len(keys) > 0 {
+		var err error
+		if items, err = s.client.GetMulti(keys); err != nil {
+			return nil, err
+		}
+	}
+	for i, e := range es {
+		if e == nil {
+			continue
+		}
+		ok[i] = true
+		for j, t := range e.h.tags {
+			it := items[tk[i][j]]
+			if it == nil {
+				ok[i] = false
+				break
+			}
+			if v, good := parseVersion(it.Value); !good || v != t.version {
+				ok[i] = false
+				break
+			}
+		}
+	}
+	return ok, nil
+}
+
+// Get returns the value stored under key, or an error matching
+// backend.ErrNotFound. One round trip (value and namespace version in one
+// multi-get); tagged entries take a second one for their tag versions.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	e, _, err := s.lookup(key)
+	if err != nil {
+		return nil, opErr("get", err)
+	}
+	if e == nil {
+		return nil, backend.ErrNotFound
+	}
+	return e.value, nil
+}
+
+// Exists reports whether key holds a live entry. It costs as much as Get:
+// liveness depends on the versions stored with the value.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	e, _, err := s.lookup(key)
+	if err != nil {
+		return false, opErr("exists", err)
+	}
+	return e != nil, nil
+}
+
+// GetMany reads keys with one multi-get (values and namespace versions,
+// spread over the servers in parallel) plus one for the tag versions of
+// tagged entries. If any server involved fails, it returns the error.
+func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	locs := make([]loc, len(keys))
+	all := make([]string, 0, len(keys)+len(s.sel.addrs))
+	seen := make(map[string]struct{}, len(keys)+len(s.sel.addrs))
+	for i, k := range keys {
+		l, err := s.locate(k)
+		if err != nil {
+			return nil, err
+		}
+		locs[i] = l
+		for _, mk := range [2]string{l.mkey, l.nsKey} {
+			if _, dup := seen[mk]; !dup {
+				seen[mk] = struct{}{}
+				all = append(all, mk)
+			}
+		}
+	}
+	items, err := s.client.GetMulti(all)
+	if err != nil {
+		return nil, opErr("get many", err)
+	}
+	now := time.Now()
+	es := make([]*entry, len(keys))
+	srvs := make([]int, len(keys))
+	tagged := false
+	for i, k := range keys {
+		l := locs[i]
+		e, err := s.validate(k, l, items[l.mkey], items[l.nsKey], now)
+		if err != nil {
+			continue // unreadable: a miss
+		}
+		es[i], srvs[i] = e, l.srv
+		if e != nil && len(e.h.tags) > 0 {
+			tagged = true
+		}
+	}
+	if tagged {
+		ok, err := s.checkTags(es, srvs)
+		if err != nil {
+			return nil, opErr("get many", err)
+		}
+		for i, e := range es {
+			if e != nil && len(e.h.tags) > 0 && !ok[i] {
+				es[i] = nil
+			}
+		}
+	}
+	for i, e := range es {
+		if e != nil {
+			out[i] = e.value
+		}
+	}
+	return out, nil
+}
+
+// Delete removes key and reports whether it held a live entry (an entry
+// already invalidated by Flush, tags or expiry is removed but reported as
+// absent). Two round trips: a check, then the delete.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	e, l, err := s.lookup(key)
+	if err != nil {
+		var ce *corruptError
+		if !errors.As(err, &ce) {
+			return false, opErr("delete", err)
+		}
+		l, err = s.locate(key)
+		if err != nil {
+			return false, err
+		}
+	}
+	err = s.client.Delete(l.mkey)
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return false, nil
+	}
+	if err != nil {
+		return false, opErr("delete", err)
+	}
+	return e != nil, nil
+}
+
+// TTL returns the remaining time to live of key (millisecond precision,
+// from the value header), backend.NoExpiry, or an error matching
+// backend.ErrNotFound.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	e, _, err := s.lookup(key)
+	if err != nil {
+		return 0, opErr("ttl", err)
+	}
+	if e == nil {
+		return 0, backend.ErrNotFound
+	}
+	if e.h.expiryMs == 0 {
+		return backend.NoExpiry, nil
+	}
+	rem := time.Duration(e.h.expiryMs-time.Now().UnixMilli()) * time.Millisecond
+	if rem <= 0 {
+		return 0, backend.ErrNotFound
+	}
+	return rem, nil
+}
+
+// Expire gives key a new TTL: it rewrites the value header with the new
+// expiry and the item's memcached expiration in one compare-and-swap
+// (retried if another writer changed the item meanwhile).
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	for range 5 {
+		e, l, err := s.lookup(key)
+		if err != nil {
+			return false, opErr("expire", err)
+		}
+		if e == nil {
+			return false, nil
+		}
+		now := time.Now()
+		h := e.h
+		h.expiryMs = expiryMs(ttl, now)
+		buf := appendHeader(make([]byte, 0, headerSize(&h)+len(e.value)), &h, e.value)
+		err = s.client.CompareAndSwap(&memcache.Item{
+			Key: l.mkey, Value: buf, Flags: e.item.Flags,
+			Expiration: memcachedExpiry(ttl, now), CasID: e.item.CasID,
+		})
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, memcache.ErrCASConflict):
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+			continue
+		case errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
+			return false, nil
+		default:
+			return false, opErr("expire", err)
+		}
+	}
+	return false, fmt.Errorf("memcached: expire: the entry kept changing under concurrent writers: %w", memcache.ErrCASConflict)
+}
+
+// eachServer runs f for every server in parallel and joins the errors,
+// each naming its server.
+func (s *Store) eachServer(f func(i int, addr net.Addr) error) error {
+	errs := make([]error, len(s.sel.addrs))
+	var wg sync.WaitGroup
+	for i, a := range s.sel.addrs {
+		wg.Go(func() {
+			if err := f(i, a); err != nil {
+				errs[i] = fmt.Errorf("server %s: %w", a, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// InvalidateTags increments the version counter of every tag on every
+// server (a missing counter needs nothing: entries that referenced it are
+// already misses, and a new one starts at a random value). It returns -1:
+// memcached cannot count the entries. If a server is down the others are
+// still invalidated and the error names it.
+func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	tags = dedupe(tags)
+	keys := make([][]string, len(tags))
+	for i, t := range tags {
+		ks, err := s.versionKeys(kindTag, t)
+		if err != nil {
+			return 0, err
+		}
+		keys[i] = ks
+	}
+	err := s.eachServer(func(srv int, _ net.Addr) error {
+		for i := range tags {
+			if _, err := s.client.Increment(keys[i][srv], 1); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return -1, opErr("invalidate tags", err)
+	}
+	return -1, nil
+}
+
+// Flush invalidates every entry under prefix by incrementing the
+// namespace version of prefix on every server: one increment per server,
+// whatever the number of keys. prefix must have exactly NamespaceDepth
+// ':'-terminated segments; other prefixes cannot be flushed (memcached
+// cannot enumerate keys) and return an error matching ErrUnsupported.
+// Flush never sends flush_all.
+func (s *Store) Flush(ctx context.Context, prefix string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(prefix, ":") || strings.Count(prefix, ":") != s.opts.NamespaceDepth {
+		return backend.Unsupported(Name, "flush",
+			fmt.Sprintf("prefix %q is not a namespace of %d ':'-terminated segment(s); set Options.NamespaceDepth to the segments of the cache's key prefix plus one", prefix, s.opts.NamespaceDepth))
+	}
+	keys, err := s.versionKeys(kindNamespace, prefix)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	err = s.eachServer(func(srv int, _ net.Addr) error {
+		v, err := s.client.Increment(keys[srv], 1)
+		switch {
+		case errors.Is(err, memcache.ErrCacheMiss):
+			s.nsCache.Delete(keys[srv])
+			return nil
+		case err != nil:
+			s.nsCache.Delete(keys[srv])
+			return err
+		}
+		s.rememberNamespace(keys[srv], v, now)
+		return nil
+	})
+	if err != nil {
+		return opErr("flush", err)
+	}
+	return nil
+}
