@@ -3,13 +3,18 @@
 //
 // Syntax (matched against whole strings, rune by rune):
 //
+//	pattern  matches
 //	*        any sequence of runes, including none and including ':'
 //	?        exactly one rune
 //	[abc]    one rune of the set; ranges like [a-z]; [!abc] or [^abc] negates
 //	\x       the rune x literally (so \*, \?, \[, \\ match themselves)
 //
-// A ']' right after '[' (or after '[!') is a literal member. An unclosed
-// '[' or a trailing '\' is an error.
+// A ']' right after '[' (or after '[!' or '[^') is a literal member, as is
+// a '-' first or last in a set. An unclosed '[', a trailing '\', an
+// inverted range such as [z-a] and a pattern that is not valid UTF-8 are
+// errors matching [ErrBadPattern]. Keys should be valid UTF-8; an invalid
+// byte in a key is one rune: '?' and '*' consume it, sets see it as
+// U+FFFD, and literal text never matches it.
 package glob
 
 import (
@@ -239,18 +244,23 @@ func match(toks []token, s string) bool {
 	}
 }
 
-// Escape returns a pattern that matches s literally.
+// Escape returns a pattern that matches s literally. The special runes
+// are ASCII, so s is escaped byte by byte and any other bytes are kept as
+// they are: if s is not valid UTF-8, neither is the result, and Compile
+// rejects it rather than match something else.
 func Escape(s string) string {
 	if !strings.ContainsAny(s, `*?[]\`) {
 		return s
 	}
 	var b strings.Builder
-	for _, r := range s {
-		switch r {
+	b.Grow(len(s) + 4)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
 		case '*', '?', '[', ']', '\\':
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(c)
 	}
 	return b.String()
 }
