@@ -222,8 +222,8 @@ func newEnv(t *testing.T, h Harness, clause string, mod func(*yokedcache.Config)
 	return e
 }
 
-// newBackend returns another instance from the harness; the caller owns it
-// (closing the Cache built on it closes it).
+// newBackend returns another instance from the harness, closed at the end
+// of the leaf at the latest.
 func (e *env) newBackend(clock backend.Clock) backend.Backend {
 	e.t.Helper()
 	b, err := e.h.New(e.t, clock)
@@ -233,6 +233,9 @@ func (e *env) newBackend(clock backend.Clock) backend.Backend {
 	if b == nil {
 		e.t.Fatalf("%s: Harness.New returned a nil backend", e.h.Name)
 	}
+	// Closed by its Cache or the leaf; this covers leaves that fail early
+	// (a second Close returns ErrClosed, which is ignored).
+	e.t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 

@@ -8,10 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/backendtest"
 	"github.com/yokedcache/yokedcache/backend/memory"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // minimal hides every optional capability of a backend but the name, like
 // a store that can only get, set and delete.

@@ -21,14 +21,14 @@ func getOrLoadLeaves() []leaf {
 				const callers = 50
 				var calls atomic.Int64
 				gate := make(chan struct{})
-				loader := func(ctx contextT) (Sample, error) {
+				loader := func(ctx contextT) (record, error) {
 					calls.Add(1)
 					time.Sleep(50 * time.Millisecond)
-					return sampleValue(), nil
+					return recordValue(), nil
 				}
 				var wg sync.WaitGroup
 				errs := make([]error, callers)
-				vals := make([]Sample, callers)
+				vals := make([]record, callers)
 				for i := range callers {
 					wg.Add(1)
 					go func() {
@@ -39,20 +39,20 @@ func getOrLoadLeaves() []leaf {
 				}
 				close(gate)
 				wg.Wait()
-				want := sampleValue()
+				want := recordValue()
 				for i := range callers {
 					if errs[i] != nil {
 						e.Fatalf("caller %d: Fetch: %v", i, errs[i])
 					}
-					if !equalSample(vals[i], want) {
+					if !equalRecord(vals[i], want) {
 						e.Fatalf("caller %d got %+v; want the loaded value", i, vals[i])
 					}
 				}
 				if n := calls.Load(); n != 1 {
 					e.Fatalf("%d concurrent Fetch misses ran the loader %d times; want 1", callers, n)
 				}
-				got, err := yokedcache.Get[Sample](e.ctx, e.c, "k")
-				if err != nil || !equalSample(got, want) {
+				got, err := yokedcache.Get[record](e.ctx, e.c, "k")
+				if err != nil || !equalRecord(got, want) {
 					e.Fatalf("Get after Fetch = %+v, %v; want the loaded value cached", got, err)
 				}
 				// A hit does not call the loader.
@@ -220,17 +220,17 @@ func getOrLoadLeaves() []leaf {
 			clause: "GetOrSet/Fetch(key, loader): concurrent misses for the same key in one process run the loader once",
 			run: func(e *env) {
 				calls := 0
-				loader := func(contextT) (any, error) { calls++; return sampleValue(), nil }
-				var s1, s2 Sample
+				loader := func(contextT) (any, error) { calls++; return recordValue(), nil }
+				var s1, s2 record
 				e.must(e.c.GetOrSet(e.ctx, "k", &s1, loader, yokedcache.WithTTL(time.Hour)), "GetOrSet (miss)")
 				e.must(e.c.GetOrSet(e.ctx, "k", &s2, loader), "GetOrSet (hit)")
-				if calls != 1 || !equalSample(s1, sampleValue()) || !equalSample(s2, sampleValue()) {
+				if calls != 1 || !equalRecord(s1, recordValue()) || !equalRecord(s2, recordValue()) {
 					e.Fatalf("GetOrSet: %d loader calls, values %+v / %+v; want 1 call and the loaded value twice", calls, s1, s2)
 				}
 				// A loaded nil is a cached hit.
 				nilCalls := 0
 				for range 2 {
-					p, err := yokedcache.Fetch(e.ctx, e.c, "nil", func(contextT) (*Sample, error) { nilCalls++; return nil, nil })
+					p, err := yokedcache.Fetch(e.ctx, e.c, "nil", func(contextT) (*record, error) { nilCalls++; return nil, nil })
 					if err != nil || p != nil {
 						e.Fatalf("Fetch of a nil value = %v, %v; want nil, nil", p, err)
 					}
@@ -276,7 +276,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func equalSample(a, b Sample) bool {
+func equalRecord(a, b record) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Score == b.Score && a.Active == b.Active &&
 		len(a.Tags) == len(b.Tags) && len(a.Attrs) == len(b.Attrs) && string(a.Raw) == string(b.Raw) &&
 		(a.Child == nil) == (b.Child == nil) && (a.Child == nil || a.Child.Name == b.Child.Name)

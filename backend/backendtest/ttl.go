@@ -110,7 +110,7 @@ func ttlLeaves() []leaf {
 					}
 				}
 				if e.clock != nil {
-					e.advance(10 * 365 * 24 * time.Hour)
+					e.advance(30 * 24 * time.Hour)
 					e.wantHit(e.c, "forever", "v")
 					e.wantMiss(e.c, "default")
 				} else {

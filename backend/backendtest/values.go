@@ -15,8 +15,8 @@ import (
 	"github.com/yokedcache/yokedcache/codec"
 )
 
-// Sample is a struct value the suite stores.
-type Sample struct {
+// record is a struct value the suite stores.
+type record struct {
 	ID     int64            `json:"id" msgpack:"id"`
 	Name   string           `json:"name" msgpack:"name"`
 	Score  float64          `json:"score" msgpack:"score"`
@@ -24,17 +24,17 @@ type Sample struct {
 	Tags   []string         `json:"tags" msgpack:"tags"`
 	Attrs  map[string]int   `json:"attrs" msgpack:"attrs"`
 	Raw    []byte           `json:"raw" msgpack:"raw"`
-	Child  *Sample          `json:"child,omitempty" msgpack:"child,omitempty"`
+	Child  *record          `json:"child,omitempty" msgpack:"child,omitempty"`
 	Extra  map[string][]int `json:"extra" msgpack:"extra"`
 }
 
-func sampleValue() Sample {
-	return Sample{
+func recordValue() record {
+	return record{
 		ID: math.MaxInt64, Name: "Zoë 日本 🎉", Score: -1.5e-300, Active: true,
 		Tags:  []string{"a", "", "b c"},
 		Attrs: map[string]int{"x": 1, "": -1},
 		Raw:   []byte{0, 1, 2, 0xff},
-		Child: &Sample{ID: -1, Name: "child"},
+		Child: &record{ID: -1, Name: "child"},
 		Extra: map[string][]int{"e": {}, "n": nil},
 	}
 }
@@ -90,12 +90,12 @@ func valuesLeaves() []leaf {
 					allBytes[i] = byte(i)
 				}
 				vals := []any{
-					0, int64(0), "", false, 0.0, Sample{}, []int{}, map[string]int{}, []byte{},
-					[]string{}, struct{}{}, (*Sample)(nil), []byte(nil),
+					0, int64(0), "", false, 0.0, record{}, []int{}, map[string]int{}, []byte{},
+					[]string{}, struct{}{}, (*record)(nil), []byte(nil),
 					42, int64(math.MinInt64), uint64(math.MaxUint64), math.MaxFloat64, math.SmallestNonzeroFloat64,
 					"héllo wörld 日本語 🎉 \u2028\u0000 tab\t nl\n", "not utf-8 \xff\xfe", allBytes,
 					[]string{"a", "", "日本"}, map[string]int{"one": 1, "": 0},
-					sampleValue(), &Sample{ID: 7, Child: &Sample{Name: "x"}},
+					recordValue(), &record{ID: 7, Child: &record{Name: "x"}},
 					[]any{"a", 1.5, true, nil, map[string]any{"k": "v"}},
 				}
 				for i, v := range vals {
@@ -104,8 +104,8 @@ func valuesLeaves() []leaf {
 				// With msgpack.
 				mp := e.newCache(e.b, e.prefix+"mp", func(c *yokedcache.Config) { c.Codec = codec.Msgpack })
 				defer func() { _ = mp.Flush(e.ctx) }()
-				e.roundTrip(mp, "s", sampleValue())
-				e.roundTrip(mp, "z", Sample{})
+				e.roundTrip(mp, "s", recordValue())
+				e.roundTrip(mp, "z", record{})
 			},
 		},
 		{
@@ -120,9 +120,9 @@ func valuesLeaves() []leaf {
 				if a != nil {
 					e.Fatalf("Get of a cached nil = %#v; want nil", a)
 				}
-				p, err := yokedcache.Get[*Sample](e.ctx, e.c, "nil")
+				p, err := yokedcache.Get[*record](e.ctx, e.c, "nil")
 				if err != nil || p != nil {
-					e.Fatalf("Get[*Sample] of a cached nil = %v, %v; want nil, nil", p, err)
+					e.Fatalf("Get[*record] of a cached nil = %v, %v; want nil, nil", p, err)
 				}
 				e.must(e.c.Set(e.ctx, "zero", 0), "Set(0)")
 				n, err := yokedcache.Get[int](e.ctx, e.c, "zero")
@@ -150,7 +150,7 @@ func valuesLeaves() []leaf {
 					e.Fatalf("GetMany over nil, 0, \"\" and an absent key returned %d hits; want 3", len(vals))
 				}
 				// A miss is different.
-				_, err = yokedcache.Get[*Sample](e.ctx, e.c, "absent")
+				_, err = yokedcache.Get[*record](e.ctx, e.c, "absent")
 				if !errors.Is(err, yokedcache.ErrNotFound) {
 					e.Fatalf("Get of an absent key = %v; want ErrNotFound", err)
 				}
@@ -215,7 +215,7 @@ func valuesLeaves() []leaf {
 			clause: "Stored bytes carry a small versioned header (format version, codec, compression)",
 			run: func(e *env) {
 				e.set(e.c, "s", "text")
-				e.must(e.c.Set(e.ctx, "j", sampleValue()), "Set")
+				e.must(e.c.Set(e.ctx, "j", recordValue()), "Set")
 				for k, want := range map[string]byte{"s": codec.IDString, "j": codec.IDJSON} {
 					raw, err := e.b.Get(e.ctx, e.skey(k))
 					e.must(err, "backend Get")
