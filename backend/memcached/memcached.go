@@ -6,12 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -266,10 +268,46 @@ func (e *corruptError) Error() string   { return e.err.Error() }
 func (e *corruptError) Unwrap() []error { return []error{e.err, backend.ErrNotFound} }
 
 func opErr(op string, err error) error {
-	if errors.Is(err, memcache.ErrNoServers) {
-		return fmt.Errorf("memcached: %s: %w", op, err)
-	}
 	return fmt.Errorf("memcached: %s: %w", op, err)
+}
+
+// serverErr names the server in a network error, and forgets the cached
+// namespace versions (see netFailed).
+func (s *Store) serverErr(srv int, err error) error {
+	if err == nil || errors.Is(err, backend.ErrValueTooLarge) {
+		return err
+	}
+	s.netFailed()
+	return fmt.Errorf("server %s: %w", s.sel.addrs[srv], err)
+}
+
+// netFailed forgets the namespace versions Set reuses: a server that
+// failed may come back restarted and empty, without the counters, and
+// Sets must then create new ones rather than write under versions that no
+// longer exist (which would read as misses).
+func (s *Store) netFailed() {
+	s.nsCache.Clear()
+	s.nsCount.Store(0)
+}
+
+// staleConn reports whether err is what a pooled connection gives after
+// its server closed it (restart, idle timeout): the operation never
+// reached a live server and can be sent again on a new connection.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// retry runs op again (at most twice more) while it fails on a stale
+// pooled connection. Every operation this package sends is safe to repeat
+// (set, get, delete, cas; a repeated incr of a version counter only
+// invalidates once more).
+func retry(op func() error) error {
+	err := op()
+	for i := 0; i < 2 && err != nil && staleConn(err); i++ {
+		err = op()
+	}
+	return err
 }
 
 // namespace returns the flush namespace of a stored key: its first
@@ -347,7 +385,11 @@ func parseVersion(b []byte) (uint64, bool) {
 // the missing ones with a random start (add; if another process added it
 // first, read theirs).
 func (s *Store) readVersions(keys []string) ([]uint64, error) {
-	items, err := s.client.GetMulti(keys)
+	var items map[string]*memcache.Item
+	err := retry(func() (err error) {
+		items, err = s.client.GetMulti(keys)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -484,13 +526,27 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		h.hasKey, h.fullKey = true, key
 	}
 	tags := dedupe(opts.Tags)
+	// Check the size before any network work, with the largest encoding
+	// of every version (the real header is at most this long).
+	h.nsVersion = math.MaxUint64
+	if len(tags) > 0 {
+		h.tags = make([]tagVersion, len(tags))
+		for i, t := range tags {
+			h.tags[i] = tagVersion{tag: t, version: math.MaxUint64}
+		}
+	}
+	hs := headerSize(&h)
+	if total := itemOverhead + len(l.mkey) + hs + len(value); total > s.opts.MaxItemSize {
+		return fmt.Errorf("memcached: item of %d bytes (value %d + header %d + key and overhead) exceeds MaxItemSize %d: %w",
+			total, len(value), hs, s.opts.MaxItemSize, backend.ErrValueTooLarge)
+	}
 	nsNow := now.UnixNano()
 	if len(tags) == 0 {
 		v, ok := s.cachedNamespace(l.nsKey, nsNow)
 		if !ok {
 			vs, err := s.readVersions([]string{l.nsKey})
 			if err != nil {
-				return opErr("set", err)
+				return opErr("set", s.serverErr(l.srv, err))
 			}
 			v = vs[0]
 			s.rememberNamespace(l.nsKey, v, nsNow)
@@ -508,31 +564,26 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		}
 		vs, err := s.readVersions(keys)
 		if err != nil {
-			return opErr("set", err)
+			return opErr("set", s.serverErr(l.srv, err))
 		}
 		h.nsVersion = vs[0]
 		s.rememberNamespace(l.nsKey, vs[0], nsNow)
-		h.tags = make([]tagVersion, len(tags))
-		for i, t := range tags {
-			h.tags[i] = tagVersion{tag: t, version: vs[i+1]}
+		for i := range h.tags {
+			h.tags[i].version = vs[i+1]
 		}
 	}
-	hs := headerSize(&h)
-	if total := itemOverhead + len(l.mkey) + hs + len(value); total > s.opts.MaxItemSize {
-		return fmt.Errorf("memcached: item of %d bytes (value %d + header %d + key and overhead) exceeds MaxItemSize %d: %w",
-			total, len(value), hs, s.opts.MaxItemSize, backend.ErrValueTooLarge)
-	}
+	hs = headerSize(&h)
 	buf := appendHeader(make([]byte, 0, hs+len(value)), &h, value)
-	err = s.client.Set(&memcache.Item{Key: l.mkey, Value: buf, Expiration: memcachedExpiry(opts.TTL, now)})
-	if err != nil {
-		return opErr("set", serverErr(err))
+	it := &memcache.Item{Key: l.mkey, Value: buf, Expiration: memcachedExpiry(opts.TTL, now)}
+	if err := retry(func() error { return s.client.Set(it) }); err != nil {
+		return opErr("set", s.serverErr(l.srv, tooLarge(err)))
 	}
 	return nil
 }
 
-// serverErr maps memcached's "too large" reply (a server whose -I is below
+// tooLarge maps memcached's "too large" reply (a server whose -I is below
 // MaxItemSize) to backend.ErrValueTooLarge.
-func serverErr(err error) error {
+func tooLarge(err error) error {
 	if err != nil && strings.Contains(err.Error(), "too large") {
 		return fmt.Errorf("%w (the server's -I is below Options.MaxItemSize): %w", err, backend.ErrValueTooLarge)
 	}
@@ -569,9 +620,13 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 	if err != nil {
 		return nil, l, err
 	}
-	items, err := s.client.GetMulti([]string{l.mkey, l.nsKey})
+	var items map[string]*memcache.Item
+	err = retry(func() (err error) {
+		items, err = s.client.GetMulti([]string{l.mkey, l.nsKey})
+		return err
+	})
 	if err != nil {
-		return nil, l, err
+		return nil, l, s.serverErr(l.srv, err)
 	}
 	e, err := s.validate(key, l, items[l.mkey], items[l.nsKey], time.Now())
 	if err != nil || e == nil {
@@ -580,7 +635,7 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 	if len(e.h.tags) > 0 {
 		ok, err := s.checkTags([]*entry{e}, []int{l.srv})
 		if err != nil {
-			return nil, l, err
+			return nil, l, s.serverErr(l.srv, err)
 		}
 		if !ok[0] {
 			return nil, l, nil
@@ -591,6 +646,18 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 
 // validate checks everything but the tags of one item.
 func (s *Store) validate(key string, l loc, it, ns *memcache.Item, now time.Time) (*entry, error) {
+	var nsv uint64
+	nsOK := false
+	if ns != nil {
+		nsv, nsOK = parseVersion(ns.Value)
+	}
+	if nsOK {
+		s.noteNamespace(l.nsKey, nsv, now)
+	} else {
+		// The counter is gone (evicted, server restarted): entries that
+		// recorded it are misses, and Set must create a new one.
+		s.nsCache.Delete(l.nsKey)
+	}
 	if it == nil {
 		return nil, nil
 	}
@@ -604,14 +671,9 @@ func (s *Store) validate(key string, l loc, it, ns *memcache.Item, now time.Time
 	if h.expiryMs != 0 && now.UnixMilli() >= h.expiryMs {
 		return nil, nil
 	}
-	if ns == nil {
-		return nil, nil // namespace counter gone: the entry cannot be proven current
+	if !nsOK || nsv != h.nsVersion {
+		return nil, nil // flushed, or the counter is gone and the entry cannot be proven current
 	}
-	v, ok := parseVersion(ns.Value)
-	if !ok || v != h.nsVersion {
-		return nil, nil
-	}
-	s.noteNamespace(l.nsKey, v, now)
 	return &entry{h: h, value: val, item: it}, nil
 }
 
@@ -655,8 +717,11 @@ func (s *Store) checkTags(es []*entry, srvs []int) ([]bool, error) {
 	ok := make([]bool, len(es))
 	var items map[string]*memcache.Item
 	if len(keys) > 0 {
-		var err error
-		if items, err = s.client.GetMulti(keys); err != nil {
+		err := retry(func() (err error) {
+			items, err = s.client.GetMulti(keys)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -737,8 +802,13 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			}
 		}
 	}
-	items, err := s.client.GetMulti(all)
+	var items map[string]*memcache.Item
+	err := retry(func() (err error) {
+		items, err = s.client.GetMulti(all)
+		return err
+	})
 	if err != nil {
+		s.netFailed()
 		return nil, opErr("get many", err)
 	}
 	now := time.Now()
@@ -759,6 +829,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if tagged {
 		ok, err := s.checkTags(es, srvs)
 		if err != nil {
+			s.netFailed()
 			return nil, opErr("get many", err)
 		}
 		for i, e := range es {
@@ -793,12 +864,12 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 			return false, err
 		}
 	}
-	err = s.client.Delete(l.mkey)
+	err = retry(func() error { return s.client.Delete(l.mkey) })
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		return false, nil
 	}
 	if err != nil {
-		return false, opErr("delete", err)
+		return false, opErr("delete", s.serverErr(l.srv, err))
 	}
 	return e != nil, nil
 }
@@ -846,10 +917,11 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 		h := e.h
 		h.expiryMs = expiryMs(ttl, now)
 		buf := appendHeader(make([]byte, 0, headerSize(&h)+len(e.value)), &h, e.value)
-		err = s.client.CompareAndSwap(&memcache.Item{
+		it := &memcache.Item{
 			Key: l.mkey, Value: buf, Flags: e.item.Flags,
 			Expiration: memcachedExpiry(ttl, now), CasID: e.item.CasID,
-		})
+		}
+		err = retry(func() error { return s.client.CompareAndSwap(it) })
 		switch {
 		case err == nil:
 			return true, nil
@@ -861,7 +933,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 		case errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
 			return false, nil
 		default:
-			return false, opErr("expire", err)
+			return false, opErr("expire", s.serverErr(l.srv, err))
 		}
 	}
 	return false, fmt.Errorf("memcached: expire: the entry kept changing under concurrent writers: %w", memcache.ErrCASConflict)
@@ -903,13 +975,15 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	}
 	err := s.eachServer(func(srv int, _ net.Addr) error {
 		for i := range tags {
-			if _, err := s.client.Increment(keys[i][srv], 1); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+			err := retry(func() error { _, err := s.client.Increment(keys[i][srv], 1); return err })
+			if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
+		s.netFailed()
 		return -1, opErr("invalidate tags", err)
 	}
 	return -1, nil
@@ -935,7 +1009,11 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 	}
 	now := time.Now().UnixNano()
 	err = s.eachServer(func(srv int, _ net.Addr) error {
-		v, err := s.client.Increment(keys[srv], 1)
+		var v uint64
+		err := retry(func() (err error) {
+			v, err = s.client.Increment(keys[srv], 1)
+			return err
+		})
 		switch {
 		case errors.Is(err, memcache.ErrCacheMiss):
 			s.nsCache.Delete(keys[srv])
@@ -948,6 +1026,7 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 		return nil
 	})
 	if err != nil {
+		s.netFailed()
 		return opErr("flush", err)
 	}
 	return nil

@@ -1,0 +1,524 @@
+package memcached_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"go.uber.org/goleak"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memcached"
+	"github.com/yokedcache/yokedcache/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	testserver.Main(m)
+}
+
+// uniq returns a fresh key prefix for a test on a shared server.
+func uniq(t testing.TB) string {
+	return fmt.Sprintf("mt%d", time.Now().UnixNano())
+}
+
+func newStore(t testing.TB, o memcached.Options) *memcached.Store {
+	t.Helper()
+	s, err := memcached.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// testTimeout is generous: the race detector on a loaded machine can
+// stall a goroutine for longer than the 500 ms default.
+const testTimeout = 3 * time.Second
+
+func shared(t testing.TB) *memcached.Store {
+	t.Helper()
+	return newStore(t, memcached.Options{Servers: []string{testserver.SharedMemcached(t).Addr}, Timeout: testTimeout})
+}
+
+func ttl(d time.Duration) backend.SetOptions { return backend.SetOptions{TTL: d} }
+
+func mustGet(t *testing.T, b backend.Backend, key, want string) {
+	t.Helper()
+	got, err := b.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v; want %q", key, err, want)
+	}
+	if string(got) != want {
+		t.Fatalf("Get(%q) = %q; want %q", key, got, want)
+	}
+}
+
+func mustMiss(t *testing.T, b backend.Backend, key string) {
+	t.Helper()
+	got, err := b.Get(context.Background(), key)
+	if !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get(%q) = %q, %v; want ErrNotFound", key, got, err)
+	}
+}
+
+func TestKeysThatMemcachedRejects(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	p := uniq(t) + ":"
+	long := strings.Repeat("x", 300)
+	keys := []string{
+		p + "a b", p + "a_b", p + "a~b", p + "tab\tnew\nline", p + "caf\u00e9 \u2603",
+		p + long + "1", p + long + "2", p + strings.Repeat("y", 250-len(p)), p + strings.Repeat("y", 251-len(p)),
+		p + strings.Repeat("\u00e9", 1024),
+	}
+	for i, k := range keys {
+		if err := s.Set(ctx, k, []byte(fmt.Sprint("v", i)), ttl(time.Minute)); err != nil {
+			t.Fatalf("Set(%q): %v", k, err)
+		}
+	}
+	for i, k := range keys {
+		mustGet(t, s, k, fmt.Sprint("v", i))
+	}
+	var c *memcache.Client
+	if !s.As(&c) {
+		t.Fatal("As(**memcache.Client) = false")
+	}
+	// The readable prefix of a hashed key is visible on the server.
+	items, err := c.GetMulti([]string{p + "a_b"})
+	if err != nil || items[p+"a_b"] == nil {
+		t.Fatalf("a safe key is not stored verbatim: %v", err)
+	}
+}
+
+func TestValueTooLarge(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	k := uniq(t) + ":big"
+	err := s.Set(ctx, k, make([]byte, 1<<20), ttl(time.Minute))
+	if !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("Set of 1 MiB = %v; want ErrValueTooLarge", err)
+	}
+	// The largest value the check lets through is stored by the server.
+	lo, hi := 1<<19, 1<<20 // lo fits, hi does not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if err := s.Set(ctx, k, make([]byte, mid), ttl(time.Minute)); err == nil {
+			lo = mid
+		} else if errors.Is(err, backend.ErrValueTooLarge) {
+			hi = mid
+		} else {
+			t.Fatal(err)
+		}
+	}
+	v, err := s.Get(ctx, k)
+	if err != nil || len(v) != lo {
+		t.Fatalf("largest accepted value (%d bytes) did not round-trip: %d bytes, %v", lo, len(v), err)
+	}
+	t.Logf("largest value under a %d-byte key with a 1 MiB limit: %d bytes", len(k), lo)
+	if lo < 1<<20-200 {
+		t.Fatalf("largest value %d is far below the limit", lo)
+	}
+}
+
+func TestValueTooLargeCustomItemSize(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMemcached(t, testserver.MemcachedOptions{ItemSizeMax: 2 << 20})
+	s := newStore(t, memcached.Options{Servers: []string{m.Addr}, MaxItemSize: 2 << 20, Timeout: testTimeout})
+	big := bytes.Repeat([]byte("z"), 3<<19) // 1.5 MiB
+	if err := s.Set(ctx, "p:big", big, ttl(time.Minute)); err != nil {
+		t.Fatalf("Set of 1.5 MiB with -I 2m: %v", err)
+	}
+	got, err := s.Get(ctx, "p:big")
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("Get of 1.5 MiB: %d bytes, %v", len(got), err)
+	}
+	if err := s.Set(ctx, "p:big", make([]byte, 2<<20), ttl(time.Minute)); !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("Set of 2 MiB = %v; want ErrValueTooLarge", err)
+	}
+	// Options above the server's real limit: the server's refusal is
+	// still ErrValueTooLarge, not a silent miss.
+	small := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	lying := newStore(t, memcached.Options{Servers: []string{small.Addr}, MaxItemSize: 2 << 20, Timeout: testTimeout})
+	if err := lying.Set(ctx, "p:big", big, ttl(time.Minute)); !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("Set of 1.5 MiB on a 1 MiB server = %v; want ErrValueTooLarge", err)
+	}
+}
+
+func TestTagsAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	addr := testserver.SharedMemcached(t).Addr
+	a := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	p := uniq(t)
+	tagU, tagV := p+":\xfftag:users", p+":\xfftag:vip"
+	must(t, a.Set(ctx, p+":u1", []byte("1"), backend.SetOptions{TTL: time.Minute, Tags: []string{tagU}}))
+	must(t, a.Set(ctx, p+":u2", []byte("2"), backend.SetOptions{TTL: time.Minute, Tags: []string{tagU, tagV}}))
+	must(t, a.Set(ctx, p+":other", []byte("o"), backend.SetOptions{TTL: time.Minute, Tags: []string{tagV}}))
+	must(t, a.Set(ctx, p+":plain", []byte("p"), ttl(time.Minute)))
+	mustGet(t, b, p+":u1", "1")
+	n, err := b.InvalidateTags(ctx, []string{tagU})
+	must(t, err)
+	if n != -1 {
+		t.Fatalf("InvalidateTags = %d; want -1 (unknown)", n)
+	}
+	mustMiss(t, a, p+":u1")
+	mustMiss(t, a, p+":u2")
+	mustGet(t, a, p+":other", "o")
+	mustGet(t, a, p+":plain", "p")
+	// Re-setting after the invalidation works, and re-setting replaces tags.
+	must(t, a.Set(ctx, p+":u1", []byte("1b"), backend.SetOptions{TTL: time.Minute, Tags: []string{tagU}}))
+	must(t, a.Set(ctx, p+":other", []byte("o2"), ttl(time.Minute)))
+	mustGet(t, b, p+":u1", "1b")
+	_, err = a.InvalidateTags(ctx, []string{tagV})
+	must(t, err)
+	mustGet(t, b, p+":other", "o2")
+	vals, err := b.GetMany(ctx, []string{p + ":u1", p + ":u2", p + ":other", p + ":plain", p + ":none"})
+	must(t, err)
+	if string(vals[0]) != "1b" || vals[1] != nil || string(vals[2]) != "o2" || string(vals[3]) != "p" || vals[4] != nil {
+		t.Fatalf("GetMany = %q", vals)
+	}
+}
+
+// Two Caches, as two processes would have, sharing the server.
+func TestTagsAcrossCaches(t *testing.T) {
+	ctx := context.Background()
+	addr := testserver.SharedMemcached(t).Addr
+	p := uniq(t)
+	mk := func() *yokedcache.Cache {
+		b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+		c, err := yokedcache.New(yokedcache.Config{Backend: b, KeyPrefix: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c1, c2 := mk(), mk()
+	must(t, c1.Set(ctx, "user:1", "alice", yokedcache.WithTags("users")))
+	var got string
+	must(t, c2.Get(ctx, "user:1", &got))
+	if _, err := c2.InvalidateTags(ctx, "users"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Get(ctx, "user:1", &got); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("c1.Get after c2.InvalidateTags = %q, %v; want ErrNotFound", got, err)
+	}
+	// Flush in one is seen by the other.
+	must(t, c1.Set(ctx, "k", "v"))
+	must(t, c2.Flush(ctx))
+	if err := c1.Get(ctx, "k", &got); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("c1.Get after c2.Flush = %q, %v; want ErrNotFound", got, err)
+	}
+}
+
+func TestFlushNamespace(t *testing.T) {
+	ctx := context.Background()
+	addr := testserver.SharedMemcached(t).Addr
+	a := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	p, q := uniq(t)+"p", uniq(t)+"q"
+	must(t, a.Set(ctx, p+":k", []byte("1"), ttl(time.Minute)))
+	must(t, a.Set(ctx, p+":a b", []byte("2"), ttl(time.Minute)))
+	must(t, a.Set(ctx, q+":k", []byte("3"), ttl(time.Minute)))
+	must(t, b.Flush(ctx, p+":"))
+	mustMiss(t, a, p+":k")
+	mustMiss(t, b, p+":a b")
+	mustGet(t, a, q+":k", "3")
+	// After the flush, this process's Sets are visible at once, and so are
+	// the other's (b flushed; a read the new version above).
+	must(t, a.Set(ctx, p+":k", []byte("4"), ttl(time.Minute)))
+	mustGet(t, b, p+":k", "4")
+	must(t, b.Set(ctx, p+":k2", []byte("5"), ttl(time.Minute)))
+	mustGet(t, a, p+":k2", "5")
+	if ok, err := a.Delete(ctx, p+":k"); err != nil || !ok {
+		t.Fatalf("Delete = %v, %v; want true", ok, err)
+	}
+	// A prefix that is not a namespace cannot be flushed.
+	err := a.Flush(ctx, p+":sub:")
+	if !errors.Is(err, backend.ErrUnsupported) {
+		t.Fatalf("Flush of a two-segment prefix = %v; want ErrUnsupported", err)
+	}
+	// With NamespaceDepth 2 it can.
+	d2 := newStore(t, memcached.Options{Servers: []string{addr}, NamespaceDepth: 2, Timeout: testTimeout})
+	must(t, d2.Set(ctx, p+":v2:k", []byte("x"), ttl(time.Minute)))
+	must(t, d2.Set(ctx, p+":v3:k", []byte("y"), ttl(time.Minute)))
+	must(t, d2.Flush(ctx, p+":v2:"))
+	mustMiss(t, d2, p+":v2:k")
+	mustGet(t, d2, p+":v3:k", "y")
+}
+
+func TestStrictNamespaceRefresh(t *testing.T) {
+	ctx := context.Background()
+	addr := testserver.SharedMemcached(t).Addr
+	a := newStore(t, memcached.Options{Servers: []string{addr}, NamespaceRefresh: -1, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	p := uniq(t)
+	must(t, a.Set(ctx, p+":k", []byte("1"), ttl(time.Minute)))
+	must(t, b.Flush(ctx, p+":"))
+	// No read in between: a strict Store still writes under the new version.
+	must(t, a.Set(ctx, p+":k", []byte("2"), ttl(time.Minute)))
+	mustGet(t, b, p+":k", "2")
+}
+
+func TestMissingVersionCounterIsAMiss(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	s := newStore(t, memcached.Options{Servers: []string{m.Addr}, Timeout: testTimeout})
+	must(t, s.Set(ctx, "p:k", []byte("v"), ttl(time.Minute)))
+	must(t, s.Set(ctx, "p:t", []byte("v"), backend.SetOptions{TTL: time.Minute, Tags: []string{"p:\xfftag:x"}}))
+	mustGet(t, s, "p:k", "v")
+	must(t, m.FlushAll(ctx)) // drops values and counters alike
+	mustMiss(t, s, "p:k")
+	// The read saw the counter gone, so the next Set creates a new one.
+	must(t, s.Set(ctx, "p:k", []byte("v2"), ttl(time.Minute)))
+	mustGet(t, s, "p:k", "v2")
+	mustMiss(t, s, "p:t")
+}
+
+func TestTTLAndExpire(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	p := uniq(t)
+	must(t, s.Set(ctx, p+":k", []byte("v"), ttl(10*time.Second)))
+	d, err := s.TTL(ctx, p+":k")
+	if err != nil || d <= 9*time.Second || d > 10*time.Second {
+		t.Fatalf("TTL = %v, %v; want about 10s", d, err)
+	}
+	ok, err := s.Expire(ctx, p+":k", time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("Expire = %v, %v", ok, err)
+	}
+	if d, _ := s.TTL(ctx, p+":k"); d <= 59*time.Minute {
+		t.Fatalf("TTL after Expire(1h) = %v", d)
+	}
+	mustGet(t, s, p+":k", "v")
+	ok, err = s.Expire(ctx, p+":k", backend.NoExpiry)
+	if err != nil || !ok {
+		t.Fatalf("Expire(NoExpiry) = %v, %v", ok, err)
+	}
+	if d, _ := s.TTL(ctx, p+":k"); d != backend.NoExpiry {
+		t.Fatalf("TTL after Expire(NoExpiry) = %v", d)
+	}
+	if ok, err := s.Expire(ctx, p+":missing", time.Hour); ok || err != nil {
+		t.Fatalf("Expire(missing) = %v, %v; want false", ok, err)
+	}
+	if _, err := s.TTL(ctx, p+":missing"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("TTL(missing) = %v; want ErrNotFound", err)
+	}
+	// Sub-second expiry is exact (the header), not memcached's seconds.
+	must(t, s.Set(ctx, p+":short", []byte("v"), ttl(300*time.Millisecond)))
+	mustGet(t, s, p+":short", "v")
+	time.Sleep(350 * time.Millisecond)
+	mustMiss(t, s, p+":short")
+	if ok, _ := s.Exists(ctx, p+":short"); ok {
+		t.Fatal("Exists of an expired key = true")
+	}
+	// Expire shortens too.
+	must(t, s.Set(ctx, p+":k3", []byte("v"), ttl(time.Hour)))
+	if ok, err := s.Expire(ctx, p+":k3", 200*time.Millisecond); !ok || err != nil {
+		t.Fatalf("Expire = %v, %v", ok, err)
+	}
+	time.Sleep(250 * time.Millisecond)
+	mustMiss(t, s, p+":k3")
+}
+
+func TestDeleteExists(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	p := uniq(t)
+	must(t, s.Set(ctx, p+":k", []byte("v"), ttl(time.Minute)))
+	if ok, err := s.Exists(ctx, p+":k"); !ok || err != nil {
+		t.Fatalf("Exists = %v, %v", ok, err)
+	}
+	if ok, err := s.Delete(ctx, p+":k"); !ok || err != nil {
+		t.Fatalf("Delete = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.Delete(ctx, p+":k"); ok || err != nil {
+		t.Fatalf("second Delete = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.Exists(ctx, p+":k"); ok || err != nil {
+		t.Fatalf("Exists after Delete = %v, %v", ok, err)
+	}
+}
+
+func TestCorruptValueIsAMiss(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	p := uniq(t)
+	var c *memcache.Client
+	s.As(&c)
+	must(t, c.Set(&memcache.Item{Key: p + ":foreign", Value: []byte("not ours")}))
+	_, err := s.Get(ctx, p+":foreign")
+	if !errors.Is(err, backend.ErrCorrupt) || !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get of a foreign value = %v; want ErrCorrupt and ErrNotFound", err)
+	}
+	if ok, err := s.Delete(ctx, p+":foreign"); ok || err != nil {
+		t.Fatalf("Delete of a foreign value = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func TestStatsPingHealthAsClose(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	must(t, s.Ping(ctx))
+	st, err := s.Stats(ctx, "x:")
+	must(t, err)
+	if st.Scope != "server" || st.Keys < 0 || st.Bytes < 0 {
+		t.Fatalf("Stats = %+v", st)
+	}
+	h, err := s.HealthDetails(ctx)
+	must(t, err)
+	if h.Status != "healthy" {
+		t.Fatalf("HealthDetails = %+v", h)
+	}
+	if s.Name() != "memcached" {
+		t.Fatalf("Name = %q", s.Name())
+	}
+	if s.As(nil) || s.As(new(int)) {
+		t.Fatal("As of nil or *int = true")
+	}
+	must(t, s.Close())
+	if err := s.Close(); !errors.Is(err, backend.ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	if _, err := s.Get(ctx, "x:k"); !errors.Is(err, backend.ErrClosed) {
+		t.Fatalf("Get after Close = %v", err)
+	}
+	if err := s.Set(ctx, "x:k", []byte("v"), ttl(time.Minute)); !errors.Is(err, backend.ErrClosed) {
+		t.Fatalf("Set after Close = %v", err)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	s := shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Get(ctx, "x:k"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with a canceled context = %v", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Ping with a canceled context = %v", err)
+	}
+}
+
+func TestOneServerDown(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := context.Background()
+	ms := []*testserver.Memcached{
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+	}
+	addrs := []string{ms[0].Addr, ms[1].Addr, ms[2].Addr}
+	const timeout = time.Second
+	s := newStore(t, memcached.Options{Servers: addrs, Timeout: timeout})
+	const n = 300
+	key := func(i int) string { return fmt.Sprintf("p:key:%d", i) }
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = key(i)
+		must(t, s.Set(ctx, key(i), []byte(fmt.Sprint(i)), backend.SetOptions{TTL: time.Minute, Tags: []string{"p:\xfftag:t"}}))
+	}
+	onServer := whereIs(t, addrs, keys)
+	ms[1].Stop()
+	var up, down int
+	for i := range n {
+		start := time.Now()
+		v, err := s.Get(ctx, key(i))
+		el := time.Since(start)
+		if onServer[i] == 1 {
+			down++
+			if err == nil || errors.Is(err, backend.ErrNotFound) {
+				t.Fatalf("Get(%q) on the stopped server = %q, %v; want a connection error", key(i), v, err)
+			}
+			if !strings.Contains(err.Error(), ms[1].Addr) {
+				t.Fatalf("error %q does not name the server %s", err, ms[1].Addr)
+			}
+			if el > 2*timeout+100*time.Millisecond {
+				t.Fatalf("Get on the stopped server took %v; want at most about the timeout %v", el, timeout)
+			}
+			continue
+		}
+		up++
+		if err != nil || string(v) != fmt.Sprint(i) {
+			t.Fatalf("Get(%q) on a running server = %q, %v", key(i), v, err)
+		}
+	}
+	t.Logf("%d keys on running servers served, %d on the stopped one failed fast", up, down)
+	if up == 0 || down == 0 {
+		t.Fatalf("keys not spread over servers: up=%d down=%d", up, down)
+	}
+	// Writes to the running servers keep working; tag invalidation reaches
+	// them and reports the stopped one.
+	_, err := s.InvalidateTags(ctx, []string{"p:\xfftag:t"})
+	if err == nil || !strings.Contains(err.Error(), ms[1].Addr) {
+		t.Fatalf("InvalidateTags with a server down = %v; want an error naming it", err)
+	}
+	for i := range n {
+		if onServer[i] != 1 {
+			mustMiss(t, s, key(i))
+		}
+	}
+	h, err := s.HealthDetails(ctx)
+	must(t, err)
+	if h.Status != "degraded" || len(h.Warnings) != 1 {
+		t.Fatalf("HealthDetails with one server down = %+v; want degraded", h)
+	}
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), ms[1].Addr) {
+		t.Fatalf("Ping = %v; want an error naming the stopped server", err)
+	}
+	st, err := s.Stats(ctx, "p:")
+	if err != nil || st.Extra["unreachable"] == nil {
+		t.Fatalf("Stats with one server down = %+v, %v", st, err)
+	}
+	// Restarted (empty), the server serves again.
+	ms[1].Start()
+	for i := range n {
+		must(t, s.Set(ctx, key(i), []byte("again"), ttl(time.Minute)))
+	}
+	for i := range n {
+		mustGet(t, s, key(i), "again")
+	}
+	must(t, s.Close())
+}
+
+// whereIs asks every server directly which of keys (verbatim) it holds.
+func whereIs(t *testing.T, addrs, keys []string) []int {
+	t.Helper()
+	out := make([]int, len(keys))
+	for i := range out {
+		out[i] = -1
+	}
+	for si, a := range addrs {
+		c := memcache.New(a)
+		items, err := c.GetMulti(keys)
+		_ = c.Close()
+		must(t, err)
+		for i, k := range keys {
+			if items[k] != nil {
+				if out[i] != -1 {
+					t.Fatalf("key %q on two servers", k)
+				}
+				out[i] = si
+			}
+		}
+	}
+	for i, k := range keys {
+		if out[i] == -1 {
+			t.Fatalf("key %q on no server", k)
+		}
+	}
+	return out
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
