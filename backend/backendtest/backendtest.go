@@ -38,6 +38,17 @@
 // expire by a server's clock (Harness.ServerClock) get short real TTLs
 // (at least 50 ms, or two TTLGranularity units) and the suite polls for
 // expiry with a deadline.
+//
+// # Running part of the suite
+//
+// Leaves are ordinary subtests, so -run selects them, for example
+//
+//	go test -run 'TestConformance/Tags/' ./backend/memory/
+//	go test -run 'TestConformance/TTL/Expire_changes_the_TTL' ./backend/memory/
+//
+// The suite itself is tested against the memory backend in three shapes:
+// with every optional feature hidden and declared unsupported, on the
+// real clock (the ServerClock paths) and with instances sharing a store.
 package backendtest
 
 import (
