@@ -382,3 +382,60 @@ func FuzzParseURL(f *testing.F) {
 		_ = s.Close()
 	})
 }
+
+// TestConcurrentMixedOperations hammers one small store from several
+// goroutines (under -race) with every operation, sweeps and clock moves,
+// then checks the bounds still hold.
+func TestConcurrentMixedOperations(t *testing.T) {
+	clock := yokedcachetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := newStore(t, memory.Options{MaxSize: 64, Shards: 4, Clock: clock, CleanupInterval: time.Second})
+	const workers, ops = 6, 1500
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range ops {
+				k := fmt.Sprintf("p:k%d", (i*7+w)%200)
+				switch i % 10 {
+				case 0, 1, 2:
+					_ = s.Set(ctx, k, []byte("v"), backend.SetOptions{TTL: time.Duration(1+i%5) * time.Second, Tags: []string{fmt.Sprint("t", i%3)}})
+				case 3, 4, 5:
+					_, _ = s.Get(ctx, k)
+				case 6:
+					_, _ = s.Delete(ctx, k)
+				case 7:
+					_, _ = s.InvalidateTags(ctx, []string{fmt.Sprint("t", i%3)})
+				case 8:
+					for range s.Scan(ctx, "p:k1*") {
+					}
+				case 9:
+					clock.Advance(300 * time.Millisecond)
+					_, _ = s.Expire(ctx, k, time.Second)
+					_, _ = s.GetMany(ctx, []string{k, "p:k1"})
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	st, err := s.Stats(ctx, "p:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Keys > 64+4 || st.Keys < 0 {
+		t.Fatalf("Stats.Keys = %d with MaxSize 64", st.Keys)
+	}
+	if _, err := s.InvalidateTags(ctx, []string{"t0", "t1", "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	s.Sweep()
+	st, err = s.Stats(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Keys != 0 || st.Extra["entries_all_prefixes"] != int64(0) || st.Bytes != 0 {
+		t.Fatalf("after invalidating every tag and expiring everything: keys=%d bytes=%d extra=%v; want an empty store", st.Keys, st.Bytes, st.Extra)
+	}
+}
