@@ -41,11 +41,13 @@
 //
 // # Cost
 //
-// Like python-Levenshtein, scoring a pair needs a cost matrix of about
-// len(s)·len(l) cells (4 bytes each, after the common prefix and suffix are
-// stripped) and that much time; the windows are then compared with a
-// bit-parallel LCS. Callers should bound the query length; keys are bounded
-// by the key maximum.
+// Like python-Levenshtein, scoring a pair needs a cost matrix of
+// len(s)·len(l) cells after the common prefix and suffix are stripped (2
+// bytes each while both strings are under 64Ki runes, else 4) and that much
+// time; the windows are then compared with a bit-parallel LCS. Callers
+// should bound the query length; keys are bounded by the key maximum.
+// [Matcher.ScoreAtLeast] skips the matrix for keys that provably score
+// below a threshold.
 package fuzzy
 
 import (
@@ -89,44 +91,58 @@ func (m *Matcher) Query() string { return m.query }
 
 // Score returns PartialRatio(query, key) for the Matcher's query.
 func (m *Matcher) Score(key string) int {
+	score, _ := m.ScoreAtLeast(key, 0)
+	return score
+}
+
+// ScoreAtLeast is Score for callers that only want keys scoring at least
+// min (a search threshold). When the key scores min or more it returns the
+// exact score and true. Otherwise it returns false and a score that is
+// only an upper bound: a cheap bound (from the longest common subsequence
+// of the whole strings) lets it skip the full computation for most keys
+// that cannot reach min.
+func (m *Matcher) ScoreAtLeast(key string, min int) (score int, ok bool) {
 	sc, _ := m.pool.Get().(*scratch)
 	if sc == nil {
 		sc = new(scratch)
 	}
 	sc.key = appendProcessed(sc.key[:0], key)
-	score := sc.score(m.q, sc.key, &m.pat)
+	score, ok = sc.score(m.q, sc.key, &m.pat, min)
 	if sc.small() {
 		m.pool.Put(sc)
 	}
-	return score
+	return score, ok
 }
 
-// maxPooledCells bounds the cost matrix kept for reuse; bigger ones (from
-// unusually long strings) are left to the garbage collector.
-const maxPooledCells = 1 << 16
+// maxPooledBytes bounds the scratch memory kept for reuse; bigger buffers
+// (from unusually long strings) are left to the garbage collector.
+const maxPooledBytes = 4 << 20
 
 // scratch holds the per-call buffers.
 type scratch struct {
 	key    []rune
-	mat    []int32
+	mat16  []uint16
+	mat32  []int32
 	ops    []editOp
 	starts []int
 	keyPat pattern
 	v      []uint64
+	vp, vn []uint64
+	noBits bool // tests: always use the plain cost matrix
 }
 
 func (sc *scratch) small() bool {
-	return cap(sc.mat) <= maxPooledCells && cap(sc.key) <= maxPooledCells
+	return 2*cap(sc.mat16)+4*cap(sc.mat32)+4*cap(sc.key)+16*cap(sc.vp) <= maxPooledBytes
 }
 
 // score computes the partial ratio of the processed query q and key k; pat
-// holds the bit masks of q.
-func (sc *scratch) score(q, k []rune, pat *pattern) int {
+// holds the bit masks of q. Below min, the score may be an upper bound.
+func (sc *scratch) score(q, k []rune, pat *pattern, minScore int) (int, bool) {
 	if slices.Equal(q, k) {
-		return 100
+		return 100, 100 >= minScore
 	}
 	if len(q) == 0 || len(k) == 0 {
-		return 0
+		return 0, minScore <= 0
 	}
 	s, l := q, k
 	if len(q) > len(k) {
@@ -134,8 +150,19 @@ func (sc *scratch) score(q, k []rune, pat *pattern) int {
 		sc.keyPat.build(k)
 		pat = &sc.keyPat
 	}
-	sc.matchingBlockStarts(s, l)
 	n := len(s)
+	if minScore > 0 {
+		// Every window w of l has LCS(s, w) = a <= L = LCS(s, l) and
+		// a <= len(w), so its ratio 2a/(n+len(w)) <= 2a/(n+a) <= 2L/(n+L).
+		// Float division, scaling and rounding are monotonic, so the bound
+		// carries over to the computed score.
+		lcs := sc.lcs(pat, l)
+		ub := toScore(float64(2*lcs) / float64(n+lcs))
+		if ub < minScore {
+			return ub, false
+		}
+	}
+	sc.matchingBlockStarts(s, l, pat)
 	best := 0.0
 	for _, start := range sc.starts {
 		end := min(start+n, len(l))
@@ -143,11 +170,21 @@ func (sc *scratch) score(q, k []rune, pat *pattern) int {
 		lensum := n + len(win)
 		r := float64(2*sc.lcs(pat, win)) / float64(lensum)
 		if r > .995 {
-			return 100
+			return 100, 100 >= minScore
 		}
 		best = max(best, r)
 	}
-	return int(math.RoundToEven(100 * best))
+	score := toScore(best)
+	return score, score >= minScore
+}
+
+// toScore turns a best ratio into fuzzywuzzy's score: 100 above 0.995,
+// else int(round(100 * r)) with round-half-to-even.
+func toScore(r float64) int {
+	if r > .995 {
+		return 100
+	}
+	return int(math.RoundToEven(100 * r))
 }
 
 type editType uint8
@@ -166,10 +203,10 @@ type editOp struct {
 // matchingBlockStarts sets sc.starts to the distinct window starts
 // max(j-i, 0) of the matching blocks python-Levenshtein reports for
 // (s, l), the dummy block (len(s), len(l), 0) included.
-func (sc *scratch) matchingBlockStarts(s, l []rune) {
+func (sc *scratch) matchingBlockStarts(s, l []rune, pat *pattern) {
 	sc.starts = sc.starts[:0]
 	n, m := len(s), len(l)
-	ops := sc.editops(s, l)
+	ops := sc.editops(s, l, pat)
 	// Walk the edit script; the gaps between edit operations are the
 	// "equal" opcodes, i.e. the matching blocks.
 	spos, dpos := 0, 0
@@ -202,8 +239,9 @@ func (sc *scratch) addStart(d int) {
 }
 
 // editops replicates python-Levenshtein's lev_u_editops_find: the edit
-// operations (without keeps) turning s into l, in order.
-func (sc *scratch) editops(s, l []rune) []editOp {
+// operations (without keeps) turning s into l, in order. pat holds the
+// masks of s.
+func (sc *scratch) editops(s, l []rune, pat *pattern) []editOp {
 	// Strip the common prefix and suffix.
 	off := 0
 	for off < len(s) && off < len(l) && s[off] == l[off] {
@@ -213,22 +251,37 @@ func (sc *scratch) editops(s, l []rune) []editOp {
 	for len(s1) > 0 && len(s2) > 0 && s1[len(s1)-1] == s2[len(s2)-1] {
 		s1, s2 = s1[:len(s1)-1], s2[:len(s2)-1]
 	}
-	len1, len2 := len(s1)+1, len(s2)+1
-
-	cells := len1 * len2
-	if cap(sc.mat) < cells {
-		sc.mat = make([]int32, cells)
+	if pat.words == 1 && !sc.noBits {
+		return sc.editopsBits(pat, s1, s2, off)
 	}
-	mat := sc.mat[:cells]
+	cells := (len(s1) + 1) * (len(s2) + 1)
+	if max(len(s1), len(s2)) < math.MaxUint16 { // every cell value, plus one, fits
+		if cap(sc.mat16) < cells {
+			sc.mat16 = make([]uint16, cells)
+		}
+		return editopsDP(sc, sc.mat16[:cells], s1, s2, off)
+	}
+	if cap(sc.mat32) < cells {
+		sc.mat32 = make([]int32, cells)
+	}
+	return editopsDP(sc, sc.mat32[:cells], s1, s2, off)
+}
+
+// editopsDP fills the unit-cost matrix of s1 (rows) and s2 (columns),
+// the strings left after stripping off common leading runes and the common
+// suffix, as python-Levenshtein does, and walks it back into edit
+// operations. T must hold values up to max(len(s1), len(s2)) + 1.
+func editopsDP[T uint16 | int32](sc *scratch, mat []T, s1, s2 []rune, off int) []editOp {
+	len1, len2 := len(s1)+1, len(s2)+1
 	for j := range len2 {
-		mat[j] = int32(j)
+		mat[j] = T(j)
 	}
 	for i := 1; i < len1; i++ {
 		prev := mat[(i-1)*len2 : i*len2]
 		row := mat[i*len2 : (i+1)*len2]
-		row[0] = int32(i)
+		row[0] = T(i)
 		c1 := s1[i-1]
-		x := int32(i)
+		x := T(i)
 		for j := 1; j < len2; j++ {
 			c3 := prev[j-1]
 			if c1 != s2[j-1] {
@@ -244,54 +297,112 @@ func (sc *scratch) editops(s, l []rune) []editOp {
 			row[j] = x
 		}
 	}
+	return sc.backtrack(s1, s2, off, func(i, j int) int { return int(mat[i*len2+j]) })
+}
 
-	// Walk back from the end, preferring to continue in the same
-	// direction, then a keep, then a replace, then insert, then delete.
-	p := cells - 1
-	dist := int(mat[p])
+// editopsBits computes the same cost matrix as editopsDP for
+// len(s1) <= 64 with the bit-parallel algorithm of Myers (in Hyyrö's
+// formulation for the global distance): per column j it keeps the vertical
+// differences D[i+1][j]-D[i][j] as bit vectors, from which any cell is
+// D[i][j] = j + (+1 bits below i) - (-1 bits below i).
+func (sc *scratch) editopsBits(pat *pattern, s1, s2 []rune, off int) []editOp {
+	n := len(s1)
+	rows := lowBits(n)
+	cols := len(s2) + 1
+	if cap(sc.vp) < cols {
+		sc.vp = make([]uint64, cols)
+		sc.vn = make([]uint64, cols)
+	}
+	vpc, vnc := sc.vp[:cols], sc.vn[:cols]
+	vp, vn := rows, uint64(0)
+	vpc[0], vnc[0] = vp, vn
+	for j, c := range s2 {
+		// Masks of s1 = s[off:off+n] are those of s shifted by off.
+		eq := (pat.masks[pat.slot(c)] >> off) & rows
+		xv := eq | vn
+		xh := (((eq & vp) + vp) ^ vp) | eq
+		hp := vn | ^(xh | vp)
+		hn := vp & xh
+		hp = hp<<1 | 1 // the top row grows by one per column
+		hn <<= 1
+		vp = hn | ^(xv | hp)
+		vn = hp & xv
+		vpc[j+1], vnc[j+1] = vp, vn
+	}
+	return sc.backtrack(s1, s2, off, func(i, j int) int {
+		m := lowBits(i)
+		return j + bits.OnesCount64(vpc[j]&m) - bits.OnesCount64(vnc[j]&m)
+	})
+}
+
+// lowBits returns a mask of the n low bits, 0 <= n <= 64.
+func lowBits(n int) uint64 {
+	if n >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<n - 1
+}
+
+// backtrack walks the cost matrix D (given by at) of s1 and s2 back from
+// the end as python-Levenshtein's editops_from_cost_matrix does:
+// preferring to continue in the same direction, then a keep, then a
+// replace, then an insert, then a delete. Positions are offset by off.
+func (sc *scratch) backtrack(s1, s2 []rune, off int, at func(i, j int) int) []editOp {
+	i, j := len(s1), len(s2)
+	cur := at(i, j)
+	dist := cur
 	if cap(sc.ops) < dist {
 		sc.ops = make([]editOp, dist)
 	}
 	ops := sc.ops[:dist]
 	pos := dist
-	i, j := len1-1, len2-1
 	dir := 0
 	for i > 0 || j > 0 {
+		var left, up, diag int
+		if j > 0 {
+			left = at(i, j-1)
+		}
+		if i > 0 {
+			up = at(i-1, j)
+		}
+		if i > 0 && j > 0 {
+			diag = at(i-1, j-1)
+		}
 		switch {
-		case dir < 0 && j > 0 && mat[p] == mat[p-1]+1:
+		case dir < 0 && j > 0 && cur == left+1:
 			pos--
 			j--
 			ops[pos] = editOp{opInsert, i + off, j + off}
-			p--
-		case dir > 0 && i > 0 && mat[p] == mat[p-len2]+1:
+			cur = left
+		case dir > 0 && i > 0 && cur == up+1:
 			pos--
 			i--
 			ops[pos] = editOp{opDelete, i + off, j + off}
-			p -= len2
-		case i > 0 && j > 0 && mat[p] == mat[p-len2-1] && s1[i-1] == s2[j-1]:
+			cur = up
+		case i > 0 && j > 0 && cur == diag && s1[i-1] == s2[j-1]:
 			i--
 			j--
-			p -= len2 + 1
 			dir = 0
-		case i > 0 && j > 0 && mat[p] == mat[p-len2-1]+1:
+			cur = diag
+		case i > 0 && j > 0 && cur == diag+1:
 			pos--
 			i--
 			j--
 			ops[pos] = editOp{opReplace, i + off, j + off}
-			p -= len2 + 1
 			dir = 0
-		case dir == 0 && j > 0 && mat[p] == mat[p-1]+1:
+			cur = diag
+		case dir == 0 && j > 0 && cur == left+1:
 			pos--
 			j--
 			ops[pos] = editOp{opInsert, i + off, j + off}
-			p--
 			dir = -1
-		case dir == 0 && i > 0 && mat[p] == mat[p-len2]+1:
+			cur = left
+		case dir == 0 && i > 0 && cur == up+1:
 			pos--
 			i--
 			ops[pos] = editOp{opDelete, i + off, j + off}
-			p -= len2
 			dir = 1
+			cur = up
 		default:
 			// Unreachable for a consistent cost matrix (python-Levenshtein
 			// asserts here). Stop rather than loop.

@@ -3,7 +3,9 @@ package fuzzy
 import (
 	"bufio"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +94,80 @@ func TestMatcherReuse(t *testing.T) {
 					t.Errorf("line %d pass %d: Score(%q) for %q = %d, want %d", r.line, pass, r.key, q, got, r.want)
 				}
 			}
+		}
+	}
+}
+
+func TestScoreAtLeast(t *testing.T) {
+	rows := readTable(t)
+	skipped := 0
+	for _, r := range rows {
+		m := NewMatcher(r.query)
+		for _, min := range []int{-1, 0, 1, r.want - 1, r.want, r.want + 1, 50, 80, 90, 100, 101} {
+			got, ok := m.ScoreAtLeast(r.key, min)
+			if ok != (r.want >= min) {
+				t.Errorf("line %d: ScoreAtLeast(%q, %d) ok = %v, score is %d", r.line, r.key, min, ok, r.want)
+			}
+			if ok && got != r.want {
+				t.Errorf("line %d: ScoreAtLeast(%q, %d) = %d, want %d", r.line, r.key, min, got, r.want)
+			}
+			if !ok && (got >= min || got < r.want) {
+				t.Errorf("line %d: ScoreAtLeast(%q, %d) = %d, false; want a bound in [%d, %d)", r.line, r.key, min, got, r.want, min)
+			}
+			if !ok && got > r.want {
+				skipped++
+			}
+		}
+	}
+	if skipped == 0 {
+		t.Error("the upper bound never skipped a key")
+	}
+}
+
+func TestLargeMatrix(t *testing.T) {
+	// Over 64Ki runes the cost matrix switches to 32-bit cells. Expected
+	// scores from fuzzywuzzy with python-Levenshtein.
+	for _, tc := range []struct {
+		q, k string
+		want int
+	}{
+		{"abd", strings.Repeat("x", 70000) + "abc", 67},
+		{"xaxbxc", strings.Repeat("q", 70000) + "abc" + strings.Repeat("r", 10), 50},
+		{strings.Repeat("ab", 10), strings.Repeat("ba", 35000), 100},
+	} {
+		if got := PartialRatio(tc.q, tc.k); got != tc.want {
+			t.Errorf("PartialRatio(%.10q..., %.10q...) = %d, want %d", tc.q, tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestBitsMatchesDP checks that the bit-parallel cost matrix yields the
+// same edit script as the plain one.
+func TestBitsMatchesDP(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	randStr := func(alpha []rune, n int) []rune {
+		out := make([]rune, n)
+		for i := range out {
+			out[i] = alpha[rng.IntN(len(alpha))]
+		}
+		return out
+	}
+	alphas := [][]rune{[]rune("ab"), []rune("abc"), []rune("abcdefgh"), []rune("aé日😀 ")}
+	var bitsSc, dpSc scratch
+	dpSc.noBits = true
+	for iter := 0; iter < 20000; iter++ {
+		alpha := alphas[iter%len(alphas)]
+		s := randStr(alpha, 1+rng.IntN(64))
+		l := randStr(alpha, len(s)+rng.IntN(100))
+		if iter%7 == 0 { // shared prefix and suffix
+			l = append(append(append([]rune{}, s[:len(s)/3]...), l...), s[len(s)/2:]...)
+		}
+		var pat pattern
+		pat.build(s)
+		a := slices.Clone(bitsSc.editops(s, l, &pat))
+		b := dpSc.editops(s, l, &pat)
+		if !slices.Equal(a, b) {
+			t.Fatalf("editops(%q, %q): bits %v, matrix %v", string(s), string(l), a, b)
 		}
 	}
 }
@@ -193,8 +269,15 @@ func FuzzPartialRatio(f *testing.F) {
 		if s < 0 || s > 100 {
 			t.Fatalf("PartialRatio(%q, %q) = %d, out of 0..100", a, b, s)
 		}
-		if m := NewMatcher(a); m.Score(b) != s || m.Score(b) != s {
+		m := NewMatcher(a)
+		if m.Score(b) != s || m.Score(b) != s {
 			t.Fatalf("Matcher(%q).Score(%q) != PartialRatio = %d", a, b, s)
+		}
+		for _, min := range []int{0, 50, 80, 100} {
+			got, ok := m.ScoreAtLeast(b, min)
+			if ok != (s >= min) || (ok && got != s) || (!ok && (got >= min || got < s)) {
+				t.Fatalf("ScoreAtLeast(%q, %q, %d) = %d, %v; score %d", a, b, min, got, ok, s)
+			}
 		}
 		if Process(a) != "" {
 			if got := PartialRatio(a, a); got != 100 {
@@ -215,6 +298,22 @@ func BenchmarkMatcherScore(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = m.Score(key)
+	}
+}
+
+// BenchmarkMatcherScoreAtLeast80 is a search with the default threshold
+// over keys that mostly cannot reach it.
+func BenchmarkMatcherScoreAtLeast80(b *testing.B) {
+	m := NewMatcher("usr profile settngs")
+	keys := []string{
+		"tenant:acme:user:42:profile:settings:v2",
+		"product_list:page:2",
+		"session:abc123",
+		"order:2024-01-15:12345",
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_, _ = m.ScoreAtLeast(keys[i%len(keys)], 80)
 	}
 }
 
