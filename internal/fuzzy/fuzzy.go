@@ -3,15 +3,19 @@
 //
 // # What is replicated
 //
-// The Python original scores keys with fuzzywuzzy 0.18 and its default
-// processor, which (in process.extractWithoutOrder) amounts to
+// Scores follow fuzzywuzzy 0.18's partial_ratio with its default
+// processing, i.e. what process.extract(query, keys,
+// scorer=fuzz.partial_ratio) computes for each key:
 //
 //	fuzz.partial_ratio(utils.full_process(query), utils.full_process(key))
 //
-// (fuzz.partial_ratio itself does not process its arguments; process.extract
-// and friends apply utils.full_process to both sides first). [Process] is
-// utils.full_process and [PartialRatio] is the whole expression, computed as
-// fuzzywuzzy does when python-Levenshtein is installed:
+// (fuzz.partial_ratio itself does not process its arguments;
+// process.extractWithoutOrder applies the default processor,
+// utils.full_process, to the query and to every choice first). [Process]
+// is utils.full_process: each rune that Python's `\W` matches becomes a
+// space (so letters, digits and '_' stay), then str.lower, then str.strip.
+// [PartialRatio] is the whole expression, computed as fuzzywuzzy does when
+// python-Levenshtein is installed:
 //
 //   - fuzz.partial_ratio returns 100 for equal strings (two empty strings
 //     included) and 0 when exactly one is empty.
@@ -41,13 +45,15 @@
 //
 // # Cost
 //
-// Like python-Levenshtein, scoring a pair needs a cost matrix of
-// len(s)·len(l) cells after the common prefix and suffix are stripped (2
-// bytes each while both strings are under 64Ki runes, else 4) and that much
-// time; the windows are then compared with a bit-parallel LCS. Callers
-// should bound the query length; keys are bounded by the key maximum.
-// [Matcher.ScoreAtLeast] skips the matrix for keys that provably score
-// below a threshold.
+// The edit script needs the full unit-cost matrix of s and l (after the
+// common prefix and suffix are stripped), as in python-Levenshtein. When s
+// has at most 64 runes the matrix is kept as two bit vectors per rune of l
+// (bit-parallel, time and memory linear in len(l)) from which cells are
+// recovered exactly; otherwise it is a plain matrix of len(s)·len(l) cells
+// (2 bytes each, 4 beyond 64Ki runes). The windows are compared with a
+// bit-parallel LCS. Callers should bound the query length; keys are bounded
+// by the key maximum. [Matcher.ScoreAtLeast] skips the edit script for
+// keys that provably score below a threshold.
 package fuzzy
 
 import (
