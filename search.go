@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/internal/fuzzy"
 )
 
 // SearchResult is one FuzzySearch match.
@@ -30,6 +31,12 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 	if o.threshold < 0 || o.threshold > 100 || o.maxResults <= 0 {
 		return nil, &Error{Op: "fuzzy_search", Err: fmt.Errorf("threshold must be 0-100 and max results > 0: %w", ErrInvalidValue)}
 	}
+	if len(query) > MaxKeyLength {
+		return nil, &Error{Op: "fuzzy_search", Err: fmt.Errorf("query of %d bytes exceeds %d: %w", len(query), MaxKeyLength, ErrInvalidValue)}
+	}
+	if fuzzy.Process(query) == "" {
+		return nil, &Error{Op: "fuzzy_search", Err: fmt.Errorf("query %q has no letters or digits: %w", query, ErrInvalidValue)}
+	}
 	tags, err := validTags(o.tags)
 	if err != nil {
 		return nil, &Error{Op: "fuzzy_search", Err: err}
@@ -40,7 +47,7 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 	if c.sc == nil {
 		return nil, &Error{Op: "fuzzy_search", Err: backend.Unsupported(backend.Name(c.b), "fuzzy search", "the backend cannot enumerate keys")}
 	}
-	m := newMatcher(query)
+	m := fuzzy.NewMatcher(query)
 	top := &resultHeap{}
 	var pending []candidate // candidates awaiting a tag check
 	consider := func(cands []candidate) error {
@@ -61,8 +68,8 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 		if err != nil {
 			return nil, err
 		}
-		s := m.Score(k)
-		if s < o.threshold {
+		s, ok := m.ScoreAtLeast(k, o.threshold)
+		if !ok {
 			continue
 		}
 		if top.Len() == o.maxResults && !better(s, k, (*top)[0].Score, (*top)[0].Key) {
