@@ -1,0 +1,286 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+// Mode is the Redis deployment the backend talks to.
+type Mode string
+
+// The deployments.
+const (
+	// Standalone is one server (or a primary behind a load balancer).
+	Standalone Mode = "standalone"
+	// Sentinel asks Redis Sentinels for the current master of MasterName
+	// and follows failovers.
+	Sentinel Mode = "sentinel"
+	// Cluster is a Redis Cluster; Addrs are seed nodes.
+	Cluster Mode = "cluster"
+)
+
+// Defaults of Options (the reference guide's pool settings).
+const (
+	DefaultAddr                = "127.0.0.1:6379"
+	DefaultMaxConnections      = 50
+	DefaultConnectTimeout      = 5 * time.Second
+	DefaultSocketTimeout       = 5 * time.Second
+	DefaultHealthCheckInterval = 30 * time.Second
+	DefaultStatsScanLimit      = 100_000
+)
+
+// Options configures New. The zero value connects to a standalone server
+// on 127.0.0.1:6379, db 0, without TLS or authentication. New copies the
+// struct and never modifies the caller's value.
+//
+// Every field maps onto a field of rueidis.ClientOption; docs/redis.md has
+// the full table next to the reference guide's names.
+type Options struct {
+	// Mode selects standalone, Sentinel or Cluster. Default Standalone,
+	// or Sentinel when MasterName is set.
+	Mode Mode
+	// Addrs are "host:port" addresses: the server (Standalone), the
+	// sentinels (Sentinel) or seed nodes (Cluster). Default
+	// ["127.0.0.1:6379"]. With Network "unix" the single entry is a socket
+	// path.
+	Addrs []string
+	// Network is "tcp" (default) or "unix".
+	Network string
+	// Username and Password authenticate with HELLO ... AUTH (Redis 6+
+	// ACL users; Username empty means the "default" user). Default none.
+	Username, Password string
+	// DB is the database number (SELECT). Default 0. Cluster supports only
+	// 0. A user without +select (such as the minimal ACL user) must keep 0.
+	DB int
+	// MasterName is the Sentinel master set name (Mode Sentinel).
+	MasterName string
+	// SentinelUsername and SentinelPassword authenticate with the
+	// sentinels themselves. Default none.
+	SentinelUsername, SentinelPassword string
+	// TLS enables TLS with this configuration (rediss://). Verification
+	// is on unless the configuration explicitly sets InsecureSkipVerify.
+	// The same configuration is used for sentinels. Default nil: plain
+	// TCP.
+	TLS *tls.Config
+	// MaxConnections bounds the connections used for dedicated
+	// (non-pipelined) work per node: rueidis.ClientOption.BlockingPoolSize.
+	// Ordinary commands share auto-pipelined connections
+	// (2^PipelineMultiplex per node). Default 50 (reference:
+	// max_connections).
+	MaxConnections int
+	// ConnectTimeout bounds dialling and the handshake:
+	// ClientOption.Dialer.Timeout. Default 5 s (reference:
+	// socket_connect_timeout).
+	ConnectTimeout time.Duration
+	// SocketTimeout bounds every read and write on a connection (and so
+	// how long an operation waits on a hung server):
+	// ClientOption.ConnWriteTimeout. Default 5 s (reference:
+	// socket_timeout).
+	SocketTimeout time.Duration
+	// DisableKeepAlive turns off TCP keep-alive and idle PINGs
+	// (ClientOption.Dialer.KeepAlive = -1). Default false: keep-alive on
+	// (reference: socket_keepalive=True).
+	DisableKeepAlive bool
+	// HealthCheckInterval is how often an idle connection is probed with
+	// PING and the TCP keep-alive period: ClientOption.Dialer.KeepAlive.
+	// Default 30 s (reference: health_check_interval).
+	HealthCheckInterval time.Duration
+	// DisableRetry stops retrying read-only commands after a connection
+	// error or timeout: ClientOption.DisableRetry. Default false, i.e.
+	// retry (reference: retry_on_timeout=True).
+	DisableRetry bool
+	// PipelineMultiplex is log2 of the pipelined connections per node:
+	// ClientOption.PipelineMultiplex. Default 0 lets rueidis choose from
+	// GOMAXPROCS.
+	PipelineMultiplex int
+	// StatsScanLimit is the largest database (DBSIZE) for which Stats
+	// counts this prefix's keys with SCAN; above it Stats reports DBSIZE
+	// with Scope "database". Default 100 000; -1 never scans.
+	StatsScanLimit int
+	// Client is an existing rueidis client to use instead of connecting.
+	// The backend does not close it. When set, the connection fields above
+	// are ignored. Default nil.
+	Client rueidis.Client
+	// Logger receives warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// String describes the options without the passwords.
+func (o Options) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "redis.Options{Mode: %q, Addrs: %q", o.mode(), o.Addrs)
+	if o.Network != "" {
+		fmt.Fprintf(&b, ", Network: %q", o.Network)
+	}
+	if o.Username != "" {
+		fmt.Fprintf(&b, ", Username: %q", o.Username)
+	}
+	if o.Password != "" {
+		b.WriteString(", Password: xxxxx")
+	}
+	fmt.Fprintf(&b, ", DB: %d", o.DB)
+	if o.MasterName != "" {
+		fmt.Fprintf(&b, ", MasterName: %q", o.MasterName)
+	}
+	if o.SentinelUsername != "" {
+		fmt.Fprintf(&b, ", SentinelUsername: %q", o.SentinelUsername)
+	}
+	if o.SentinelPassword != "" {
+		b.WriteString(", SentinelPassword: xxxxx")
+	}
+	if o.TLS != nil {
+		fmt.Fprintf(&b, ", TLS: on (verify: %t)", !o.TLS.InsecureSkipVerify)
+	}
+	fmt.Fprintf(&b, ", MaxConnections: %d, ConnectTimeout: %v, SocketTimeout: %v, KeepAlive: %t, HealthCheckInterval: %v, Retry: %t}",
+		o.MaxConnections, o.ConnectTimeout, o.SocketTimeout, !o.DisableKeepAlive, o.HealthCheckInterval, !o.DisableRetry)
+	return b.String()
+}
+
+func (o Options) mode() Mode {
+	if o.Mode != "" {
+		return o.Mode
+	}
+	if o.MasterName != "" {
+		return Sentinel
+	}
+	return Standalone
+}
+
+// withDefaults returns a copy of o with defaults applied, or an error
+// matching backend.ErrInvalidConfig.
+func (o Options) withDefaults() (Options, error) {
+	o.Addrs = append([]string(nil), o.Addrs...)
+	o.Mode = o.mode()
+	bad := func(format string, args ...any) (Options, error) {
+		return o, fmt.Errorf("redis: "+format+": %w", append(args, backend.ErrInvalidConfig)...)
+	}
+	switch o.Mode {
+	case Standalone, Sentinel, Cluster:
+	default:
+		return bad("unknown mode %q (want standalone, sentinel or cluster)", o.Mode)
+	}
+	if o.Network == "" {
+		o.Network = "tcp"
+	}
+	if o.Network != "tcp" && o.Network != "unix" {
+		return bad("unknown network %q (want tcp or unix)", o.Network)
+	}
+	if o.Network == "unix" && o.Mode != Standalone {
+		return bad("unix sockets work only in standalone mode")
+	}
+	if len(o.Addrs) == 0 && o.Client == nil {
+		if o.Network == "unix" {
+			return bad("a unix socket path is required")
+		}
+		o.Addrs = []string{DefaultAddr}
+	}
+	for _, a := range o.Addrs {
+		if a == "" {
+			return bad("empty address")
+		}
+		if o.Network == "tcp" {
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+				return bad("address %q is not host:port", a)
+			}
+		}
+	}
+	if o.Mode == Standalone && len(o.Addrs) > 1 {
+		return bad("standalone mode takes one address, got %d (use cluster or sentinel mode for several)", len(o.Addrs))
+	}
+	if o.Mode == Sentinel && o.MasterName == "" && o.Client == nil {
+		return bad("sentinel mode needs a master name")
+	}
+	if o.DB < 0 {
+		return bad("db %d is negative", o.DB)
+	}
+	if o.Mode == Cluster && o.DB != 0 {
+		return bad("redis cluster supports only db 0, got %d", o.DB)
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxConnections < 0 {
+		return bad("max connections %d is negative", o.MaxConnections)
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.SocketTimeout == 0 {
+		o.SocketTimeout = DefaultSocketTimeout
+	}
+	if o.HealthCheckInterval == 0 {
+		o.HealthCheckInterval = DefaultHealthCheckInterval
+	}
+	if o.ConnectTimeout < 0 || o.SocketTimeout < 0 || o.HealthCheckInterval < 0 {
+		return bad("timeouts must not be negative")
+	}
+	if o.PipelineMultiplex < 0 || o.PipelineMultiplex > rueidis.MaxPipelineMultiplex {
+		return bad("pipeline multiplex %d is outside 0..%d", o.PipelineMultiplex, rueidis.MaxPipelineMultiplex)
+	}
+	if o.StatsScanLimit == 0 {
+		o.StatsScanLimit = DefaultStatsScanLimit
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.TLS != nil {
+		o.TLS = o.TLS.Clone()
+	}
+	return o, nil
+}
+
+// clientOption maps validated options onto rueidis.
+func (o Options) clientOption() rueidis.ClientOption {
+	co := rueidis.ClientOption{
+		InitAddress:       o.Addrs,
+		Username:          o.Username,
+		Password:          o.Password,
+		SelectDB:          o.DB,
+		TLSConfig:         o.TLS,
+		BlockingPoolSize:  o.MaxConnections,
+		ConnWriteTimeout:  o.SocketTimeout,
+		DisableRetry:      o.DisableRetry,
+		PipelineMultiplex: o.PipelineMultiplex,
+		// Client-side caching needs CLIENT TRACKING, which the minimal
+		// ACL user may not run; CLIENT SETINFO is refused too. Neither
+		// is needed.
+		DisableCache:  true,
+		ClientSetInfo: rueidis.DisableClientSetInfo,
+	}
+	co.Dialer.Timeout = o.ConnectTimeout
+	co.Dialer.KeepAlive = o.HealthCheckInterval
+	if o.DisableKeepAlive {
+		co.Dialer.KeepAlive = -1
+	}
+	switch o.Mode {
+	case Sentinel:
+		co.Sentinel = rueidis.SentinelOption{
+			MasterSet: o.MasterName,
+			Username:  o.SentinelUsername,
+			Password:  o.SentinelPassword,
+			TLSConfig: o.TLS,
+		}
+		co.Sentinel.Dialer = co.Dialer
+	case Cluster:
+		// rueidis detects a cluster from CLUSTER SLOTS; nothing to set.
+	case Standalone:
+		co.ForceSingleClient = true
+	}
+	if o.Network == "unix" {
+		path := o.Addrs[0]
+		co.InitAddress = []string{path}
+		co.DialCtxFn = func(ctx context.Context, _ string, d *net.Dialer, cfg *tls.Config) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		}
+	}
+	return co
+}

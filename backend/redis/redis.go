@@ -1,0 +1,579 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+// Compile-time checks of the capabilities.
+var (
+	_ backend.Backend        = (*Store)(nil)
+	_ backend.BatchGetter    = (*Store)(nil)
+	_ backend.BatchSetter    = (*Store)(nil)
+	_ backend.BatchDeleter   = (*Store)(nil)
+	_ backend.Exister        = (*Store)(nil)
+	_ backend.Expirer        = (*Store)(nil)
+	_ backend.Tagger         = (*Store)(nil)
+	_ backend.Scanner        = (*Store)(nil)
+	_ backend.PatternDeleter = (*Store)(nil)
+	_ backend.Flusher        = (*Store)(nil)
+	_ backend.Stater         = (*Store)(nil)
+	_ backend.Pinger         = (*Store)(nil)
+	_ backend.HealthChecker  = (*Store)(nil)
+	_ backend.Aser           = (*Store)(nil)
+	_ backend.Namer          = (*Store)(nil)
+)
+
+// Store is the Redis backend. Create it with New; it is safe for
+// concurrent use.
+type Store struct {
+	c       rueidis.Client
+	owned   bool
+	opts    Options
+	cluster bool
+	log     *slog.Logger
+	closed  atomic.Bool
+
+	// Server clock: offset (server - local, ms) estimated from
+	// PEXPIRETIME, and when it was measured (unix ns, 0 = never).
+	clockMu  sync.Mutex
+	offset   atomic.Int64
+	offsetAt atomic.Int64
+
+	seed   maphash.Seed
+	uniq   [uniqSlots]uniqSlot
+	uniqMu [uniqLocks]paddedMutex
+
+	conn connStats
+}
+
+type paddedMutex struct {
+	sync.Mutex
+	_ [56]byte
+}
+
+// connStats counts connections made through our dialer.
+type connStats struct {
+	dials, dialErrors, closes, timeouts atomic.Int64
+}
+
+// New returns a Store for opts. It does not wait for the server: the
+// first operation connects (use Ping to check). Invalid options return an
+// error matching backend.ErrInvalidConfig.
+func New(opts Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{opts: o, log: o.Logger, seed: maphash.MakeSeed()}
+	if o.Client != nil {
+		s.c = o.Client
+	} else {
+		co := o.clientOption()
+		inner := co.DialCtxFn
+		co.DialCtxFn = func(ctx context.Context, addr string, d *net.Dialer, cfg *tls.Config) (net.Conn, error) {
+			var (
+				c   net.Conn
+				err error
+			)
+			switch {
+			case inner != nil:
+				c, err = inner(ctx, addr, d, cfg)
+			case cfg != nil:
+				td := tls.Dialer{NetDialer: d, Config: cfg}
+				c, err = td.DialContext(ctx, "tcp", addr)
+			default:
+				c, err = d.DialContext(ctx, "tcp", addr)
+			}
+			if err != nil {
+				s.conn.dialErrors.Add(1)
+				return nil, err
+			}
+			s.conn.dials.Add(1)
+			return &countedConn{Conn: c, closes: &s.conn.closes}, nil
+		}
+		c, err := newClientLazy(co)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %s: %w", o, err)
+		}
+		s.c, s.owned = c, true
+	}
+	s.cluster = s.c.Mode() == rueidis.ClientModeCluster
+	return s, nil
+}
+
+// newClientLazy creates the rueidis client. rueidis dials one node
+// during construction, so New fails when no server answers.
+func newClientLazy(co rueidis.ClientOption) (rueidis.Client, error) {
+	return rueidis.NewClient(co)
+}
+
+type countedConn struct {
+	net.Conn
+	once   sync.Once
+	closes *atomic.Int64
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.closes.Add(1) })
+	return c.Conn.Close()
+}
+
+// Name returns "redis".
+func (s *Store) Name() string { return "redis" }
+
+// As fills *rueidis.Client with the native client.
+func (s *Store) As(target any) bool {
+	switch t := target.(type) {
+	case *rueidis.Client:
+		*t = s.c
+		return true
+	}
+	return false
+}
+
+// Close closes the client (unless it was passed in Options.Client).
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return fmt.Errorf("redis: %w", backend.ErrClosed)
+	}
+	if s.owned {
+		s.c.Close()
+	}
+	return nil
+}
+
+var errClosed = fmt.Errorf("redis: %w", backend.ErrClosed)
+
+// check returns ErrClosed after Close.
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	return nil
+}
+
+// wrapErr maps client errors onto the contract.
+func (s *Store) wrapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, rueidis.ErrClosing) && s.closed.Load() {
+		return errClosed
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		s.conn.timeouts.Add(1)
+	}
+	return fmt.Errorf("redis: %w", err)
+}
+
+// metaKey is the per-entry record of an entry's tags: the entry key
+// followed by 0xFF (an internal key under the same prefix).
+func metaKey(key string) string { return key + "\xfft" }
+
+// persistentTagKey is the set of keys without expiry carrying tag.
+func persistentTagKey(tag string) string { return tag + "\xffp" }
+
+// Get returns the value of key or an error matching ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	b, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).AsBytes()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, backend.ErrNotFound
+		}
+		return nil, s.wrapErr(err)
+	}
+	return b, nil
+}
+
+// Exists reports whether key is present.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	n, err := s.c.Do(ctx, s.c.B().Exists().Key(key).Build()).AsInt64()
+	if err != nil {
+		return false, s.wrapErr(err)
+	}
+	return n > 0, nil
+}
+
+// GetMany reads keys with MGET (standalone, Sentinel) or with one MGET per
+// hash slot, pipelined to every node (Cluster): one round trip.
+func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if !s.cluster {
+		arr, err := s.c.Do(ctx, s.c.B().Mget().Key(keys...).Build()).ToArray()
+		if err != nil {
+			return nil, s.wrapErr(err)
+		}
+		if len(arr) != len(keys) {
+			return nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), len(keys))
+		}
+		for i := range arr {
+			if arr[i].IsNil() {
+				continue
+			}
+			b, err := arr[i].AsBytes()
+			if err != nil {
+				return nil, s.wrapErr(err)
+			}
+			out[i] = b
+		}
+		return out, nil
+	}
+	groups := groupBySlot(keys)
+	cmds := make(rueidis.Commands, 0, len(groups))
+	for _, g := range groups {
+		ks := make([]string, len(g))
+		for j, i := range g {
+			ks[j] = keys[i]
+		}
+		cmds = append(cmds, s.c.B().Mget().Key(ks...).Build())
+	}
+	for gi, r := range s.c.DoMulti(ctx, cmds...) {
+		arr, err := r.ToArray()
+		if err != nil {
+			return nil, s.wrapErr(err)
+		}
+		g := groups[gi]
+		if len(arr) != len(g) {
+			return nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), len(g))
+		}
+		for j, i := range g {
+			if arr[j].IsNil() {
+				continue
+			}
+			b, err := arr[j].AsBytes()
+			if err != nil {
+				return nil, s.wrapErr(err)
+			}
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+// groupBySlot returns the indexes of keys grouped by hash slot, in order
+// of first appearance.
+func groupBySlot(keys []string) [][]int {
+	idx := make(map[uint16]int)
+	var groups [][]int
+	for i, k := range keys {
+		sl := slot(k)
+		gi, ok := idx[sl]
+		if !ok {
+			gi = len(groups)
+			idx[sl] = gi
+			groups = append(groups, nil)
+		}
+		groups[gi] = append(groups[gi], i)
+	}
+	return groups
+}
+
+// Set stores value under key. Without tags it is one SET (PX for a TTL);
+// with tags see the package doc ("Tags").
+func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.SetOptions) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if len(opts.Tags) == 0 && opts.TTL > 0 {
+		if err := s.syncClock(ctx, key); err != nil {
+			return err
+		}
+		at := s.expiryAt(key, opts.TTL)
+		err := s.c.Do(ctx, s.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxatMillisecondsTimestamp(at).Build()).Error()
+		return s.wrapErr(err)
+	}
+	return s.setMany(ctx, []backend.Item{{Key: key, Value: value, SetOptions: opts}})
+}
+
+// SetMany writes items in one pipeline (two on Cluster when tags are
+// involved, see the package doc).
+func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return s.setMany(ctx, items)
+}
+
+func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
+	if err := s.syncClock(ctx, items[0].Key); err != nil {
+		return err
+	}
+	var first, second rueidis.Commands
+	for i := range items {
+		it := &items[i]
+		v := rueidis.BinaryString(it.Value)
+		if len(it.Tags) == 0 {
+			if it.TTL > 0 {
+				at := s.expiryAt(it.Key, it.TTL)
+				first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build())
+			} else {
+				// No expiry: also drop a previous tag record, which is
+				// what marks a persistent entry as tagged.
+				first = append(first,
+					s.c.B().Set().Key(it.Key).Value(v).Build(),
+					s.c.B().Unlink().Key(metaKey(it.Key)).Build())
+			}
+			continue
+		}
+		meta := encodeTags(it.Tags)
+		if it.TTL > 0 {
+			at := s.expiryAt(it.Key, it.TTL)
+			first = append(first,
+				s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build(),
+				s.c.B().Set().Key(metaKey(it.Key)).Value(meta).PxatMillisecondsTimestamp(at).Build())
+			score := float64(at)
+			trim := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+			for _, t := range it.Tags {
+				second = append(second,
+					s.c.B().Zadd().Key(t).ScoreMember().ScoreMember(score, it.Key).Build(),
+					s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Nx().Build(),
+					s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Gt().Build(),
+					s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(trim).Build())
+			}
+		} else {
+			first = append(first,
+				s.c.B().Set().Key(it.Key).Value(v).Build(),
+				s.c.B().Set().Key(metaKey(it.Key)).Value(meta).Build())
+			for _, t := range it.Tags {
+				second = append(second, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
+			}
+		}
+	}
+	if !s.cluster {
+		// One pipeline on one connection: executed in order.
+		first = append(first, second...)
+		second = nil
+	}
+	if err := s.doAll(ctx, first); err != nil {
+		return err
+	}
+	return s.doAll(ctx, second)
+}
+
+// doAll runs cmds as one pipeline and returns the first error.
+func (s *Store) doAll(ctx context.Context, cmds rueidis.Commands) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return s.wrapErr(err)
+		}
+	}
+	return nil
+}
+
+func ttlMillis(d time.Duration) int64 {
+	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
+	if ms < 1 {
+		ms = 1
+	}
+	return ms
+}
+
+// Delete removes key (and its tag record) and reports whether it existed.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	n, err := s.DeleteMany(ctx, []string{key})
+	return n > 0, err
+}
+
+// DeleteMany removes keys in one pipeline of UNLINKs and returns how many
+// existed. Each key's tag record goes with it; a persistent entry's
+// memberships are removed in a second round trip.
+func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	cmds := make(rueidis.Commands, 0, 2*len(keys))
+	for _, k := range keys {
+		cmds = append(cmds, s.c.B().Unlink().Key(k).Build(), s.c.B().Getdel().Key(metaKey(k)).Build())
+	}
+	res := s.c.DoMulti(ctx, cmds...)
+	var n int64
+	var cleanup rueidis.Commands
+	for i, k := range keys {
+		c, err := res[2*i].AsInt64()
+		if err != nil {
+			return n, s.wrapErr(err)
+		}
+		n += c
+		meta, err := res[2*i+1].ToString()
+		if err != nil {
+			if rueidis.IsRedisNil(err) {
+				continue
+			}
+			return n, s.wrapErr(err)
+		}
+		for _, t := range decodeTags(meta) {
+			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
+		}
+	}
+	return n, s.doAll(ctx, cleanup)
+}
+
+// TTL returns the remaining time to live (PTTL).
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	ms, err := s.c.Do(ctx, s.c.B().Pttl().Key(key).Build()).AsInt64()
+	if err != nil {
+		return 0, s.wrapErr(err)
+	}
+	switch {
+	case ms == -2:
+		return 0, backend.ErrNotFound
+	case ms == -1:
+		return backend.NoExpiry, nil
+	case ms < 0:
+		return 0, fmt.Errorf("redis: PTTL returned %d", ms)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// Expire sets a new TTL (PEXPIRE, or PERSIST for NoExpiry) and reports
+// whether key existed. A tagged entry's index records move with it.
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	mk := metaKey(key)
+	res := s.c.DoMulti(ctx,
+		s.c.B().Pexpiretime().Key(key).Build(),
+		s.c.B().Pexpiretime().Key(mk).Build(),
+		s.c.B().Get().Key(mk).Build())
+	exp, err := res[0].AsInt64()
+	if err != nil {
+		return false, s.wrapErr(err)
+	}
+	if exp == -2 {
+		return false, nil
+	}
+	mexp, err := res[1].AsInt64()
+	if err != nil {
+		return false, s.wrapErr(err)
+	}
+	meta, err := res[2].ToString()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return false, s.wrapErr(err)
+	}
+	var tags []string
+	if err == nil && mexp == exp {
+		tags = decodeTags(meta)
+	}
+	if len(tags) == 0 {
+		var cmd rueidis.Completed
+		if ttl == backend.NoExpiry {
+			cmd = s.c.B().Persist().Key(key).Build()
+		} else {
+			if err := s.syncClock(ctx, key); err != nil {
+				return false, err
+			}
+			cmd = s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(s.expiryAt(key, ttl)).Build()
+		}
+		n, err := s.c.Do(ctx, cmd).AsInt64()
+		if err != nil {
+			return false, s.wrapErr(err)
+		}
+		// PERSIST returns 0 for an existing key without expiry.
+		return n == 1 || ttl == backend.NoExpiry, nil
+	}
+	// A tagged entry: record the new identity in its tags first, then
+	// move the entry (one pipeline, in order).
+	var first, second rueidis.Commands
+	if ttl == backend.NoExpiry {
+		for _, t := range tags {
+			first = append(first, s.c.B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
+		}
+		second = append(second, s.c.B().Persist().Key(mk).Build(), s.c.B().Persist().Key(key).Build())
+	} else {
+		if err := s.syncClock(ctx, key); err != nil {
+			return false, err
+		}
+		at := s.expiryAt(key, ttl)
+		for _, t := range tags {
+			first = append(first,
+				s.c.B().Zadd().Key(t).ScoreMember().ScoreMember(float64(at), key).Build(),
+				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Nx().Build(),
+				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Gt().Build())
+		}
+		second = append(second,
+			s.c.B().Pexpireat().Key(mk).MillisecondsTimestamp(at).Build(),
+			s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(at).Build())
+	}
+	if !s.cluster {
+		first = append(first, second...)
+		second = nil
+	}
+	if err := s.doAll(ctx, first); err != nil {
+		return false, err
+	}
+	if err := s.doAll(ctx, second); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// encodeTags serialises tag identifiers: each as a decimal length, ':'
+// and the bytes.
+func encodeTags(tags []string) string {
+	var b strings.Builder
+	for _, t := range tags {
+		b.WriteString(strconv.Itoa(len(t)))
+		b.WriteByte(':')
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// decodeTags parses encodeTags; malformed input yields what parsed.
+func decodeTags(s string) []string {
+	var out []string
+	for s != "" {
+		i := strings.IndexByte(s, ':')
+		if i <= 0 {
+			return out
+		}
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 || n > len(s)-i-1 {
+			return out
+		}
+		out = append(out, s[i+1:i+1+n])
+		s = s[i+1+n:]
+	}
+	return out
+}

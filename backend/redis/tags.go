@@ -1,0 +1,280 @@
+package redis
+
+import (
+	"context"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+const (
+	uniqSlots    = 1 << 14
+	uniqLocks    = 64
+	clockRefresh = time.Minute
+	unlinkBatch  = 512
+)
+
+// uniqSlot remembers the last absolute expiry given to a key (by hash), so
+// two writes of one key in the same millisecond get different expiries.
+type uniqSlot struct {
+	h  uint64
+	at int64
+}
+
+// serverNowMillis is the estimated server time in Unix milliseconds.
+func (s *Store) serverNowMillis() int64 { return time.Now().UnixMilli() + s.offset.Load() }
+
+// expiryAt returns the absolute expiry (server ms) for an entry of key
+// written now with ttl. Every expiry this Store writes comes from here and
+// is unique per key within the process: the expiry is the entry's identity
+// in the tag index.
+func (s *Store) expiryAt(key string, ttl time.Duration) int64 {
+	at := s.serverNowMillis() + ttlMillis(ttl)
+	h := maphash.String(s.seed, key)
+	i := h % uniqSlots
+	mu := &s.uniqMu[i%uniqLocks]
+	mu.Lock()
+	u := &s.uniq[i]
+	if u.h == h && at == u.at {
+		at = u.at + 1
+	}
+	u.h, u.at = h, at
+	mu.Unlock()
+	return at
+}
+
+// syncClock estimates the server clock's offset from ours when it is
+// unknown or older than clockRefresh, by writing a probe key next to key
+// (under the same prefix, so the ACL allows it) and reading its
+// PEXPIRETIME. Tags need it: tagged entries expire at an absolute server
+// time (PXAT) that the tag index records.
+func (s *Store) syncClock(ctx context.Context, key string) error {
+	last := s.offsetAt.Load()
+	if last != 0 && time.Since(time.Unix(0, last)) < clockRefresh {
+		return nil
+	}
+	if last != 0 {
+		if !s.clockMu.TryLock() {
+			return nil // someone refreshes; the old estimate is fine
+		}
+	} else {
+		s.clockMu.Lock()
+	}
+	defer s.clockMu.Unlock()
+	if s.offsetAt.Load() != last {
+		return nil
+	}
+	probe := key + "\xffclock"
+	const probeTTL = 600_000
+	t0 := time.Now()
+	res := s.c.DoMulti(ctx,
+		s.c.B().Set().Key(probe).Value("1").PxMilliseconds(probeTTL).Build(),
+		s.c.B().Pexpiretime().Key(probe).Build(),
+		s.c.B().Unlink().Key(probe).Build())
+	t1 := time.Now()
+	exp, err := res[1].AsInt64()
+	if err == nil {
+		err = res[0].Error()
+	}
+	if err != nil {
+		if last != 0 {
+			return nil // keep the old estimate
+		}
+		if re, ok := rueidis.IsRedisErr(err); ok && strings.Contains(strings.ToLower(re.Error()), "unknown command") {
+			return backend.Unsupported("redis", "tags", "the tag index needs Redis 7.0 or later (PEXPIRETIME)")
+		}
+		return s.wrapErr(err)
+	}
+	mid := (t0.UnixNano() + t1.UnixNano()) / 2 / int64(time.Millisecond)
+	s.offset.Store(exp - probeTTL - mid)
+	s.offsetAt.Store(time.Now().UnixNano())
+	return nil
+}
+
+// membership is what the tag index says about one key.
+type membership struct {
+	scores     []int64  // expiry recorded in each TTL tag index
+	persistent []string // tags whose persistent set holds the key
+}
+
+// InvalidateTags deletes every live entry recorded under any of tags and
+// returns how many it deleted. Three pipelined round trips: read the
+// indexes (ZRANGE, SMEMBERS), check each member's identity (PEXPIRETIME,
+// and the tag record for entries without expiry), then UNLINK the members
+// that are still the entries the index recorded, in batches.
+func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if len(tags) == 0 {
+		return 0, nil
+	}
+	cmds := make(rueidis.Commands, 0, 2*len(tags))
+	for _, t := range tags {
+		cmds = append(cmds,
+			s.c.B().Zrange().Key(t).Min("0").Max("-1").Withscores().Build(),
+			s.c.B().Smembers().Key(persistentTagKey(t)).Build())
+	}
+	res := s.c.DoMulti(ctx, cmds...)
+	members := make(map[string]*membership)
+	var order []string
+	get := func(k string) *membership {
+		m := members[k]
+		if m == nil {
+			m = &membership{}
+			members[k] = m
+			order = append(order, k)
+		}
+		return m
+	}
+	for i, t := range tags {
+		zs, err := res[2*i].AsZScores()
+		if err != nil {
+			return 0, s.wrapErr(err)
+		}
+		for _, z := range zs {
+			m := get(z.Member)
+			m.scores = append(m.scores, int64(z.Score))
+		}
+		ps, err := res[2*i+1].AsStrSlice()
+		if err != nil {
+			return 0, s.wrapErr(err)
+		}
+		for _, k := range ps {
+			m := get(k)
+			m.persistent = append(m.persistent, t)
+		}
+	}
+	if len(order) == 0 {
+		return 0, nil
+	}
+
+	// Check identities.
+	cmds = cmds[:0]
+	for _, k := range order {
+		cmds = append(cmds, s.c.B().Pexpiretime().Key(k).Build())
+		if len(members[k].persistent) > 0 {
+			cmds = append(cmds, s.c.B().Get().Key(metaKey(k)).Build())
+		}
+	}
+	res = s.c.DoMulti(ctx, cmds...)
+	var victims []string
+	var cleanup rueidis.Commands
+	j := 0
+	for _, k := range order {
+		m := members[k]
+		exp, err := res[j].AsInt64()
+		j++
+		if err != nil {
+			return 0, s.wrapErr(err)
+		}
+		var meta []string
+		if len(m.persistent) > 0 {
+			str, err := res[j].ToString()
+			j++
+			if err != nil && !rueidis.IsRedisNil(err) {
+				return 0, s.wrapErr(err)
+			}
+			if err == nil {
+				meta = decodeTags(str)
+			}
+		}
+		valid := false
+		if exp > 0 {
+			for _, sc := range m.scores {
+				if sc == exp {
+					valid = true
+				}
+			}
+		}
+		if exp == -1 {
+			for _, t := range m.persistent {
+				for _, mt := range meta {
+					if mt == t {
+						valid = true
+					}
+				}
+			}
+		}
+		if valid {
+			victims = append(victims, k)
+		}
+		// Persistent memberships never expire: drop the ones of deleted
+		// or re-set entries now.
+		for _, t := range m.persistent {
+			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
+		}
+	}
+	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+	for _, t := range tags {
+		cleanup = append(cleanup, s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(now).Build())
+	}
+	n, err := s.unlink(ctx, victims, cleanup)
+	if err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// unlink deletes keys and their tag records with multi-key UNLINKs of at
+// most unlinkBatch keys (one hash slot each on Cluster), pipelined with
+// extra, and returns how many of keys existed.
+func (s *Store) unlink(ctx context.Context, keys []string, extra rueidis.Commands) (int64, error) {
+	var cmds rueidis.Commands
+	var counted []bool
+	add := func(ks []string, count bool) {
+		for len(ks) > 0 {
+			n := min(len(ks), unlinkBatch)
+			cmds = append(cmds, s.c.B().Unlink().Key(ks[:n]...).Build())
+			counted = append(counted, count)
+			ks = ks[n:]
+		}
+	}
+	metas := make([]string, len(keys))
+	for i, k := range keys {
+		metas[i] = metaKey(k)
+	}
+	if s.cluster {
+		for si, set := range [][]string{keys, metas} {
+			for _, g := range groupBySlot(set) {
+				ks := make([]string, len(g))
+				for j, i := range g {
+					ks[j] = set[i]
+				}
+				add(ks, si == 0)
+			}
+		}
+	} else {
+		add(keys, true)
+		add(metas, false)
+	}
+	for range extra {
+		counted = append(counted, false)
+	}
+	cmds = append(cmds, extra...)
+	if len(cmds) == 0 {
+		return 0, nil
+	}
+	var total int64
+	var firstErr error
+	for i, r := range s.c.DoMulti(ctx, cmds...) {
+		if counted[i] {
+			n, err := r.AsInt64()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = s.wrapErr(err)
+				}
+				continue
+			}
+			total += n
+		} else if err := r.Error(); err != nil && firstErr == nil {
+			firstErr = s.wrapErr(err)
+		}
+	}
+	return total, firstErr
+}
