@@ -63,13 +63,24 @@ func New(cfg Config) (*Cache, error) {
 	}
 	b := cfg.Backend
 	if b == nil {
+		b = cfg.DefaultBackend
+	}
+	opened := b == nil
+	if opened {
 		var err error
 		b, err = openConfigured(&cfg)
 		if err != nil {
 			return nil, &Error{Op: "new", Err: err}
 		}
 	}
-	return newCache(cfg, b)
+	rb, err := cfg.openRouted(b)
+	if err != nil {
+		if opened {
+			_ = b.Close()
+		}
+		return nil, &Error{Op: "new", Err: err}
+	}
+	return newCache(cfg, rb)
 }
 
 func openConfigured(cfg *Config) (backend.Backend, error) {
