@@ -56,7 +56,7 @@
 //
 // Reads always fetch the namespace version with the value (one multi-get,
 // one round trip on a single server). Set reuses a namespace version read
-// less than Options.NamespaceRefresh ago (default 1 s); see that field for
+// less than Options.WriteNamespaceTTL ago (default 1 s); see that field for
 // the consequence (a Set racing another process's Flush may be lost,
 // never stale).
 //

@@ -26,12 +26,12 @@ const Name = "memcached"
 
 // Defaults of Options.
 const (
-	DefaultPort             = "11211"
-	DefaultTimeout          = 500 * time.Millisecond
-	DefaultMaxIdleConns     = 16
-	DefaultMaxItemSize      = 1 << 20
-	DefaultNamespaceDepth   = 1
-	DefaultNamespaceRefresh = time.Second
+	DefaultPort              = "11211"
+	DefaultTimeout           = 500 * time.Millisecond
+	DefaultMaxIdleConns      = 16
+	DefaultMaxItemSize       = 1 << 20
+	DefaultNamespaceDepth    = 1
+	DefaultWriteNamespaceTTL = time.Second
 )
 
 // itemOverhead is what memcached adds to every item before comparing it
@@ -70,15 +70,23 @@ type Options struct {
 	// "myapp:v2" set it to 2. Flush(prefix) requires a prefix with exactly
 	// this many segments and returns ErrUnsupported otherwise.
 	NamespaceDepth int
-	// NamespaceRefresh is how long Set may reuse a namespace version it
-	// read before instead of reading it again. Reads (Get, GetMany,
-	// Exists, TTL) always check the current version, so a Flush is
-	// visible to every process as soon as it returns; a Set in another
+	// WriteNamespaceTTL is how long Set may reuse a namespace version
+	// this Store has seen instead of reading it again. A Set in another
 	// process within this window after a Flush may be written under the
-	// old version and then reads as a miss (a lost write, never a stale
-	// value). Default 1 s; -1 reads the version on every Set (one more
-	// round trip per Set).
-	NamespaceRefresh time.Duration
+	// old version and then reads as a miss: a lost write, never a stale
+	// value. Network errors and reads that find the version changed or
+	// gone refresh it early. Default 1 s; -1 reads the version on every
+	// Set (one more round trip per Set).
+	WriteNamespaceTTL time.Duration
+	// ReadNamespaceTTL is how long Get, Exists and TTL may trust a
+	// namespace version this Store has seen. 0 (the default): every read
+	// fetches the current version with the value, in one multi-get, so a
+	// Flush is visible to every process as soon as it returns. > 0: a
+	// read whose value carries the remembered version is a single
+	// gomemcache Get (as fast as the raw client), but a Flush by another
+	// process may go unseen here for up to this long. Tags are always
+	// checked against the current versions.
+	ReadNamespaceTTL time.Duration
 }
 
 // Distribution is a key-to-server rule.
@@ -145,8 +153,8 @@ func (o Options) normalize() (Options, error) {
 		return o, errInvalid("unknown distribution %q (want ketama or modula)", o.Distribution)
 	}
 	if o.Timeout < 0 || o.MaxIdleConns < 0 || o.MaxItemSize < 0 || o.NamespaceDepth < 0 ||
-		(o.NamespaceRefresh < 0 && o.NamespaceRefresh != -1) {
-		return o, errInvalid("negative Timeout, MaxIdleConns, MaxItemSize, NamespaceDepth or NamespaceRefresh")
+		(o.WriteNamespaceTTL < 0 && o.WriteNamespaceTTL != -1) || o.ReadNamespaceTTL < 0 {
+		return o, errInvalid("negative Timeout, MaxIdleConns, MaxItemSize, NamespaceDepth, WriteNamespaceTTL or ReadNamespaceTTL")
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
@@ -166,8 +174,8 @@ func (o Options) normalize() (Options, error) {
 	if o.NamespaceDepth > 64 {
 		return o, errInvalid("NamespaceDepth %d over 64", o.NamespaceDepth)
 	}
-	if o.NamespaceRefresh == 0 {
-		o.NamespaceRefresh = DefaultNamespaceRefresh
+	if o.WriteNamespaceTTL == 0 {
+		o.WriteNamespaceTTL = DefaultWriteNamespaceTTL
 	}
 	return o, nil
 }
@@ -183,15 +191,16 @@ type Store struct {
 	// keyed by kind and name (see versionKeys).
 	vkeys     sync.Map // string -> []string
 	vkeyCount atomic.Int64
-	// nsCache holds namespace versions Set may reuse, keyed by the
-	// version's memcached key.
-	nsCache sync.Map // string -> nsCached
+	// nsCache holds the namespace versions this Store has seen, keyed by
+	// the version's memcached key, for WriteNamespaceTTL and
+	// ReadNamespaceTTL.
+	nsCache sync.Map // string -> *nsCached
 	nsCount atomic.Int64
 }
 
 type nsCached struct {
-	version uint64
-	at      int64 // time.Now().UnixNano() when read
+	version atomic.Uint64
+	at      atomic.Int64 // time.Now().UnixNano() when last seen
 }
 
 // cacheCap bounds the local caches; past it they are cleared.
@@ -439,30 +448,58 @@ func (s *Store) createVersion(k string) (uint64, error) {
 	return 0, errors.New("memcached: version counter keeps disappearing (server out of memory?)")
 }
 
-func (s *Store) cachedNamespace(nsKey string, now int64) (uint64, bool) {
-	if s.opts.NamespaceRefresh < 0 {
+func (s *Store) cachedNamespace(nsKey string, now int64, ttl time.Duration) (uint64, bool) {
+	if ttl <= 0 {
 		return 0, false
 	}
 	v, ok := s.nsCache.Load(nsKey)
 	if !ok {
 		return 0, false
 	}
-	c := v.(nsCached)
-	if now-c.at >= int64(s.opts.NamespaceRefresh) {
+	c := v.(*nsCached)
+	if now-c.at.Load() >= int64(ttl) {
 		return 0, false
 	}
-	return c.version, true
+	return c.version.Load(), true
 }
 
+func (s *Store) nsCaching() bool { return s.opts.WriteNamespaceTTL > 0 || s.opts.ReadNamespaceTTL > 0 }
+
+// rememberNamespace records a namespace version seen now.
 func (s *Store) rememberNamespace(nsKey string, version uint64, now int64) {
-	if s.opts.NamespaceRefresh < 0 {
+	if !s.nsCaching() {
+		return
+	}
+	if v, ok := s.nsCache.Load(nsKey); ok {
+		c := v.(*nsCached)
+		c.version.Store(version)
+		c.at.Store(now)
 		return
 	}
 	if s.nsCount.Add(1) > cacheCap {
 		s.nsCache.Clear()
 		s.nsCount.Store(1)
 	}
-	s.nsCache.Store(nsKey, nsCached{version: version, at: now})
+	c := new(nsCached)
+	c.version.Store(version)
+	c.at.Store(now)
+	s.nsCache.Store(nsKey, c)
+}
+
+// noteNamespace is rememberNamespace for reads: it skips the write when
+// the version is unchanged and was seen recently, so parallel reads do
+// not all write the same cache line.
+func (s *Store) noteNamespace(nsKey string, version uint64, now int64) {
+	if !s.nsCaching() {
+		return
+	}
+	if v, ok := s.nsCache.Load(nsKey); ok {
+		c := v.(*nsCached)
+		if c.version.Load() == version && now-c.at.Load() < int64(time.Second)/8 {
+			return
+		}
+	}
+	s.rememberNamespace(nsKey, version, now)
 }
 
 // memcachedExpiry converts a TTL into memcached's expiration: whole
@@ -542,7 +579,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	}
 	nsNow := now.UnixNano()
 	if len(tags) == 0 {
-		v, ok := s.cachedNamespace(l.nsKey, nsNow)
+		v, ok := s.cachedNamespace(l.nsKey, nsNow, s.opts.WriteNamespaceTTL)
 		if !ok {
 			vs, err := s.readVersions([]string{l.nsKey})
 			if err != nil {
@@ -613,24 +650,52 @@ type entry struct {
 }
 
 // lookup reads key and checks it: hashed key matches, not expired,
-// namespace version current. Tags are checked by checkTags. It returns nil
-// for a miss.
+// namespace version current, tag versions current. It returns nil for a
+// miss.
 func (s *Store) lookup(key string) (*entry, loc, error) {
 	l, err := s.locate(key)
 	if err != nil {
 		return nil, l, err
 	}
-	var items map[string]*memcache.Item
-	err = retry(func() (err error) {
-		items, err = s.client.GetMulti([]string{l.mkey, l.nsKey})
-		return err
-	})
-	if err != nil {
-		return nil, l, s.serverErr(l.srv, err)
+	now := time.Now()
+	var e *entry
+	fast := false
+	if v, ok := s.cachedNamespace(l.nsKey, now.UnixNano(), s.opts.ReadNamespaceTTL); ok {
+		// Trust the remembered namespace version: one single-key get.
+		var it *memcache.Item
+		err := retry(func() (err error) {
+			it, err = s.client.Get(l.mkey)
+			return err
+		})
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			return nil, l, nil
+		}
+		if err != nil {
+			return nil, l, s.serverErr(l.srv, err)
+		}
+		if e, err = s.validate(key, l, it, v, true, now); err != nil {
+			return nil, l, err
+		}
+		// A value under another version may be newer than what this
+		// Store remembers: check it the strict way.
+		fast = e != nil
 	}
-	e, err := s.validate(key, l, items[l.mkey], items[l.nsKey], time.Now())
-	if err != nil || e == nil {
-		return nil, l, err
+	if !fast {
+		var items map[string]*memcache.Item
+		err = retry(func() (err error) {
+			items, err = s.client.GetMulti([]string{l.mkey, l.nsKey})
+			return err
+		})
+		if err != nil {
+			return nil, l, s.serverErr(l.srv, err)
+		}
+		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], now)
+		if e, err = s.validate(key, l, items[l.mkey], nsv, nsOK, now); err != nil {
+			return nil, l, err
+		}
+	}
+	if e == nil {
+		return nil, l, nil
 	}
 	if len(e.h.tags) > 0 {
 		ok, err := s.checkTags([]*entry{e}, []int{l.srv})
@@ -644,20 +709,24 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 	return e, l, nil
 }
 
-// validate checks everything but the tags of one item.
-func (s *Store) validate(key string, l loc, it, ns *memcache.Item, now time.Time) (*entry, error) {
-	var nsv uint64
-	nsOK := false
+// namespaceItem parses a namespace counter read from the server and
+// records it for Set (and reads, with ReadNamespaceTTL).
+func (s *Store) namespaceItem(nsKey string, ns *memcache.Item, now time.Time) (uint64, bool) {
 	if ns != nil {
-		nsv, nsOK = parseVersion(ns.Value)
+		if v, ok := parseVersion(ns.Value); ok {
+			s.noteNamespace(nsKey, v, now.UnixNano())
+			return v, true
+		}
 	}
-	if nsOK {
-		s.noteNamespace(l.nsKey, nsv, now)
-	} else {
-		// The counter is gone (evicted, server restarted): entries that
-		// recorded it are misses, and Set must create a new one.
-		s.nsCache.Delete(l.nsKey)
-	}
+	// The counter is gone (evicted, server restarted): entries that
+	// recorded it are misses, and Set must create a new one.
+	s.nsCache.Delete(nsKey)
+	return 0, false
+}
+
+// validate checks everything but the tags of one item against the
+// namespace version nsv (nsOK false: the counter is missing).
+func (s *Store) validate(key string, l loc, it *memcache.Item, nsv uint64, nsOK bool, now time.Time) (*entry, error) {
 	if it == nil {
 		return nil, nil
 	}
@@ -675,18 +744,6 @@ func (s *Store) validate(key string, l loc, it, ns *memcache.Item, now time.Time
 		return nil, nil // flushed, or the counter is gone and the entry cannot be proven current
 	}
 	return &entry{h: h, value: val, item: it}, nil
-}
-
-// noteNamespace refreshes the namespace version Set reuses when a read saw
-// a different current one (another process flushed).
-func (s *Store) noteNamespace(nsKey string, v uint64, now time.Time) {
-	if s.opts.NamespaceRefresh < 0 {
-		return
-	}
-	if c, ok := s.nsCache.Load(nsKey); ok && c.(nsCached).version == v {
-		return
-	}
-	s.rememberNamespace(nsKey, v, now.UnixNano())
 }
 
 // checkTags reads the tag versions of entries (on each entry's server) in
@@ -817,7 +874,8 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	tagged := false
 	for i, k := range keys {
 		l := locs[i]
-		e, err := s.validate(k, l, items[l.mkey], items[l.nsKey], now)
+		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], now)
+		e, err := s.validate(k, l, items[l.mkey], nsv, nsOK, now)
 		if err != nil {
 			continue // unreadable: a miss
 		}

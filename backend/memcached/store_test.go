@@ -252,10 +252,10 @@ func TestFlushNamespace(t *testing.T) {
 	mustGet(t, d2, p+":v3:k", "y")
 }
 
-func TestStrictNamespaceRefresh(t *testing.T) {
+func TestStrictWriteNamespaceTTL(t *testing.T) {
 	ctx := context.Background()
 	addr := testserver.SharedMemcached(t).Addr
-	a := newStore(t, memcached.Options{Servers: []string{addr}, NamespaceRefresh: -1, Timeout: testTimeout})
+	a := newStore(t, memcached.Options{Servers: []string{addr}, WriteNamespaceTTL: -1, Timeout: testTimeout})
 	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
 	p := uniq(t)
 	must(t, a.Set(ctx, p+":k", []byte("1"), ttl(time.Minute)))
@@ -263,6 +263,38 @@ func TestStrictNamespaceRefresh(t *testing.T) {
 	// No read in between: a strict Store still writes under the new version.
 	must(t, a.Set(ctx, p+":k", []byte("2"), ttl(time.Minute)))
 	mustGet(t, b, p+":k", "2")
+}
+
+func TestReadNamespaceTTL(t *testing.T) {
+	ctx := context.Background()
+	addr := testserver.SharedMemcached(t).Addr
+	const window = 300 * time.Millisecond
+	a := newStore(t, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: window, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	p := uniq(t)
+	tag := p + ":\xfftag:t"
+	must(t, a.Set(ctx, p+":k", []byte("1"), ttl(time.Minute)))
+	must(t, a.Set(ctx, p+":t", []byte("2"), backend.SetOptions{TTL: time.Minute, Tags: []string{tag}}))
+	mustGet(t, a, p+":k", "1")
+	mustGet(t, a, p+":t", "2")
+	// Tags are always checked against the current versions.
+	_, err := b.InvalidateTags(ctx, []string{tag})
+	must(t, err)
+	mustMiss(t, a, p+":t")
+	// Another process's Flush is seen once the window has passed ...
+	must(t, b.Flush(ctx, p+":"))
+	time.Sleep(window + 50*time.Millisecond)
+	mustMiss(t, a, p+":k")
+	// ... and this Store's own Flush at once.
+	must(t, a.Set(ctx, p+":k", []byte("3"), ttl(time.Minute)))
+	mustGet(t, a, p+":k", "3")
+	mustGet(t, b, p+":k", "3")
+	must(t, a.Flush(ctx, p+":"))
+	mustMiss(t, a, p+":k")
+	mustMiss(t, b, p+":k")
+	// A value written by another Store under a newer version is found.
+	must(t, b.Set(ctx, p+":k", []byte("4"), ttl(time.Minute)))
+	mustGet(t, a, p+":k", "4")
 }
 
 func TestMissingVersionCounterIsAMiss(t *testing.T) {

@@ -44,8 +44,10 @@ func (o URLOpener) OpenURL(_ context.Context, u *url.URL) (backend.Backend, erro
 //   - max_item_size: the servers' -I, with an optional unit such as MiB
 //     (default 1MiB)
 //   - namespace_depth: see Options.NamespaceDepth (default 1)
-//   - namespace_refresh: see Options.NamespaceRefresh, a duration or -1
+//   - write_namespace_ttl: see Options.WriteNamespaceTTL, a duration or -1
 //     (default 1s)
+//   - read_namespace_ttl: see Options.ReadNamespaceTTL, a duration
+//     (default 0: reads always check the current version)
 //
 // Unknown parameters, a path, user credentials or a fragment are errors
 // matching backend.ErrInvalidConfig.
@@ -116,16 +118,23 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 		}
 		o.NamespaceDepth = n
 	}
-	if v, ok := q.String("namespace_refresh"); ok {
+	if v, ok := q.String("write_namespace_ttl"); ok {
 		if v == "-1" {
-			o.NamespaceRefresh = -1
+			o.WriteNamespaceTTL = -1
 		} else {
 			d, err := backend.ParseDuration(v)
 			if err != nil || d <= 0 {
-				q.Fail(errInvalid("namespace_refresh must be a positive duration or -1"))
+				q.Fail(errInvalid("write_namespace_ttl must be a positive duration or -1"))
 			}
-			o.NamespaceRefresh = d
+			o.WriteNamespaceTTL = d
 		}
+	}
+	if v, ok := q.String("read_namespace_ttl"); ok {
+		d, err := backend.ParseDuration(v)
+		if err != nil {
+			q.Fail(errInvalid("read_namespace_ttl must be a duration"))
+		}
+		o.ReadNamespaceTTL = d
 	}
 	if err := q.Finish(); err != nil {
 		return o, err

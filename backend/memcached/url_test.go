@@ -12,19 +12,19 @@ import (
 )
 
 func TestParseURL(t *testing.T) {
-	o, err := ParseURL("memcached://h1:11211,h2:11212,h3:11213?ketama=false&timeout=1s&max_idle_conns=8&max_item_size=2MiB&namespace_depth=2&namespace_refresh=-1")
+	o, err := ParseURL("memcached://h1:11211,h2:11212,h3:11213?ketama=false&timeout=1s&max_idle_conns=8&max_item_size=2MiB&namespace_depth=2&write_namespace_ttl=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.Servers, []string{"h1:11211", "h2:11212", "h3:11213"}) || o.Distribution != DistributionModula ||
-		o.Timeout != time.Second || o.MaxIdleConns != 8 || o.MaxItemSize != 2<<20 || o.NamespaceDepth != 2 || o.NamespaceRefresh != -1 {
+		o.Timeout != time.Second || o.MaxIdleConns != 8 || o.MaxItemSize != 2<<20 || o.NamespaceDepth != 2 || o.WriteNamespaceTTL != -1 {
 		t.Fatalf("ParseURL = %+v", o)
 	}
-	o, err = ParseURL("memcached://127.0.0.1:11211?ketama=true&timeout=250&namespace_refresh=100ms")
+	o, err = ParseURL("memcached://127.0.0.1:11211?ketama=true&timeout=250&write_namespace_ttl=100ms&read_namespace_ttl=50ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Distribution != DistributionKetama || o.Timeout != 250*time.Second || o.NamespaceRefresh != 100*time.Millisecond {
+	if o.Distribution != DistributionKetama || o.Timeout != 250*time.Second || o.WriteNamespaceTTL != 100*time.Millisecond || o.ReadNamespaceTTL != 50*time.Millisecond {
 		t.Fatalf("ParseURL = %+v", o)
 	}
 	o, err = ParseURL("memcached://h1,h2")
@@ -39,7 +39,7 @@ func TestParseURL(t *testing.T) {
 		t.Fatalf("normalized servers = %v", got)
 	}
 	if d := s.Options(); d.Timeout != DefaultTimeout || d.MaxIdleConns != DefaultMaxIdleConns || d.MaxItemSize != DefaultMaxItemSize ||
-		d.Distribution != DistributionKetama || d.NamespaceDepth != 1 || d.NamespaceRefresh != time.Second {
+		d.Distribution != DistributionKetama || d.NamespaceDepth != 1 || d.WriteNamespaceTTL != time.Second || d.ReadNamespaceTTL != 0 {
 		t.Fatalf("defaults = %+v", d)
 	}
 }
@@ -51,7 +51,7 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h1:11211?timeout=-1s",
 		"memcached://h1:11211?max_item_size=1",
 		"memcached://h1:11211?namespace_depth=0",
-		"memcached://h1:11211?namespace_refresh=soon",
+		"memcached://h1:11211?write_namespace_ttl=soon",
 		"memcached://user:secret@h1:11211",
 		"memcached://h1:11211/path",
 		"memcached://",
@@ -78,7 +78,7 @@ func TestNewErrors(t *testing.T) {
 		{Servers: []string{"h:1"}, Timeout: -1},
 		{Servers: []string{"h:1"}, MaxItemSize: 10},
 		{Servers: []string{"h:1"}, Distribution: "round-robin"},
-		{Servers: []string{"h:1"}, NamespaceRefresh: -2},
+		{Servers: []string{"h:1"}, WriteNamespaceTTL: -2},
 	} {
 		if _, err := New(o); !errors.Is(err, backend.ErrInvalidConfig) {
 			t.Errorf("New(%+v) = %v; want ErrInvalidConfig", o, err)
@@ -104,7 +104,7 @@ func TestRegisteredScheme(t *testing.T) {
 func FuzzParseURL(f *testing.F) {
 	f.Add("memcached://h1:11211,h2:11211?ketama=true&timeout=1s")
 	f.Add("memcached://[::1]:11211?max_item_size=2MiB&namespace_depth=3")
-	f.Add("memcached://h?namespace_refresh=-1&max_idle_conns=4")
+	f.Add("memcached://h?write_namespace_ttl=-1&max_idle_conns=4")
 	f.Fuzz(func(t *testing.T, raw string) {
 		o, err := ParseURL(raw)
 		if err != nil {

@@ -1,0 +1,230 @@
+package memcached_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memcached"
+	"github.com/yokedcache/yokedcache/internal/testserver"
+)
+
+// BenchmarkMemcached compares, in one run against one server, the raw
+// gomemcache client with the Store (value header, namespace version in the
+// same multi-get) and with the Cache on top (envelope, prefix, stats), for
+// 100-byte values, and GetMany of 100 keys with 100 single Gets.
+//
+//	go test -run '^$' -bench BenchmarkMemcached -benchtime 2s -count 3 ./backend/memcached/
+func BenchmarkMemcached(b *testing.B) {
+	addr := testserver.SharedMemcached(b).Addr
+	ctx := context.Background()
+	val := bytes.Repeat([]byte("v"), 100)
+
+	raw := memcache.New(addr)
+	raw.Timeout, raw.MaxIdleConns = memcached.DefaultTimeout, memcached.DefaultMaxIdleConns
+	defer raw.Close()
+	store, err := memcached.New(memcached.Options{Servers: []string{addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	cacheStore, err := memcached.New(memcached.Options{Servers: []string{addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache, err := yokedcache.New(yokedcache.Config{Backend: cacheStore, KeyPrefix: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cache.Close()
+
+	if err := raw.Set(&memcache.Item{Key: "raw:k", Value: val, Expiration: 3600}); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Set(ctx, "bench:k", val, backend.SetOptions{TTL: time.Hour}); err != nil {
+		b.Fatal(err)
+	}
+	if err := cache.Set(ctx, "c", val, yokedcache.WithTTL(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("Get/raw", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := raw.Get("raw:k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Get/store", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := store.Get(ctx, "bench:k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Get/cache", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := cache.GetBytes(ctx, "c"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Set/raw", func(b *testing.B) {
+		for b.Loop() {
+			if err := raw.Set(&memcache.Item{Key: "raw:k", Value: val, Expiration: 3600}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Set/store", func(b *testing.B) {
+		for b.Loop() {
+			if err := store.Set(ctx, "bench:k", val, backend.SetOptions{TTL: time.Hour}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Set/cache", func(b *testing.B) {
+		for b.Loop() {
+			if err := cache.Set(ctx, "c", val, yokedcache.WithTTL(time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("GetParallel/raw", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := raw.Get("raw:k"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("GetParallel/store", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := store.Get(ctx, "bench:k"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+
+	keys := make([]string, 100)
+	rawKeys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("bench:m:%d", i)
+		rawKeys[i] = fmt.Sprintf("raw:m:%d", i)
+		if err := store.Set(ctx, keys[i], val, backend.SetOptions{TTL: time.Hour}); err != nil {
+			b.Fatal(err)
+		}
+		if err := raw.Set(&memcache.Item{Key: rawKeys[i], Value: val, Expiration: 3600}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("Batch100/raw-GetMulti", func(b *testing.B) {
+		for b.Loop() {
+			m, err := raw.GetMulti(rawKeys)
+			if err != nil || len(m) != 100 {
+				b.Fatal(len(m), err)
+			}
+		}
+	})
+	b.Run("Batch100/store-GetMany", func(b *testing.B) {
+		for b.Loop() {
+			vs, err := store.GetMany(ctx, keys)
+			if err != nil || vs[99] == nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Batch100/store-100-Gets", func(b *testing.B) {
+		for b.Loop() {
+			for _, k := range keys {
+				if _, err := store.Get(ctx, k); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkMemcachedAB interleaves raw gomemcache and Store operations in
+// one loop, timing each separately, so that load drift on a shared machine
+// hits both sides alike. It reports raw-ns/op, store-ns/op and
+// store/raw (the overhead ratio; 1.10 = 10 % slower).
+//
+//	go test -run '^$' -bench BenchmarkMemcachedAB -benchtime 20000x -count 3 ./backend/memcached/
+func BenchmarkMemcachedAB(b *testing.B) {
+	addr := testserver.SharedMemcached(b).Addr
+	ctx := context.Background()
+	val := bytes.Repeat([]byte("v"), 100)
+	raw := memcache.New(addr)
+	raw.Timeout, raw.MaxIdleConns = memcached.DefaultTimeout, memcached.DefaultMaxIdleConns
+	defer raw.Close()
+	store, err := memcached.New(memcached.Options{Servers: []string{addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	fast, err := memcached.New(memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fast.Close()
+	rawItem := func() *memcache.Item { return &memcache.Item{Key: "rawab:k", Value: val, Expiration: 3600} }
+	if err := raw.Set(rawItem()); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Set(ctx, "ab:k", val, backend.SetOptions{TTL: time.Hour}); err != nil {
+		b.Fatal(err)
+	}
+	ab := func(b *testing.B, rawOp, storeOp func() error) {
+		var tr, ts time.Duration
+		for i := 0; b.Loop(); i++ {
+			// Alternate which side goes first.
+			first, second := rawOp, storeOp
+			if i%2 == 1 {
+				first, second = storeOp, rawOp
+			}
+			t0 := time.Now()
+			if err := first(); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if err := second(); err != nil {
+				b.Fatal(err)
+			}
+			t2 := time.Now()
+			if i%2 == 0 {
+				tr += t1.Sub(t0)
+				ts += t2.Sub(t1)
+			} else {
+				ts += t1.Sub(t0)
+				tr += t2.Sub(t1)
+			}
+		}
+		b.ReportMetric(float64(tr.Nanoseconds())/float64(b.N), "raw-ns/op")
+		b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "store-ns/op")
+		b.ReportMetric(float64(ts)/float64(tr), "store/raw")
+	}
+	b.Run("Get", func(b *testing.B) {
+		ab(b, func() error { _, err := raw.Get("rawab:k"); return err },
+			func() error { _, err := store.Get(ctx, "ab:k"); return err })
+	})
+	b.Run("Get-ReadNamespaceTTL", func(b *testing.B) {
+		ab(b, func() error { _, err := raw.Get("rawab:k"); return err },
+			func() error { _, err := fast.Get(ctx, "ab:k"); return err })
+	})
+	b.Run("Set", func(b *testing.B) {
+		ab(b, func() error { return raw.Set(rawItem()) },
+			func() error { return store.Set(ctx, "ab:k", val, backend.SetOptions{TTL: time.Hour}) })
+	})
+}
