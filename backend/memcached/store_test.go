@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -552,5 +555,77 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// blackHole accepts connections and never answers, like a hung server or
+// a dropped network path.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+func TestHungServerIsBoundedByTimeout(t *testing.T) {
+	ctx := context.Background()
+	good := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	hung := blackHole(t)
+	const timeout = 300 * time.Millisecond
+	s := newStore(t, memcached.Options{Servers: []string{good.Addr, hung}, Timeout: timeout})
+	var served, failed int
+	for i := 0; i < 40 && (served == 0 || failed < 3); i++ {
+		k := fmt.Sprintf("p:k%d", i)
+		start := time.Now()
+		err := s.Set(ctx, k, []byte("v"), ttl(time.Minute))
+		el := time.Since(start)
+		if err == nil {
+			served++
+			mustGet(t, s, k, "v")
+			continue
+		}
+		failed++
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), hung) {
+			t.Fatalf("Set on the hung server = %v; want a deadline error naming %s", err, hung)
+		}
+		// One network step times out; a retried stale connection never
+		// applies to a timeout.
+		if el > 2*timeout+200*time.Millisecond {
+			t.Fatalf("Set on the hung server took %v; want about the timeout %v", el, timeout)
+		}
+	}
+	if served == 0 || failed == 0 {
+		t.Fatalf("served %d, failed %d: keys not spread over both servers", served, failed)
+	}
+	h, err := s.HealthDetails(ctx)
+	must(t, err)
+	if h.Status != "degraded" {
+		t.Fatalf("HealthDetails = %+v; want degraded", h)
 	}
 }
