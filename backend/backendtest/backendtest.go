@@ -21,7 +21,9 @@
 // Close/); each leaf is named after a clause and its failures quote it.
 //
 // Every leaf gets a fresh backend from Harness.New and its own random key
-// prefix, so leaves run in parallel, also against one shared server.
+// prefix, so leaves run in parallel, also against one shared server. Every
+// prefix the suite uses begins with "bt" and it touches no other keys, so a
+// server user restricted to keys "bt*" (a Redis ACL ~bt*) can run it.
 //
 // # Unsupported features
 //
