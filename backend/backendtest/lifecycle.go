@@ -187,6 +187,39 @@ func healthLeaves() []leaf {
 			},
 		},
 		{
+			name:   "a failing backend is reported unhealthy and its errors counted",
+			clause: "the detailed check reports status (healthy/degraded/unhealthy) ... Hits, misses, sets, deletes, invalidations, errors ... are counted",
+			run: func(e *env) {
+				e.set(e.c, "k", "v")
+				// Close the backend under the Cache: every backend call now
+				// fails, as with a lost server.
+				e.must(e.b.Close(), "backend Close")
+				var s string
+				err := e.c.Get(e.ctx, "k", &s)
+				if err == nil || errors.Is(err, yokedcache.ErrNotFound) {
+					e.Fatalf("Get on a closed backend = %v; want an error that is not a miss", err)
+				}
+				if !errors.Is(err, yokedcache.ErrClosed) {
+					e.Fatalf("Get on a closed backend = %v; want the backend's ErrClosed", err)
+				}
+				e.asYError(err, "get", "k")
+				if err := e.c.Set(e.ctx, "k", "v"); !errors.Is(err, yokedcache.ErrClosed) {
+					e.Fatalf("Set on a closed backend = %v; want ErrClosed", err)
+				}
+				st, _ := e.c.Stats(e.ctx) // the backend part fails; counters remain
+				if st.Errors < 2 {
+					e.Fatalf("Stats.Errors = %d after two failed backend calls; want >= 2", st.Errors)
+				}
+				if e.c.Health(e.ctx) {
+					e.Fatalf("Health = true with a closed backend")
+				}
+				r := e.c.DetailedHealthCheck(e.ctx)
+				if r.Status != "unhealthy" || len(r.Errors) == 0 {
+					e.Fatalf("DetailedHealthCheck with a closed backend: status %q errors %q; want unhealthy with errors", r.Status, r.Errors)
+				}
+			},
+		},
+		{
 			name:   "As fills nothing for nil or unknown types",
 			clause: "Cache.As(target any) bool ... the suite checks As(nil) and unknown types return false",
 			run: func(e *env) {
