@@ -176,7 +176,7 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 		if err := validKey(k); err != nil {
 			return &Error{Op: "set_many", Key: k, Err: err}
 		}
-		so, env, err := c.prepareSet(v, opts)
+		so, env, err := c.prepareSet(k, v, opts)
 		if err != nil {
 			return &Error{Op: "set_many", Key: k, Err: err}
 		}

@@ -248,11 +248,11 @@ func validTags(tags []string) ([]string, error) {
 
 // ---- TTL ----
 
-func (c *Cache) resolveTTL(o *setOptions) (time.Duration, error) {
+func (c *Cache) resolveTTL(key string, o *setOptions) (time.Duration, error) {
 	ttl := o.ttl
 	switch {
 	case ttl == 0:
-		ttl = c.cfg.DefaultTTL
+		ttl = c.cfg.defaultTTLFor(key)
 	case ttl == NoExpiry:
 		return NoExpiry, nil
 	case ttl < 0:
@@ -449,7 +449,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if err := validKey(key); err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
-	so, env, err := c.prepareSet(value, opts)
+	so, env, err := c.prepareSet(key, value, opts)
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
@@ -470,12 +470,12 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	return nil
 }
 
-func (c *Cache) prepareSet(value any, opts []SetOption) (backend.SetOptions, []byte, error) {
+func (c *Cache) prepareSet(key string, value any, opts []SetOption) (backend.SetOptions, []byte, error) {
 	var o setOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	ttl, err := c.resolveTTL(&o)
+	ttl, err := c.resolveTTL(key, &o)
 	if err != nil {
 		return backend.SetOptions{}, nil, err
 	}
@@ -589,7 +589,7 @@ func (c *Cache) Touch(ctx context.Context, key string, opts ...SetOption) (bool,
 	for _, f := range opts {
 		f(&o)
 	}
-	ttl, err := c.resolveTTL(&o)
+	ttl, err := c.resolveTTL(key, &o)
 	if err != nil {
 		return false, &Error{Op: "touch", Key: key, Err: err}
 	}

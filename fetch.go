@@ -48,7 +48,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			c.m.loadErrors.add(1)
 			return nil, lerr
 		}
-		so, env, perr := c.prepareSet(v, opts)
+		so, env, perr := c.prepareSet(key, v, opts)
 		if perr != nil {
 			return nil, perr
 		}
