@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/yokedcache/yokedcache"
 )
@@ -134,8 +135,11 @@ func batchLeaves() []leaf {
 				if e.supports(FeatureTags) {
 					opts = append(opts, yokedcache.WithTags("batch"))
 				}
+				setAt := time.Now()
 				e.must(e.c.SetMany(e.ctx, items, append(opts, yokedcache.WithTTL(ttl))...), "SetMany")
-				e.wantKeys(e.c, "*", keys)
+				for _, k := range keys {
+					e.wantHitSince(e.c, k, items[k].(string), setAt, ttl)
+				}
 				for _, k := range keys {
 					e.waitExpired(k, ttl)
 				}

@@ -39,9 +39,10 @@ func ttlLeaves() []leaf {
 				if e.clock == nil {
 					// A server clock: a short default to wait out.
 					c := e.newCache(e.b, e.prefix, func(c *yokedcache.Config) { c.DefaultTTL = e.shortTTL() })
+					setAt := time.Now()
 					e.set(c, "short", "v")
 					e.must(c.Set(e.ctx, "zero", "v", yokedcache.WithTTL(0)), "Set WithTTL(0)")
-					e.wantHit(c, "short", "v")
+					e.wantHitSince(c, "short", "v", setAt, e.shortTTL())
 					e.waitExpired("short", e.shortTTL())
 					e.waitExpired("zero", e.shortTTL())
 				}
@@ -154,10 +155,11 @@ func ttlLeaves() []leaf {
 			clause: "After the TTL passes, the entry is a miss on every backend",
 			run: func(e *env) {
 				ttl := e.shortTTL()
+				setAt := time.Now()
 				e.set(e.c, "gone", "v", yokedcache.WithTTL(ttl))
 				e.set(e.c, "gone2", "v", yokedcache.WithTTL(ttl))
 				e.set(e.c, "stays", "v", yokedcache.WithTTL(time.Hour))
-				e.wantHit(e.c, "gone", "v")
+				e.wantHitSince(e.c, "gone", "v", setAt, ttl)
 				e.waitExpired("gone", ttl)
 				e.waitExpired("gone2", ttl) // set a moment later
 				e.wantMiss(e.c, "gone")
@@ -230,11 +232,12 @@ func ttlLeaves() []leaf {
 				}
 				e.wantTTL(e.c, "k", yokedcache.NoExpiry)
 				short := e.shortTTL()
+				setAt := time.Now()
 				ok, err = e.c.Expire(e.ctx, "k", short)
 				if err != nil || !ok {
 					e.Fatalf("Expire(k, %v) = %v, %v; want true", short, ok, err)
 				}
-				e.wantHit(e.c, "k", "v")
+				e.wantHitSince(e.c, "k", "v", setAt, short)
 				e.waitExpired("k", short)
 				ok, err = e.c.Expire(e.ctx, "absent", time.Minute)
 				if err != nil || ok {
@@ -304,10 +307,25 @@ func ttlLeaves() []leaf {
 					e.waitExpired("k", ttl/4)
 					return
 				}
-				read()
-				// waitExpired reads every 10 ms: a read that extended the
-				// TTL would keep the entry alive past the deadline.
-				e.waitExpired("k", ttl)
+				// Every kind of read, every 10 ms until the entry expires: a
+				// read that extended the TTL would keep it alive past the
+				// deadline.
+				e.waitExpiredReading("k", ttl, func() {
+					if _, err := e.c.Exists(e.ctx, "k"); err != nil {
+						e.Fatalf("Exists(k): %v", err)
+					}
+					if _, err := e.c.GetMany(e.ctx, []string{"k"}); err != nil {
+						e.Fatalf("GetMany(k): %v", err)
+					}
+					if e.supports(FeatureTTL) {
+						if _, err := e.c.TTL(e.ctx, "k"); err != nil && !errors.Is(err, yokedcache.ErrNotFound) {
+							e.Fatalf("TTL(k): %v", err)
+						}
+					}
+					if e.supports(FeatureScan) {
+						e.keys(e.c, "*")
+					}
+				})
 			},
 		},
 	}
