@@ -1,0 +1,289 @@
+package yokedcache_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/yokedcachetest"
+)
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestFromEnvUnsetIsMemory(t *testing.T) {
+	cfg, err := yokedcache.FromEnvMap(envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := yokedcache.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Backend() != "memory" || c.KeyPrefix() != "yokedcache" {
+		t.Fatalf("backend %q prefix %q", c.Backend(), c.KeyPrefix())
+	}
+}
+
+func TestFromEnvReadsEveryVariable(t *testing.T) {
+	cfg, err := yokedcache.FromEnvMap(envMap(map[string]string{
+		"YOKEDCACHE_REDIS_URL":               "redis://:s3cret@cache:6379/0?socket_timeout=2s",
+		"YOKEDCACHE_KEY_PREFIX":              "prod_myapp",
+		"YOKEDCACHE_DEFAULT_TTL":             "90",
+		"YOKEDCACHE_TTL_JITTER_PERCENT":      "0",
+		"YOKEDCACHE_MEMORY_MAX_SIZE":         "500",
+		"YOKEDCACHE_MEMORY_CLEANUP_INTERVAL": "1m",
+		"YOKEDCACHE_MAX_CONNECTIONS":         "25",
+		"YOKEDCACHE_SOCKET_TIMEOUT":          "5",
+		"YOKEDCACHE_SOCKET_CONNECT_TIMEOUT":  "1.5",
+		"YOKEDCACHE_LOG_LEVEL":               "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KeyPrefix != "prod_myapp" || cfg.DefaultTTL != 90*time.Second || cfg.TTLJitterPercent != yokedcache.NoJitter ||
+		cfg.MemoryMaxSize != 500 || cfg.MemoryCleanupInterval != time.Minute || cfg.Logger == nil {
+		t.Fatalf("cfg = %v", cfg)
+	}
+	// Pool settings become URL parameters, without overriding the URL's own.
+	for _, want := range []string{"max_connections=25", "socket_timeout=2s", "socket_connect_timeout=1.5s"} {
+		if !strings.Contains(cfg.RedisURL, want) {
+			t.Errorf("RedisURL %q lacks %s", cfg.RedisURL, want)
+		}
+	}
+	if strings.Contains(cfg.String(), "s3cret") || !strings.Contains(cfg.String(), "xxxxx") {
+		t.Errorf("String leaks or hides too much: %s", cfg)
+	}
+	if lv := cfg.Redacted().LogLevel; lv != "debug" {
+		t.Errorf("log level %q", lv)
+	}
+}
+
+func TestFromEnvGenericURL(t *testing.T) {
+	cfg, err := yokedcache.FromEnvMap(envMap(map[string]string{"YOKEDCACHE_URL": "mem://?max_size=10", "YOKEDCACHE_MAX_CONNECTIONS": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.URL != "mem://?max_size=10" { // pool settings only apply to Redis URLs
+		t.Fatalf("URL = %q", cfg.URL)
+	}
+	c, err := yokedcache.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Backend() != "memory" {
+		t.Fatal(c.Backend())
+	}
+}
+
+func TestFromEnvMalformedValuesNameTheVariable(t *testing.T) {
+	for name, val := range map[string]string{
+		"YOKEDCACHE_DEFAULT_TTL":             "soon",
+		"YOKEDCACHE_TTL_JITTER_PERCENT":      "80",
+		"YOKEDCACHE_MEMORY_MAX_SIZE":         "-3",
+		"YOKEDCACHE_MEMORY_CLEANUP_INTERVAL": "x",
+		"YOKEDCACHE_MAX_CONNECTIONS":         "many",
+		"YOKEDCACHE_SOCKET_TIMEOUT":          "-1",
+		"YOKEDCACHE_SOCKET_CONNECT_TIMEOUT":  "1h?",
+		"YOKEDCACHE_LOG_LEVEL":               "loud",
+		"YOKEDCACHE_REDIS_URL":               "://nope:s3cret@",
+		"YOKEDCACHE_URL":                     "no-scheme",
+		"YOKEDCACHE_CONFIG_FILE":             filepath.Join(t.TempDir(), "missing.yaml"),
+	} {
+		_, err := yokedcache.FromEnvMap(envMap(map[string]string{name: val}))
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: err = %v", name, val, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error leaks the password: %v", name, err)
+		}
+	}
+	_, err := yokedcache.FromEnvMap(envMap(map[string]string{"YOKEDCACHE_URL": "mem://", "YOKEDCACHE_REDIS_URL": "redis://x"}))
+	if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Errorf("both URLs: %v", err)
+	}
+}
+
+const sampleYAML = `
+key_prefix: fileapp
+default_ttl: 10m
+ttl_jitter_percent: 5
+memory_max_size: 2000
+memory_cleanup_interval: 30
+compression: s2
+compression_threshold: 512
+log_level: warn
+url: mem://
+routes:
+  hot:
+    url: "mem://?max_size=1000"
+    default_ttl: 60s
+  "session:":
+    default_ttl: 1800
+`
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "yokedcache.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg, err := yokedcache.LoadConfig(writeFile(t, sampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KeyPrefix != "fileapp" || cfg.DefaultTTL != 10*time.Minute || cfg.TTLJitterPercent != 5 || cfg.MemoryMaxSize != 2000 ||
+		cfg.MemoryCleanupInterval != 30*time.Second || cfg.Compression != codec.S2 || cfg.CompressionThreshold != 512 ||
+		cfg.URL != "mem://" || cfg.PrefixURLs["hot"] != "mem://?max_size=1000" ||
+		cfg.RouteDefaultTTL["hot"] != time.Minute || cfg.RouteDefaultTTL["session:"] != 30*time.Minute {
+		t.Fatalf("cfg = %v", cfg)
+	}
+	c, err := yokedcache.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Backend() != "router" {
+		t.Fatal(c.Backend())
+	}
+	// The exported form loads back to the same configuration.
+	cfg2, err := yokedcache.FileConfig(cfg.Redacted()).Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg2.String() != cfg.String() {
+		t.Fatalf("round trip:\n%s\n%s", cfg, cfg2)
+	}
+}
+
+func TestLoadConfigRejects(t *testing.T) {
+	for name, body := range map[string]string{
+		"unknown key":        "key_prefix: a\nredis_uri: redis://x\n",
+		"unknown route key":  "routes:\n  hot:\n    uri: mem://\n",
+		"bad duration":       "default_ttl: soon\n",
+		"negative duration":  "default_ttl: -5s\n",
+		"bad jitter":         "ttl_jitter_percent: 70\n",
+		"bad compression":    "compression: lz4\n",
+		"bad log level":      "log_level: chatty\n",
+		"both urls":          "url: mem://\nredis_url: redis://x\n",
+		"url without scheme": "url: /var/cache\n",
+		"empty route":        "routes:\n  hot: {}\n",
+		"bad prefix":         "key_prefix: 'a:'\n",
+		"not a mapping":      "- a\n- b\n",
+	} {
+		_, err := yokedcache.ParseConfig([]byte(body))
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	if _, err := yokedcache.ParseConfig(nil); err != nil {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+// Precedence: explicit Go config > environment > file > defaults.
+func TestPrecedence(t *testing.T) {
+	path := writeFile(t, "key_prefix: file\ndefault_ttl: 60\nmemory_max_size: 100\nurl: mem://\nttl_jitter_percent: 3\n")
+	env := map[string]string{
+		"YOKEDCACHE_CONFIG_FILE":     path,
+		"YOKEDCACHE_KEY_PREFIX":      "env",
+		"YOKEDCACHE_DEFAULT_TTL":     "120",
+		"YOKEDCACHE_REDIS_URL":       "redis://localhost:1/0",
+		"YOKEDCACHE_MEMORY_MAX_SIZE": "",
+	}
+	cfg, err := yokedcache.FromEnvMap(envMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// env over file; file over defaults; a set URL variable replaces the file's backend.
+	if cfg.KeyPrefix != "env" || cfg.DefaultTTL != 2*time.Minute || cfg.MemoryMaxSize != 100 || cfg.TTLJitterPercent != 3 ||
+		cfg.URL != "" || cfg.RedisURL != "redis://localhost:1/0" {
+		t.Fatalf("env over file: %v", cfg)
+	}
+	explicit := yokedcache.Config{KeyPrefix: "explicit", URL: "mem://"}
+	cfg = cfg.Merge(explicit)
+	if cfg.KeyPrefix != "explicit" || cfg.DefaultTTL != 2*time.Minute || cfg.URL != "mem://" || cfg.RedisURL != "" {
+		t.Fatalf("explicit over env: %v", cfg)
+	}
+	// Defaults fill the rest.
+	c, err := yokedcache.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.KeyPrefix() != "explicit" || c.Backend() != "memory" {
+		t.Fatal(c.KeyPrefix(), c.Backend())
+	}
+}
+
+func TestMergeRoutes(t *testing.T) {
+	m := func() backend.Backend { s, _ := memory.New(memory.Options{}); t.Cleanup(func() { _ = s.Close() }); return s }
+	base := yokedcache.Config{PrefixURLs: map[string]string{"hot": "mem://", "cold": "mem://"}, RouteDefaultTTL: map[string]time.Duration{"hot": time.Second}}
+	over := yokedcache.Config{PrefixBackends: map[string]backend.Backend{"hot": m()}, RouteDefaultTTL: map[string]time.Duration{"cold": time.Minute}}
+	got := base.Merge(over)
+	if _, ok := got.PrefixURLs["hot"]; ok || got.PrefixURLs["cold"] != "mem://" || got.PrefixBackends["hot"] == nil ||
+		got.RouteDefaultTTL["hot"] != time.Second || got.RouteDefaultTTL["cold"] != time.Minute {
+		t.Fatalf("Merge = %v", got)
+	}
+	if len(base.PrefixURLs) != 2 {
+		t.Fatal("Merge modified its receiver")
+	}
+}
+
+func TestRouteDefaultTTL(t *testing.T) {
+	ctx := t.Context()
+	c, _ := yokedcachetest.New(t, yokedcache.Config{
+		DefaultTTL:      5 * time.Minute,
+		RouteDefaultTTL: map[string]time.Duration{"hot": time.Minute, "user:admin": yokedcache.NoExpiry},
+	})
+	for key, want := range map[string]time.Duration{
+		"hot:1": time.Minute, "hot": time.Minute, "hotel:1": 5 * time.Minute,
+		"user:admin:1": yokedcache.NoExpiry, "user:1": 5 * time.Minute,
+	} {
+		if err := c.Set(ctx, key, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.TTL(ctx, key); err != nil || got != want {
+			t.Errorf("TTL(%q) = %v, %v; want %v", key, got, err, want)
+		}
+	}
+	// An explicit TTL still wins.
+	_ = c.Set(ctx, "hot:2", "v", yokedcache.WithTTL(time.Hour))
+	if got, _ := c.TTL(ctx, "hot:2"); got != time.Hour {
+		t.Errorf("explicit TTL = %v", got)
+	}
+	_, err := yokedcache.New(yokedcache.Config{RouteDefaultTTL: map[string]time.Duration{"x": -time.Second}})
+	if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Errorf("negative route TTL: %v", err)
+	}
+}
+
+func TestRoutingConfigErrors(t *testing.T) {
+	s, _ := memory.New(memory.Options{})
+	defer s.Close()
+	for name, cfg := range map[string]yokedcache.Config{
+		"Backend and DefaultBackend": {Backend: s, DefaultBackend: s},
+		"nil route":                  {PrefixBackends: map[string]backend.Backend{"a": nil}},
+		"route twice":                {PrefixBackends: map[string]backend.Backend{"a": s}, PrefixURLs: map[string]string{"a": "mem://"}},
+		"bad route URL":              {PrefixURLs: map[string]string{"a": "nope://"}},
+		"empty route":                {PrefixBackends: map[string]backend.Backend{":": s}},
+	} {
+		if _, err := yokedcache.New(cfg); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
