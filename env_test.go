@@ -231,7 +231,11 @@ func TestPrecedence(t *testing.T) {
 }
 
 func TestMergeRoutes(t *testing.T) {
-	m := func() backend.Backend { s, _ := memory.New(memory.Options{}); t.Cleanup(func() { _ = s.Close() }); return s }
+	m := func() backend.Backend {
+		s, _ := memory.New(memory.Options{})
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
 	base := yokedcache.Config{PrefixURLs: map[string]string{"hot": "mem://", "cold": "mem://"}, RouteDefaultTTL: map[string]time.Duration{"hot": time.Second}}
 	over := yokedcache.Config{PrefixBackends: map[string]backend.Backend{"hot": m()}, RouteDefaultTTL: map[string]time.Duration{"cold": time.Minute}}
 	got := base.Merge(over)

@@ -42,8 +42,8 @@ func ExampleConfig_prefixBackends() {
 	defer cache.Close() // closes every backend once
 
 	_ = cache.Set(ctx, "hot:config", map[string]bool{"dark_mode": true}, yokedcache.WithTTL(60*time.Second)) // → memory
-	_ = cache.Set(ctx, "session:abc123", "session data", yokedcache.WithTTL(30*time.Minute))                // → session store
-	_ = cache.Set(ctx, "user:42", "user data", yokedcache.WithTTL(5*time.Minute))                           // → default
+	_ = cache.Set(ctx, "session:abc123", "session data", yokedcache.WithTTL(30*time.Minute))                 // → session store
+	_ = cache.Set(ctx, "user:42", "user data", yokedcache.WithTTL(5*time.Minute))                            // → default
 
 	// Where did each key land? Ask the backends directly (stored keys carry the prefix).
 	for _, key := range []string{"hot:config", "session:abc123", "user:42"} {
