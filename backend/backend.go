@@ -35,13 +35,16 @@ package backend
 
 import (
 	"context"
+	"math"
 	"iter"
 	"time"
 )
 
 // NoExpiry is the TTL of an entry that never expires. The Cache passes it
-// only when the caller asked for it explicitly.
-const NoExpiry time.Duration = -1
+// only when the caller asked for it explicitly. It is the most negative
+// Duration, so no computed TTL (say, a deadline just passed) can be
+// mistaken for it.
+const NoExpiry time.Duration = math.MinInt64
 
 // SetOptions are the per-entry settings of a Set.
 type SetOptions struct {
