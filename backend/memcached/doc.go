@@ -54,11 +54,17 @@
 // cannot count the entries. Space is reclaimed by expiry and memcached's
 // LRU.
 //
-// Reads always fetch the namespace version with the value (one multi-get,
-// one round trip on a single server). Set reuses a namespace version read
-// less than Options.WriteNamespaceTTL ago (default 1 s); see that field for
-// the consequence (a Set racing another process's Flush may be lost,
-// never stale).
+// By default reads fetch the namespace version with the value (one
+// multi-get, one round trip on a single server), so a Flush is visible to
+// every process as soon as it returns; Options.ReadNamespaceTTL trades
+// that for single-key reads. Set reuses a namespace version seen less than
+// Options.WriteNamespaceTTL ago (default 1 s); see that field for the
+// consequence (a Set racing another process's Flush may be lost, never
+// stale).
+//
+// The counters of a namespace or tag exist once per server, and each
+// entry is checked against those on its own server, so a read is one
+// request to one server and a server that is down affects only its keys.
 //
 // # URLs
 //
@@ -74,7 +80,8 @@
 //
 // # Capabilities
 //
-// BatchGetter (GetMany: one multi-get), Exister, Expirer, Tagger, Flusher,
+// BatchGetter (GetMany: one multi-get), BatchDeleter (DeleteMany: one
+// multi-get, then the deletes, servers in parallel), Exister, Expirer, Tagger, Flusher,
 // Stater (server-wide counters, Scope "server"), Pinger and HealthChecker
 // (per-server "version" probes), Aser, Namer.
 //

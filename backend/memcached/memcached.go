@@ -209,6 +209,7 @@ const cacheCap = 8192
 var (
 	_ backend.Backend       = (*Store)(nil)
 	_ backend.BatchGetter   = (*Store)(nil)
+	_ backend.BatchDeleter  = (*Store)(nil)
 	_ backend.Exister       = (*Store)(nil)
 	_ backend.Expirer       = (*Store)(nil)
 	_ backend.Tagger        = (*Store)(nil)
@@ -839,17 +840,33 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(keys))
-	if len(keys) == 0 {
-		return out, nil
+	es, _, err := s.lookupMany(keys)
+	if err != nil {
+		return nil, opErr("get many", err)
 	}
+	out := make([][]byte, len(keys))
+	for i, e := range es {
+		if e != nil {
+			out[i] = e.value
+		}
+	}
+	return out, nil
+}
+
+// lookupMany is lookup for several keys, batched. Unreadable values are
+// misses.
+func (s *Store) lookupMany(keys []string) ([]*entry, []loc, error) {
+	es := make([]*entry, len(keys))
 	locs := make([]loc, len(keys))
+	if len(keys) == 0 {
+		return es, locs, nil
+	}
 	all := make([]string, 0, len(keys)+len(s.sel.addrs))
 	seen := make(map[string]struct{}, len(keys)+len(s.sel.addrs))
 	for i, k := range keys {
 		l, err := s.locate(k)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		locs[i] = l
 		for _, mk := range [2]string{l.mkey, l.nsKey} {
@@ -866,10 +883,9 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	})
 	if err != nil {
 		s.netFailed()
-		return nil, opErr("get many", err)
+		return nil, nil, err
 	}
 	now := time.Now()
-	es := make([]*entry, len(keys))
 	srvs := make([]int, len(keys))
 	tagged := false
 	for i, k := range keys {
@@ -888,7 +904,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		ok, err := s.checkTags(es, srvs)
 		if err != nil {
 			s.netFailed()
-			return nil, opErr("get many", err)
+			return nil, nil, err
 		}
 		for i, e := range es {
 			if e != nil && len(e.h.tags) > 0 && !ok[i] {
@@ -896,12 +912,49 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			}
 		}
 	}
-	for i, e := range es {
-		if e != nil {
-			out[i] = e.value
+	return es, locs, nil
+}
+
+// DeleteMany removes keys and returns how many held live entries: one
+// multi-get to learn which are live, then the deletes, each server's in
+// sequence and the servers in parallel (gomemcache has no multi-delete).
+// If a server fails, the others' keys are still deleted and the error
+// names it.
+func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	es, locs, err := s.lookupMany(keys)
+	if err != nil {
+		return 0, opErr("delete many", err)
+	}
+	perServer := make([][]int, len(s.sel.addrs))
+	seen := make(map[string]struct{}, len(keys))
+	for i, l := range locs {
+		if _, dup := seen[l.mkey]; !dup {
+			seen[l.mkey] = struct{}{}
+			perServer[l.srv] = append(perServer[l.srv], i)
 		}
 	}
-	return out, nil
+	var n atomic.Int64
+	err = s.eachServer(func(srv int, _ net.Addr) error {
+		for _, i := range perServer[srv] {
+			err := retry(func() error { return s.client.Delete(locs[i].mkey) })
+			switch {
+			case errors.Is(err, memcache.ErrCacheMiss):
+			case err != nil:
+				return err
+			case es[i] != nil:
+				n.Add(1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.netFailed()
+		return n.Load(), opErr("delete many", err)
+	}
+	return n.Load(), nil
 }
 
 // Delete removes key and reports whether it held a live entry (an entry

@@ -379,6 +379,20 @@ func TestDeleteExists(t *testing.T) {
 	if ok, err := s.Exists(ctx, p+":k"); ok || err != nil {
 		t.Fatalf("Exists after Delete = %v, %v", ok, err)
 	}
+	keys := []string{p + ":a", p + ":b b", p + ":c", p + ":gone", p + ":a"}
+	for _, k := range keys[:3] {
+		must(t, s.Set(ctx, k, []byte("v"), ttl(time.Minute)))
+	}
+	n, err := s.DeleteMany(ctx, keys)
+	if err != nil || n != 3 {
+		t.Fatalf("DeleteMany = %d, %v; want 3", n, err)
+	}
+	for _, k := range keys {
+		mustMiss(t, s, k)
+	}
+	if n, err := s.DeleteMany(ctx, keys); n != 0 || err != nil {
+		t.Fatalf("second DeleteMany = %d, %v; want 0", n, err)
+	}
 }
 
 func TestCorruptValueIsAMiss(t *testing.T) {
