@@ -1,0 +1,487 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+type benchOptions struct {
+	all         bool
+	targets     []string
+	ops         int
+	keys        int
+	valueSize   int
+	concurrency int
+	fuzzyOps    int
+	noProgress  bool
+}
+
+// opResult is one operation's measurement.
+type opResult struct {
+	Op          string  `json:"op"`
+	N           int     `json:"n"`
+	P50NS       int64   `json:"p50_ns"`
+	P99NS       int64   `json:"p99_ns"`
+	OpsPerSec   float64 `json:"ops_per_sec"`
+	Unsupported bool    `json:"unsupported,omitempty"`
+	Error       string  `json:"error,omitempty"`
+}
+
+// benchResult is one backend's measurements.
+type benchResult struct {
+	Backend string     `json:"backend"`
+	URL     string     `json:"url"`
+	Skipped string     `json:"skipped,omitempty"`
+	Ops     []opResult `json:"ops,omitempty"`
+}
+
+func (r *benchResult) op(name string) *opResult {
+	for i := range r.Ops {
+		if r.Ops[i].Op == name {
+			return &r.Ops[i]
+		}
+	}
+	return nil
+}
+
+var benchOps = []string{"get", "set", "tagged_set", "invalidate", "fuzzy"}
+
+func (a *app) benchCommand() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure get/set/tagged set/invalidate/fuzzy latency and throughput",
+		Long: `Run a standard workload against the configured backend (or, with --all,
+every backend this machine can reach) and print the "Choosing a backend"
+table with measured p50/p99 latency and throughput.
+
+The workload uses its own random key prefix and flushes it afterwards.
+--all tries mem://, the configured or local Redis (redis://127.0.0.1:6379/0),
+the configured or local Memcached (memcached://127.0.0.1:11211) and, when
+their backends are built in, a temporary disk directory and SQLite file;
+unreachable backends are listed as skipped.`,
+		Example: `  yokedcache bench
+  yokedcache bench --all
+  yokedcache bench --target redis://10.0.0.5:6379/0 --concurrency 8 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.ops < 10 || o.keys < 10 || o.concurrency < 1 || o.valueSize < 1 || o.fuzzyOps < 1 {
+				return withCode(exitUsage, errors.New("--ops and --keys must be at least 10; --concurrency, --value-size and --fuzzy-ops at least 1"))
+			}
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			var results []benchResult
+			if !o.all && len(o.targets) == 0 {
+				r, err := a.benchOne(cfg, "", o)
+				if err != nil {
+					return classify(err)
+				}
+				results = append(results, r)
+			} else {
+				targets := o.targets
+				var cleanup func()
+				if len(targets) == 0 {
+					targets, cleanup = defaultTargets(cfg)
+					defer cleanup()
+				}
+				for _, t := range targets {
+					c := cfg
+					c.PrefixBackends, c.PrefixURLs, c.DefaultBackend, c.Backend = nil, nil, nil, nil
+					c.URL, c.RedisURL = t, ""
+					r, err := a.benchOne(c, t, o)
+					if err != nil {
+						if len(o.targets) > 0 && !o.all {
+							return classify(err)
+						}
+						r = benchResult{Backend: schemeName(t), URL: redact(t), Skipped: err.Error()}
+					}
+					results = append(results, r)
+				}
+			}
+			return a.printBench(results, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.all, "all", false, "benchmark every backend this machine can reach")
+	f.StringArrayVar(&o.targets, "target", nil, "backend URL to benchmark (repeatable; replaces the --all list)")
+	f.IntVar(&o.ops, "ops", 10000, "operations per measured operation type")
+	f.IntVar(&o.keys, "keys", 1000, "size of the keyspace (fuzzy search scans it)")
+	f.IntVar(&o.valueSize, "value-size", 100, "value size in bytes")
+	f.IntVar(&o.concurrency, "concurrency", 1, "concurrent workers")
+	f.IntVar(&o.fuzzyOps, "fuzzy-ops", 20, "fuzzy searches")
+	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (it is shown only when standard error is a terminal)")
+	return cmd
+}
+
+func schemeName(u string) string {
+	scheme, _, _ := strings.Cut(u, "://")
+	switch {
+	case scheme == "mem" || scheme == "memory":
+		return "memory"
+	case strings.HasPrefix(scheme, "redis") || scheme == "unix":
+		return "redis"
+	case scheme == "file":
+		return "disk"
+	}
+	return scheme
+}
+
+func redact(raw string) string {
+	u, err := backend.ParseURL(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
+}
+
+// defaultTargets lists the backends --all tries.
+func defaultTargets(cfg yokedcache.Config) ([]string, func()) {
+	targets := []string{"mem://"}
+	conf := cfg.RedisURL
+	if conf == "" {
+		conf = cfg.URL
+	}
+	redisURL, mcURL := "redis://127.0.0.1:6379/0", "memcached://127.0.0.1:11211"
+	if strings.HasPrefix(conf, "redis") {
+		redisURL = conf
+	}
+	if strings.HasPrefix(conf, "memcached") {
+		mcURL = conf
+	}
+	schemes := backend.DefaultURLMux().Schemes()
+	if slices.Contains(schemes, "redis") {
+		targets = append(targets, redisURL)
+	}
+	if slices.Contains(schemes, "memcached") {
+		targets = append(targets, mcURL)
+	}
+	cleanup := func() {}
+	if slices.Contains(schemes, "file") || slices.Contains(schemes, "sqlite") {
+		dir, err := os.MkdirTemp("", "yokedcache-bench-")
+		if err == nil {
+			cleanup = func() { _ = os.RemoveAll(dir) }
+			if slices.Contains(schemes, "file") {
+				targets = append(targets, "file://"+filepath.ToSlash(filepath.Join(dir, "disk")))
+			}
+			if slices.Contains(schemes, "sqlite") {
+				targets = append(targets, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "bench.db")))
+			}
+		}
+	}
+	return targets, cleanup
+}
+
+// progress draws a bar on a terminal.
+type progress struct {
+	w     io.Writer
+	label string
+	total int64
+	done  atomic.Int64
+	last  atomic.Int64
+}
+
+func (a *app) newProgress(label string, total int, o benchOptions) *progress {
+	if o.noProgress || !isTerminal(a.stderr) {
+		return nil
+	}
+	return &progress{w: a.stderr, label: label, total: int64(total)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (p *progress) add(n int) {
+	if p == nil {
+		return
+	}
+	d := p.done.Add(int64(n))
+	pct := d * 100 / p.total
+	if pct != p.last.Load() && p.last.CompareAndSwap(p.last.Load(), pct) {
+		const width = 30
+		fill := int(pct * width / 100)
+		fmt.Fprintf(p.w, "\r%-28s [%s%s] %3d%%", p.label, strings.Repeat("#", fill), strings.Repeat(" ", width-fill), pct)
+	}
+}
+
+func (p *progress) finish() {
+	if p != nil {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 70))
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// benchOne runs the workload on one backend.
+func (a *app) benchOne(cfg yokedcache.Config, url string, o benchOptions) (benchResult, error) {
+	cfg.KeyPrefix = "yokedcache-bench-" + randomHex(4)
+	cfg.RouteDefaultTTL = nil
+	cfg.Logger = newLogger(a.stderr, levelWarn)
+	c, err := yokedcache.New(cfg)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer c.Close()
+	res := benchResult{Backend: c.Backend(), URL: redact(url)}
+	if url == "" {
+		res.URL = "(configured)"
+	}
+	pctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+	err = c.Ping(pctx)
+	cancel()
+	if err != nil {
+		return res, err
+	}
+	ctx := a.ctx
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Flush(fctx)
+	}()
+	value := []byte(strings.Repeat("v", o.valueSize))
+	key := func(i int) string { return fmt.Sprintf("bench:user:%06d", i%o.keys) }
+	tkey := func(i int) string { return fmt.Sprintf("bench:tagged:%06d", i%o.keys) }
+	invRounds := max(10, min(100, o.ops/50))
+	total := 3*o.ops + invRounds + o.fuzzyOps
+	p := a.newProgress(fmt.Sprintf("bench %s", res.Backend), total, o)
+	defer p.finish()
+
+	measure := func(name string, n int, f func(i int) error) opResult {
+		lat := make([]time.Duration, n)
+		var next atomic.Int64
+		var firstErr error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range min(o.concurrency, n) {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n || ctx.Err() != nil {
+						return
+					}
+					t := time.Now()
+					err := f(i)
+					lat[i] = time.Since(t)
+					p.add(1)
+					if err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						next.Store(int64(n)) // stop
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		wall := time.Since(start)
+		r := opResult{Op: name, N: n}
+		if firstErr != nil {
+			r.Error = firstErr.Error()
+			r.Unsupported = errors.Is(firstErr, yokedcache.ErrUnsupported)
+			return r
+		}
+		if err := ctx.Err(); err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		slices.Sort(lat)
+		r.P50NS = int64(lat[n/2])
+		r.P99NS = int64(lat[min(n-1, n*99/100)])
+		r.OpsPerSec = float64(n) / wall.Seconds()
+		return r
+	}
+
+	res.Ops = append(res.Ops, measure("set", o.ops, func(i int) error {
+		return c.Set(ctx, key(i), value, yokedcache.WithTTL(10*time.Minute))
+	}))
+	res.Ops = append(res.Ops, measure("get", o.ops, func(i int) error {
+		_, err := c.GetBytes(ctx, key(i))
+		return err
+	}))
+	res.Ops = append(res.Ops, measure("tagged_set", o.ops, func(i int) error {
+		return c.Set(ctx, tkey(i), value, yokedcache.WithTTL(10*time.Minute),
+			yokedcache.WithTags(fmt.Sprintf("bench-group-%d", i%50), "bench-all"))
+	}))
+	// Each invalidation drops a tag carried by 10 fresh entries.
+	res.Ops = append(res.Ops, measure("invalidate", invRounds, func(i int) error {
+		tag := fmt.Sprintf("bench-inv-%d", i)
+		items := make(map[string]any, 10)
+		for j := range 10 {
+			items[fmt.Sprintf("bench:inv:%d:%d", i, j)] = value
+		}
+		if err := c.SetMany(ctx, items, yokedcache.WithTTL(10*time.Minute), yokedcache.WithTags(tag)); err != nil {
+			return err
+		}
+		_, err := c.InvalidateTags(ctx, tag)
+		return err
+	}))
+	// The invalidate timing includes writing its 10 entries; subtract a
+	// batch write measured alone so the number is the invalidation's.
+	if r := res.op("invalidate"); r != nil && r.Error == "" {
+		w := measure("setmany", invRounds, func(i int) error {
+			items := make(map[string]any, 10)
+			for j := range 10 {
+				items[fmt.Sprintf("bench:inv2:%d:%d", i, j)] = value
+			}
+			return c.SetMany(ctx, items, yokedcache.WithTTL(10*time.Minute), yokedcache.WithTags("bench-inv2"))
+		})
+		if w.Error == "" {
+			r.P50NS = max(r.P50NS-w.P50NS, 0)
+			r.P99NS = max(r.P99NS-w.P50NS, 0)
+			if perOp := 1/r.OpsPerSec - 1/w.OpsPerSec; perOp > 0 {
+				r.OpsPerSec = 1 / perOp
+			}
+		}
+	}
+	queries := []string{"user 42", "bench user 000123", "tagged 99", "usr 7", "nothing like it"}
+	res.Ops = append(res.Ops, measure("fuzzy", o.fuzzyOps, func(i int) error {
+		_, err := c.FuzzySearch(ctx, queries[i%len(queries)], yokedcache.WithThreshold(80), yokedcache.WithMaxResults(10))
+		return err
+	}))
+	return res, nil
+}
+
+var backendTraits = map[string][2]string{ // shared across processes, persistent
+	"memory":    {"No", "No"},
+	"redis":     {"Yes", "Optional"},
+	"memcached": {"Yes", "No"},
+	"disk":      {"No (filesystem)", "Yes"},
+	"sqlite":    {"No (filesystem)", "Yes"},
+	"router":    {"per route", "per route"},
+}
+
+func latencyCell(r *opResult) string {
+	switch {
+	case r == nil:
+		return "-"
+	case r.Unsupported:
+		return "unsupported"
+	case r.Error != "":
+		return "error"
+	}
+	return ms(time.Duration(r.P50NS)) + " / " + ms(time.Duration(r.P99NS))
+}
+
+func throughputCell(r *opResult) string {
+	if r == nil || r.Error != "" {
+		return "-"
+	}
+	switch v := r.OpsPerSec; {
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM ops/s", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0fK ops/s", v/1e3)
+	default:
+		return fmt.Sprintf("%.0f ops/s", v)
+	}
+}
+
+func yesNo(r *opResult) string {
+	switch {
+	case r == nil:
+		return "-"
+	case r.Unsupported:
+		return "No"
+	case r.Error != "":
+		return "error"
+	}
+	return "Yes"
+}
+
+func (a *app) printBench(results []benchResult, o benchOptions) error {
+	var ran []benchResult
+	for _, r := range results {
+		if r.Skipped == "" {
+			ran = append(ran, r)
+		} else if a.output == "table" {
+			fmt.Fprintf(a.stderr, "yokedcache: bench: skipped %s (%s): %s\n", r.Backend, r.URL, r.Skipped)
+		}
+	}
+	if a.output == "json" || a.output == "yaml" {
+		return a.print(nil, map[string]any{
+			"results": results,
+			"settings": map[string]any{"ops": o.ops, "keys": o.keys, "value_size": o.valueSize, "concurrency": o.concurrency,
+				"fuzzy_ops": o.fuzzyOps, "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os_arch": runtime.GOOS + "/" + runtime.GOARCH},
+		})
+	}
+	header := []string{""}
+	for _, r := range ran {
+		header = append(header, r.Backend)
+	}
+	t := &table{header: header}
+	row := func(name string, cell func(r *benchResult) string) {
+		cells := []string{name}
+		for i := range ran {
+			cells = append(cells, cell(&ran[i]))
+		}
+		t.add(cells...)
+	}
+	row("Shared across processes", func(r *benchResult) string { return orDash(backendTraits[r.Backend][0]) })
+	row("Persistent across restarts", func(r *benchResult) string { return orDash(backendTraits[r.Backend][1]) })
+	row("Latency get p50 / p99", func(r *benchResult) string { return latencyCell(r.op("get")) })
+	row("Latency set p50 / p99", func(r *benchResult) string { return latencyCell(r.op("set")) })
+	row("Latency tagged set p50 / p99", func(r *benchResult) string { return latencyCell(r.op("tagged_set")) })
+	row("Latency invalidate p50 / p99", func(r *benchResult) string { return latencyCell(r.op("invalidate")) })
+	row("Latency fuzzy search p50 / p99", func(r *benchResult) string { return latencyCell(r.op("fuzzy")) })
+	row("Throughput get", func(r *benchResult) string { return throughputCell(r.op("get")) })
+	row("Throughput set", func(r *benchResult) string { return throughputCell(r.op("set")) })
+	row("Tags", func(r *benchResult) string { return yesNo(r.op("tagged_set")) })
+	row("Fuzzy search", func(r *benchResult) string { return yesNo(r.op("fuzzy")) })
+	if err := a.print(t, nil); err != nil {
+		return err
+	}
+	if a.output == "table" {
+		fmt.Fprintf(a.stdout, "\nMeasured on this machine: %d ops per operation (%d fuzzy searches over %d+ keys), %d-byte values, concurrency %d, GOMAXPROCS %d, %s %s/%s.\n",
+			o.ops, o.fuzzyOps, 2*o.keys, o.valueSize, o.concurrency, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		for _, r := range ran {
+			for _, op := range r.Ops {
+				if op.Error != "" && !op.Unsupported {
+					fmt.Fprintf(a.stdout, "%s %s: %s\n", r.Backend, op.Op, op.Error)
+				}
+			}
+		}
+	}
+	if len(ran) == 0 {
+		return withCode(exitConnFail, errors.New("bench: no backend could be reached"))
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

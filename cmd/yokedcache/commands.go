@@ -1,0 +1,865 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+// ---- ping ----
+
+func (a *app) pingCommand() *cobra.Command {
+	var n int
+	var interval time.Duration
+	var showTiming bool
+	cmd := &cobra.Command{
+		Use:   "ping",
+		Short: "Check that the backend is reachable (exit 3 if not)",
+		Example: `  yokedcache ping -r redis://localhost:6379/0
+  yokedcache ping --count 5 --interval 200ms --show-timing`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 1 {
+				return withCode(exitUsage, fmt.Errorf("--count must be at least 1"))
+			}
+			c, _, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			type result struct {
+				OK        bool    `json:"ok"`
+				LatencyMS float64 `json:"latency_ms"`
+				Error     string  `json:"error,omitempty"`
+			}
+			var results []result
+			var lat []time.Duration
+			failed := 0
+			for i := 0; i < n; i++ {
+				if i > 0 {
+					select {
+					case <-time.After(interval):
+					case <-a.ctx.Done():
+						return withCode(exitError, a.ctx.Err())
+					}
+				}
+				ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
+				start := time.Now()
+				err := c.Ping(ctx)
+				d := time.Since(start)
+				cancel()
+				r := result{OK: err == nil, LatencyMS: float64(d.Microseconds()) / 1000}
+				if err != nil {
+					failed++
+					r.Error = err.Error()
+					if a.output == "table" {
+						fmt.Fprintf(a.stderr, "FAIL (%s): %v\n", ms(d), err)
+					}
+				} else {
+					lat = append(lat, d)
+					if a.output == "table" {
+						fmt.Fprintf(a.stdout, "OK (%s)\n", ms(d))
+					}
+				}
+				results = append(results, r)
+			}
+			if a.output == "table" && showTiming {
+				if len(lat) > 0 {
+					slices.Sort(lat)
+					var sum time.Duration
+					for _, d := range lat {
+						sum += d
+					}
+					fmt.Fprintf(a.stdout, "%d pings, %d failed; backend %s; min/avg/max = %s/%s/%s\n",
+						n, failed, c.Backend(), ms(lat[0]), ms(sum/time.Duration(len(lat))), ms(lat[len(lat)-1]))
+				} else {
+					fmt.Fprintf(a.stdout, "%d pings, %d failed; backend %s\n", n, failed, c.Backend())
+				}
+			}
+			if a.output != "table" {
+				out := map[string]any{"backend": c.Backend(), "pings": results, "failed": failed}
+				if err := a.print(&table{}, out); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
+				return withCode(exitConnFail, nil)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&n, "count", 1, "number of pings")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between pings")
+	cmd.Flags().BoolVar(&showTiming, "show-timing", false, "print a min/avg/max summary")
+	return cmd
+}
+
+// ---- stats ----
+
+type statsOutput struct {
+	Backend   string            `json:"backend"`
+	KeyPrefix string            `json:"key_prefix"`
+	Stats     yokedcache.Stats  `json:"stats"`
+	Covers    map[string]string `json:"covers"`
+	Notes     []string          `json:"notes,omitempty"`
+	Time      time.Time         `json:"time"`
+}
+
+func scopeText(scope, prefix string) string {
+	switch scope {
+	case "prefix":
+		return fmt.Sprintf("keys under %q in the backend", prefix+":")
+	case "backend":
+		return "everything in the backend store (all prefixes)"
+	case "server":
+		return "the whole server (all prefixes and databases)"
+	case "mixed":
+		return "summed over routes with different scopes (see routes)"
+	case "", "unknown":
+		return "not reported by this backend"
+	}
+	return scope
+}
+
+func (a *app) statsCommand() *cobra.Command {
+	var watch bool
+	var interval time.Duration
+	var times int
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show what the backend knows: keys, memory, evictions, server counters",
+		Long: `Show what the backend knows about this cache: keys and bytes under the key
+prefix (or for the whole store, as the "covers" column says), evictions,
+expirations and backend-specific counters (Redis: server hits/misses, pool).
+Hit/miss/set counters of the cache API count this CLI process only.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withCache(func(c *yokedcache.Cache, cfg yokedcache.Config) error {
+				for i := 0; ; i++ {
+					if err := a.printStats(c); err != nil {
+						return err
+					}
+					if !watch || (times > 0 && i+1 >= times) {
+						return nil
+					}
+					select {
+					case <-time.After(interval):
+					case <-a.ctx.Done():
+						return nil
+					}
+					if a.output == "table" {
+						fmt.Fprintln(a.stdout)
+					}
+				}
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
+	cmd.Flags().IntVar(&times, "times", 0, "with --watch: stop after this many refreshes (0: until interrupted)")
+	return cmd
+}
+
+func (a *app) printStats(c *yokedcache.Cache) error {
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	st, err := c.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	out := statsOutput{Backend: c.Backend(), KeyPrefix: c.KeyPrefix(), Stats: st, Time: time.Now().UTC(), Covers: map[string]string{
+		"keys": scopeText(st.Scope, c.KeyPrefix()), "bytes": scopeText(st.Scope, c.KeyPrefix()),
+		"evictions": "the backend since it started", "expirations": "the backend since it started",
+		"hits": "this CLI process only", "misses": "this CLI process only", "sets": "this CLI process only",
+	}}
+	if isProcessLocal(c.Backend()) {
+		out.Notes = append(out.Notes, "the memory backend lives inside one process: this CLI sees its own, empty cache; point it at a shared backend (--url, --redis-url) to inspect your application's data")
+	}
+	t := &table{header: []string{"METRIC", "VALUE", "COVERS"}}
+	t.add("backend", out.Backend, "")
+	t.add("key_prefix", c.KeyPrefix(), "")
+	t.add("keys", count(st.Keys), out.Covers["keys"])
+	t.add("bytes", humanBytes(st.Bytes), out.Covers["bytes"])
+	t.add("evictions", fmt.Sprint(st.Evictions), out.Covers["evictions"])
+	t.add("expirations", fmt.Sprint(st.Expirations), out.Covers["expirations"])
+	for _, k := range slices.Sorted(maps.Keys(st.Extra)) {
+		if k == "routes" {
+			continue
+		}
+		t.add(k, fmt.Sprint(st.Extra[k]), "backend-reported")
+	}
+	if routes, ok := st.Extra["routes"]; ok {
+		b, _ := json.Marshal(routes)
+		var m map[string]struct {
+			Backend string `json:"backend"`
+			Keys    int64  `json:"keys"`
+			Bytes   int64  `json:"bytes"`
+			Scope   string `json:"scope"`
+			Error   string `json:"error"`
+		}
+		_ = json.Unmarshal(b, &m)
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			r := m[name]
+			v := fmt.Sprintf("%s keys, %s (%s)", count(r.Keys), humanBytes(r.Bytes), r.Backend)
+			if r.Error != "" {
+				v = "error: " + r.Error
+			}
+			t.add("route "+name, v, scopeText(r.Scope, c.KeyPrefix()))
+		}
+	}
+	t.add("hits", fmt.Sprint(st.Hits), out.Covers["hits"])
+	t.add("misses", fmt.Sprint(st.Misses), out.Covers["misses"])
+	t.add("sets", fmt.Sprint(st.Sets), out.Covers["sets"])
+	if a.output == "table" {
+		if err := a.print(t, nil); err != nil {
+			return err
+		}
+		for _, n := range out.Notes {
+			fmt.Fprintln(a.stdout, "note:", n)
+		}
+		return nil
+	}
+	if a.output == "csv" {
+		return a.print(t, nil)
+	}
+	return a.print(t, out)
+}
+
+func isProcessLocal(name string) bool { return name == "memory" }
+
+// ---- list ----
+
+type keyOutput struct {
+	Key        string   `json:"key"`
+	TTLSeconds *float64 `json:"ttl_seconds"` // null: unknown; -1: never expires
+	Tags       []string `json:"tags"`
+	Value      any      `json:"value,omitempty"`
+}
+
+func (a *app) listCommand() *cobra.Command {
+	var pattern string
+	var tags []string
+	var limit int
+	var values bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List keys (columns KEY TTL TAGS)",
+		Example: `  yokedcache list --pattern 'user:*' --limit 50
+  yokedcache list --tags users --include-values -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 {
+				return withCode(exitUsage, fmt.Errorf("--limit must be at least 1"))
+			}
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				var keys []string
+				truncated := false
+				var rows []keyOutput
+				flush := func() error {
+					if len(keys) == 0 {
+						return nil
+					}
+					vals, err := c.GetMany(a.ctx, keys)
+					if err != nil {
+						return err
+					}
+					for _, k := range keys {
+						v, ok := vals[k]
+						if !ok {
+							continue // expired or deleted since listed
+						}
+						if len(tags) > 0 && !hasAny(v.Tags(), tags) {
+							continue
+						}
+						if len(rows) >= limit {
+							truncated = true
+							return nil
+						}
+						row := keyOutput{Key: k, Tags: v.Tags()}
+						if row.Tags == nil {
+							row.Tags = []string{}
+						}
+						d, err := c.TTL(a.ctx, k)
+						row.TTLSeconds = ttlSeconds(d, err == nil)
+						if values {
+							row.Value, _ = decodeValue(v)
+						}
+						rows = append(rows, row)
+					}
+					keys = keys[:0]
+					return nil
+				}
+				for k, err := range c.Keys(a.ctx, pattern) {
+					if err != nil {
+						return err
+					}
+					keys = append(keys, k)
+					if len(keys) == 500 {
+						if err := flush(); err != nil {
+							return err
+						}
+					}
+					if len(rows) >= limit {
+						truncated = true
+						break
+					}
+				}
+				if err := flush(); err != nil {
+					return err
+				}
+				slices.SortFunc(rows, func(x, y keyOutput) int { return strings.Compare(x.Key, y.Key) })
+				header := []string{"KEY", "TTL", "TAGS"}
+				if values {
+					header = append(header, "VALUE")
+				}
+				t := &table{header: header}
+				for _, r := range rows {
+					ttl := "-"
+					if r.TTLSeconds != nil {
+						if *r.TTLSeconds < 0 {
+							ttl = "never"
+						} else {
+							ttl = ttlText(time.Duration(*r.TTLSeconds*float64(time.Second)), true)
+						}
+					}
+					cells := []string{r.Key, ttl, strings.Join(r.Tags, ",")}
+					if values {
+						cells = append(cells, valueText(r.Value))
+					}
+					t.add(cells...)
+				}
+				if truncated {
+					fmt.Fprintf(a.stderr, "yokedcache: showing the first %d keys; raise --limit to see more\n", limit)
+				}
+				if len(rows) == 0 && a.output == "table" && isProcessLocal(c.Backend()) {
+					fmt.Fprintln(a.stderr, "yokedcache: note: the memory backend is private to this process; use --url or --redis-url to list a shared backend")
+				}
+				if rows == nil {
+					rows = []keyOutput{}
+				}
+				return a.print(t, rows)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&pattern, "pattern", "p", "*", "glob over user keys (* ? [...], \\ escapes)")
+	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "only entries carrying any of these tags (comma-separated)")
+	cmd.Flags().IntVarP(&limit, "limit", "n", 1000, "maximum number of keys")
+	cmd.Flags().BoolVar(&values, "include-values", false, "show values")
+	return cmd
+}
+
+func hasAny(have, want []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- get / set / delete ----
+
+func (a *app) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print a value (exit 1 if not found)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key := args[0]
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				vals, err := c.GetMany(a.ctx, []string{key})
+				if err != nil {
+					return err
+				}
+				v, ok := vals[key]
+				if !ok {
+					return withCode(exitError, fmt.Errorf("%q: not found", key))
+				}
+				x, err := decodeValue(v)
+				if err != nil {
+					return err
+				}
+				d, terr := c.TTL(a.ctx, key)
+				out := keyOutput{Key: key, TTLSeconds: ttlSeconds(d, terr == nil), Tags: v.Tags(), Value: x}
+				if out.Tags == nil {
+					out.Tags = []string{}
+				}
+				switch a.output {
+				case "table":
+					fmt.Fprintln(a.stdout, valueText(x))
+					return nil
+				case "csv":
+					t := &table{header: []string{"KEY", "TTL", "TAGS", "VALUE"}}
+					t.add(key, ttlText(d, terr == nil), strings.Join(out.Tags, ","), valueText(x))
+					return a.print(t, nil)
+				}
+				return a.print(nil, out)
+			})
+		},
+	}
+}
+
+func (a *app) setCommand() *cobra.Command {
+	var ttl string
+	var tags []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Store a value ('-' reads it from standard input)",
+		Example: `  yokedcache set greeting hello --ttl 60
+  yokedcache set user:1 '{"name":"Alice"}' --json --tags users,tenant:7
+  cat big.json | yokedcache set report - --json --ttl 1h`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, raw := args[0], args[1]
+			if raw == "-" {
+				b, err := io.ReadAll(a.stdin)
+				if err != nil {
+					return withCode(exitError, fmt.Errorf("reading standard input: %w", err))
+				}
+				raw = strings.TrimSuffix(string(b), "\n")
+			}
+			var value any = raw
+			if asJSON {
+				dec := json.NewDecoder(strings.NewReader(raw))
+				dec.UseNumber()
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					return withCode(exitUsage, fmt.Errorf("--json: the value is not JSON: %v", err))
+				}
+				if dec.More() {
+					return withCode(exitUsage, fmt.Errorf("--json: trailing data after the JSON value"))
+				}
+				value = v
+			}
+			var opts []yokedcache.SetOption
+			if ttl != "" {
+				d, err := parseTTL(ttl)
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("--ttl: %v", err))
+				}
+				opts = append(opts, yokedcache.WithTTL(d))
+			}
+			if len(tags) > 0 {
+				opts = append(opts, yokedcache.WithTags(tags...))
+			}
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				if err := c.Set(a.ctx, key, value, opts...); err != nil {
+					return err
+				}
+				return a.done(map[string]any{"key": key, "stored": true}, "OK")
+			})
+		},
+	}
+	cmd.Flags().StringVar(&ttl, "ttl", "", "time to live: seconds or a Go duration (default: the configured default TTL; 'never' for no expiry)")
+	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "tags (comma-separated)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "parse VALUE as JSON and store the structure")
+	return cmd
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "never" || s == "-1" {
+		return yokedcache.NoExpiry, nil
+	}
+	d, err := backend.ParseDuration(s)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("%q: a TTL must be > 0 (or 'never')", s)
+	}
+	return d, err
+}
+
+// done prints a one-line confirmation (table) or a small object.
+func (a *app) done(obj map[string]any, line string) error {
+	if a.output == "table" || a.output == "csv" {
+		fmt.Fprintln(a.stdout, line)
+		return nil
+	}
+	return a.print(nil, obj)
+}
+
+func (a *app) deleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete KEY...",
+		Aliases: []string{"del"},
+		Short:   "Delete keys and report how many existed",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				n, err := c.DeleteMany(a.ctx, args...)
+				if err != nil {
+					return err
+				}
+				return a.done(map[string]any{"deleted": n, "requested": len(args)}, fmt.Sprintf("deleted %d of %d", n, len(args)))
+			})
+		},
+	}
+}
+
+// ---- invalidate / flush ----
+
+func (a *app) invalidateCommand() *cobra.Command {
+	var tags []string
+	var pattern string
+	cmd := &cobra.Command{
+		Use:   "invalidate",
+		Short: "Invalidate entries by tag (--tags) or key pattern (--pattern)",
+		Example: `  yokedcache invalidate --tags users
+  yokedcache invalidate --pattern 'session:*'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(tags) == 0 && pattern == "" {
+				return withCode(exitUsage, fmt.Errorf("give --tags or --pattern"))
+			}
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				out := map[string]any{}
+				var lines []string
+				if len(tags) > 0 {
+					n, err := c.InvalidateTags(a.ctx, tags...)
+					if err != nil {
+						return err
+					}
+					out["tags"], out["invalidated_by_tags"] = tags, n
+					if n < 0 {
+						lines = append(lines, fmt.Sprintf("invalidated tags %s (the backend cannot count entries)", strings.Join(tags, ",")))
+					} else {
+						lines = append(lines, fmt.Sprintf("invalidated %d entries tagged %s", n, strings.Join(tags, ",")))
+					}
+				}
+				if pattern != "" {
+					n, err := c.InvalidatePattern(a.ctx, pattern)
+					if err != nil {
+						return err
+					}
+					out["pattern"], out["invalidated_by_pattern"] = pattern, n
+					lines = append(lines, fmt.Sprintf("invalidated %d keys matching %s", n, pattern))
+				}
+				return a.done(out, strings.Join(lines, "\n"))
+			})
+		},
+	}
+	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "tags to invalidate (comma-separated)")
+	cmd.Flags().StringVarP(&pattern, "pattern", "p", "", "glob over user keys")
+	return cmd
+}
+
+func (a *app) flushCommand() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "flush",
+		Short: "Remove every key under the key prefix (asks unless --yes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				if !yes {
+					fmt.Fprintf(a.stderr, "Remove every key under %q on the %s backend? Other prefixes are untouched. [y/N] ", c.KeyPrefix()+":", c.Backend())
+					line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+					if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+						return withCode(exitError, errors.New("flush aborted"))
+					}
+				}
+				if err := c.Flush(a.ctx); err != nil {
+					return err
+				}
+				return a.done(map[string]any{"flushed": true, "key_prefix": c.KeyPrefix()}, fmt.Sprintf("flushed %q", c.KeyPrefix()+":"))
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// ---- search ----
+
+func (a *app) searchCommand() *cobra.Command {
+	var threshold, max int
+	var tags []string
+	cmd := &cobra.Command{
+		Use:   "search QUERY",
+		Short: "Fuzzy-search keys (scores like fuzzywuzzy's partial_ratio)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				opts := []yokedcache.SearchOption{yokedcache.WithThreshold(threshold), yokedcache.WithMaxResults(max)}
+				if len(tags) > 0 {
+					opts = append(opts, yokedcache.WithSearchTags(tags...))
+				}
+				res, err := c.FuzzySearch(a.ctx, args[0], opts...)
+				if err != nil {
+					return err
+				}
+				type hit struct {
+					Key   string `json:"key"`
+					Score int    `json:"score"`
+					Value any    `json:"value"`
+				}
+				hits := []hit{}
+				t := &table{header: []string{"SCORE", "KEY", "VALUE"}}
+				for _, r := range res {
+					x, _ := decodeValue(r.Value)
+					hits = append(hits, hit{r.Key, r.Score, x})
+					t.add(fmt.Sprint(r.Score), r.Key, valueText(x))
+				}
+				return a.print(t, hits)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&threshold, "threshold", 80, "minimum score 0-100")
+	cmd.Flags().IntVar(&max, "max-results", 10, "maximum number of results")
+	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "only entries carrying any of these tags")
+	return cmd
+}
+
+// ---- health ----
+
+func (a *app) healthCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "health",
+		Short: "Detailed health check (exit 0 healthy, 1 degraded, 3 unhealthy)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+			defer cancel()
+			r := c.DetailedHealthCheck(ctx)
+			t := &table{header: []string{"CHECK", "VALUE"}}
+			t.add("status", r.Status)
+			t.add("backend", r.Backend)
+			t.add("latency", ms(r.Latency))
+			t.add("keys", count(r.Stats.Keys))
+			for _, k := range slices.Sorted(maps.Keys(r.Details)) {
+				b, _ := json.Marshal(r.Details[k])
+				t.add(k, string(b))
+			}
+			for _, w := range r.Warnings {
+				t.add("warning", w)
+			}
+			for _, e := range r.Errors {
+				t.add("error", e)
+			}
+			if err := a.print(t, r); err != nil {
+				return err
+			}
+			switch r.Status {
+			case "healthy":
+				return nil
+			case "degraded":
+				return withCode(exitError, nil)
+			}
+			return withCode(exitConnFail, nil)
+		},
+	}
+}
+
+// ---- warm ----
+
+// warmEntry is one entry of a warm file.
+type warmEntry struct {
+	Key   string   `yaml:"key" json:"key"`
+	Value any      `yaml:"value" json:"value"`
+	TTL   string   `yaml:"ttl" json:"ttl"`
+	Tags  []string `yaml:"tags" json:"tags"`
+}
+
+func (a *app) warmCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "warm FILE",
+		Short: "Load entries from a YAML or JSON file ('-' for standard input)",
+		Long: `Load entries from a YAML or JSON file: a list of entries, or a mapping with
+an "entries" list. Each entry has key, value (any YAML/JSON value; strings
+are stored as strings, everything else as JSON), and optional ttl (seconds
+or a Go duration, or "never") and tags.
+
+  entries:
+    - key: config:site
+      value: {theme: dark, beta: true}
+      ttl: 1h
+      tags: [config]
+    - key: greeting
+      value: hello`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var data []byte
+			var err error
+			if args[0] == "-" {
+				data, err = io.ReadAll(a.stdin)
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			entries, err := parseWarm(data)
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], err))
+			}
+			type prepared struct {
+				key  string
+				val  any
+				opts []yokedcache.SetOption
+			}
+			var items []prepared
+			for i, e := range entries {
+				if e.Key == "" {
+					return withCode(exitUsage, fmt.Errorf("%s: entry %d has no key", args[0], i+1))
+				}
+				var opts []yokedcache.SetOption
+				if e.TTL != "" {
+					d, err := parseTTL(e.TTL)
+					if err != nil {
+						return withCode(exitUsage, fmt.Errorf("%s: entry %q: ttl: %v", args[0], e.Key, err))
+					}
+					opts = append(opts, yokedcache.WithTTL(d))
+				}
+				if len(e.Tags) > 0 {
+					opts = append(opts, yokedcache.WithTags(e.Tags...))
+				}
+				items = append(items, prepared{e.Key, e.Value, opts})
+			}
+			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				for _, it := range items {
+					if err := c.Set(a.ctx, it.key, it.val, it.opts...); err != nil {
+						return err
+					}
+				}
+				return a.done(map[string]any{"warmed": len(items)}, fmt.Sprintf("warmed %d entries", len(items)))
+			})
+		},
+	}
+}
+
+func parseWarm(data []byte) ([]warmEntry, error) {
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil {
+		return nil, err
+	}
+	if len(node.Content) == 0 {
+		return nil, nil
+	}
+	doc := node.Content[0]
+	decode := func(n *yaml.Node, dst any) error {
+		b, err := yaml.Marshal(n)
+		if err != nil {
+			return err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		return dec.Decode(dst)
+	}
+	var entries []warmEntry
+	switch doc.Kind {
+	case yaml.SequenceNode:
+		if err := decode(doc, &entries); err != nil {
+			return nil, err
+		}
+	case yaml.MappingNode:
+		var w struct {
+			Entries []warmEntry `yaml:"entries"`
+		}
+		if err := decode(doc, &w); err != nil {
+			return nil, err
+		}
+		entries = w.Entries
+	default:
+		return nil, errors.New(`want a list of entries or a mapping with "entries"`)
+	}
+	for i := range entries {
+		entries[i].Value = jsonFriendly(entries[i].Value)
+	}
+	return entries, nil
+}
+
+// jsonFriendly converts YAML's map[any]any (non-string keys) to
+// map[string]any so that the JSON codec can encode it.
+func jsonFriendly(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonFriendly(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonFriendly(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = jsonFriendly(e)
+		}
+		return x
+	}
+	return v
+}
+
+// ---- export-config ----
+
+func (a *app) exportConfigCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "export-config",
+		Short: "Print the effective configuration (YAML, or JSON with -o json) with secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			fc := cfg.Redacted()
+			if fc.KeyPrefix == "" {
+				fc.KeyPrefix = yokedcache.DefaultKeyPrefix
+			}
+			if fc.DefaultTTL == 0 {
+				fc.DefaultTTL = yokedcache.Duration(yokedcache.DefaultTTL)
+			}
+			if fc.TTLJitterPercent == nil {
+				j := yokedcache.DefaultTTLJitterPercent
+				fc.TTLJitterPercent = &j
+			}
+			if fc.MemoryMaxSize == 0 {
+				fc.MemoryMaxSize = yokedcache.DefaultMemoryMaxSize
+			}
+			if fc.MemoryCleanupInterval == 0 {
+				fc.MemoryCleanupInterval = yokedcache.Duration(yokedcache.DefaultMemoryCleanupInterval)
+			}
+			if fc.Compression == "" {
+				fc.Compression = "none"
+			}
+			if fc.CompressionThreshold == 0 {
+				fc.CompressionThreshold = yokedcache.DefaultCompressionThreshold
+			}
+			if fc.URL == "" && fc.RedisURL == "" {
+				fc.URL = "mem://"
+			}
+			if a.output == "json" {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(fc)
+			}
+			enc := yaml.NewEncoder(a.stdout)
+			enc.SetIndent(2)
+			if err := enc.Encode(fc); err != nil {
+				return err
+			}
+			return enc.Close()
+		},
+	}
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/yokedcache/yokedcache"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1 // an operation failed, or a key was not found
+	exitUsage    = 2 // bad flags or arguments, invalid configuration
+	exitConnFail = 3 // the backend could not be reached
+)
+
+// exitErr carries an exit code with an error (nil err: exit silently).
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitErr) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error { return &exitErr{code: code, err: err} }
+
+// version is set by -ldflags "-X main.version=..."; otherwise the module
+// version from the build info is used.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// app holds the global flags and I/O of one invocation.
+type app struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	lookup func(string) (string, bool)
+
+	redisURL   string
+	url        string
+	configFile string
+	keyPrefix  string
+	logLevel   string
+	output     string
+}
+
+// run executes the CLI and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, lookup: lookup}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "yokedcache:", strings.TrimPrefix(ee.err.Error(), "yokedcache: "))
+		}
+		return ee.code
+	}
+	// Errors cobra produces itself: unknown command/flag, wrong arguments.
+	fmt.Fprintln(stderr, "yokedcache:", err)
+	fmt.Fprintln(stderr, "Run 'yokedcache --help' for usage.")
+	return exitUsage
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "yokedcache",
+		Short: "Inspect and manage a yokedcache cache",
+		Long: `yokedcache talks to the cache your application uses: the same key prefix, the
+same value envelope, any backend by URL.
+
+Backend selection (highest first): --url / --redis-url, YOKEDCACHE_URL /
+YOKEDCACHE_REDIS_URL, the configuration file (--config or
+YOKEDCACHE_CONFIG_FILE), else the in-process memory backend, which lives
+only as long as this command: use a shared backend (Redis, Memcached, a
+SQLite or disk file) to see your application's data.
+
+Exit codes: 0 success, 1 error or not found, 2 usage or configuration
+error, 3 connection failure.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	f := root.PersistentFlags()
+	f.StringVarP(&a.redisURL, "redis-url", "r", "", "Redis URL (default $YOKEDCACHE_REDIS_URL)")
+	f.StringVar(&a.url, "url", "", "backend URL: mem://, redis://, memcached://, file://, sqlite:// (default $YOKEDCACHE_URL)")
+	f.StringVarP(&a.configFile, "config", "c", "", "YAML configuration file (default $YOKEDCACHE_CONFIG_FILE)")
+	f.StringVar(&a.keyPrefix, "key-prefix", "", "key prefix (default $YOKEDCACHE_KEY_PREFIX or \"yokedcache\")")
+	f.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (default $YOKEDCACHE_LOG_LEVEL or warn)")
+	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json, csv or yaml")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return withCode(exitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
+	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		switch a.output {
+		case "table", "json", "csv", "yaml":
+			return nil
+		}
+		return withCode(exitUsage, fmt.Errorf("--output %q: want table, json, csv or yaml", a.output))
+	}
+	root.AddCommand(
+		a.pingCommand(), a.statsCommand(), a.listCommand(), a.getCommand(), a.setCommand(),
+		a.deleteCommand(), a.invalidateCommand(), a.flushCommand(), a.searchCommand(),
+		a.healthCommand(), a.warmCommand(), a.exportConfigCommand(), a.benchCommand(),
+	)
+	return root
+}
+
+// config builds the effective configuration: flags > environment > file.
+func (a *app) config() (yokedcache.Config, error) {
+	lookup := a.lookup
+	if a.configFile != "" {
+		lookup = func(k string) (string, bool) {
+			if k == yokedcache.EnvConfigFile {
+				return a.configFile, true
+			}
+			return a.lookup(k)
+		}
+	}
+	cfg, err := yokedcache.FromEnvMap(lookup)
+	if err != nil {
+		return cfg, withCode(exitUsage, err)
+	}
+	var flags yokedcache.Config
+	flags.KeyPrefix = a.keyPrefix
+	if a.url != "" && a.redisURL != "" {
+		return cfg, withCode(exitUsage, fmt.Errorf("--url and --redis-url are both set; use one"))
+	}
+	flags.URL, flags.RedisURL = a.url, a.redisURL
+	if a.logLevel != "" {
+		lv, err := yokedcache.ParseLogLevel(a.logLevel)
+		if err != nil {
+			return cfg, withCode(exitUsage, fmt.Errorf("--log-level: %w", err))
+		}
+		flags.Logger = newLogger(a.stderr, lv)
+	}
+	cfg = cfg.Merge(flags)
+	if cfg.Logger == nil {
+		cfg.Logger = newLogger(a.stderr, levelWarn)
+	}
+	return cfg, nil
+}
+
+// open builds the cache; the caller closes it.
+func (a *app) open() (*yokedcache.Cache, yokedcache.Config, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, cfg, err
+	}
+	c, err := yokedcache.New(cfg)
+	if err != nil {
+		return nil, cfg, classify(err)
+	}
+	return c, cfg, nil
+}
+
+// classify maps an error to an exit code.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		return err
+	}
+	switch {
+	case errors.Is(err, yokedcache.ErrInvalidConfig):
+		return withCode(exitUsage, err)
+	case isConnErr(err):
+		return withCode(exitConnFail, err)
+	}
+	return withCode(exitError, err)
+}
+
+// isConnErr reports errors that mean the backend could not be reached.
+func isConnErr(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &oe), errors.As(err, &de),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "connection reset", "dial tcp", "no reachable server", "no servers configured"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// withCache opens the cache, runs f and closes it.
+func (a *app) withCache(f func(c *yokedcache.Cache, cfg yokedcache.Config) error) error {
+	c, cfg, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return classify(f(c, cfg))
+}
