@@ -42,9 +42,9 @@ type selector struct {
 	continuum []point // sorted by hash; nil for modulo
 }
 
-// newSelector builds the selector for servers (validated names) with equal
-// weights.
-func newSelector(servers []string, ketama bool) *selector {
+// newSelector builds the selector for servers (validated names) with the
+// given weights (nil: equal).
+func newSelector(servers []string, weights []int, ketama bool) *selector {
 	s := &selector{addrs: make([]net.Addr, len(servers))}
 	for i, srv := range servers {
 		network := "tcp"
@@ -54,9 +54,11 @@ func newSelector(servers []string, ketama bool) *selector {
 		s.addrs[i] = &serverAddr{network: network, addr: srv}
 	}
 	if ketama {
-		weights := make([]int, len(servers))
-		for i := range weights {
-			weights[i] = 1
+		if len(weights) == 0 {
+			weights = make([]int, len(servers))
+			for i := range weights {
+				weights[i] = 1
+			}
 		}
 		s.continuum = ketamaContinuum(servers, weights)
 	}

@@ -17,7 +17,7 @@ func servers(n int) []string {
 }
 
 func TestKetamaContinuumShape(t *testing.T) {
-	s := newSelector(servers(3), true)
+	s := newSelector(servers(3), nil, true)
 	if len(s.continuum) != 3*pointsPerServer {
 		t.Fatalf("continuum has %d points; want %d", len(s.continuum), 3*pointsPerServer)
 	}
@@ -43,7 +43,7 @@ func TestKetamaContinuumShape(t *testing.T) {
 }
 
 func TestKetamaLookupIsFirstPointAtOrAfter(t *testing.T) {
-	s := newSelector(servers(3), true)
+	s := newSelector(servers(3), nil, true)
 	for i := 0; i < 2000; i++ {
 		k := fmt.Sprintf("key-%d", i)
 		h := ketamaHash(k)
@@ -62,8 +62,8 @@ func TestKetamaLookupIsFirstPointAtOrAfter(t *testing.T) {
 
 func TestKetamaAddingAServerRemapsAQuarter(t *testing.T) {
 	const n = 10000
-	three := newSelector(servers(3), true)
-	four := newSelector(servers(4), true)
+	three := newSelector(servers(3), nil, true)
+	four := newSelector(servers(4), nil, true)
 	moved := 0
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("yokedcache:user:%d", i)
@@ -81,7 +81,7 @@ func TestKetamaAddingAServerRemapsAQuarter(t *testing.T) {
 		t.Fatalf("remapped %.1f%% of keys; want about 25%% (15-35%%)", 100*frac)
 	}
 	// The modulo rule, for contrast, remaps most keys.
-	m3, m4 := newSelector(servers(3), false), newSelector(servers(4), false)
+	m3, m4 := newSelector(servers(3), nil, false), newSelector(servers(4), nil, false)
 	movedMod := 0
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("yokedcache:user:%d", i)
@@ -97,7 +97,7 @@ func TestKetamaAddingAServerRemapsAQuarter(t *testing.T) {
 
 func TestKetamaBalanced(t *testing.T) {
 	for _, ns := range []int{2, 3, 4, 5} {
-		s := newSelector(servers(ns), true)
+		s := newSelector(servers(ns), nil, true)
 		counts := make([]int, ns)
 		const n = 10000
 		for i := 0; i < n; i++ {
@@ -115,15 +115,61 @@ func TestKetamaBalanced(t *testing.T) {
 
 func TestModulaMatchesGomemcache(t *testing.T) {
 	// gomemcache's ServerList: crc32.ChecksumIEEE(key) % n.
-	s := newSelector(servers(3), false)
+	s := newSelector(servers(3), nil, false)
 	if got := s.index("foo"); got != 0x8c736521%3 {
 		t.Fatalf("index(foo) = %d; want crc32(foo)%%3 = %d", got, 0x8c736521%3)
 	}
 }
 
 func BenchmarkKetamaIndex(b *testing.B) {
-	s := newSelector(servers(3), true)
+	s := newSelector(servers(3), nil, true)
 	for b.Loop() {
 		s.index("yokedcache:user:42")
+	}
+}
+
+// TestKetamaLibketamaVectors checks keys against the server list of
+// libketama's own test file (weighted), with the hashes and servers that
+// libketama computes for them.
+func TestKetamaLibketamaVectors(t *testing.T) {
+	names := []string{
+		"10.0.1.1:11211", "10.0.1.2:11211", "10.0.1.3:11211", "10.0.1.4:11211",
+		"10.0.1.5:11211", "10.0.1.6:11211", "10.0.1.7:11211", "10.0.1.8:11211",
+	}
+	weights := []int{600, 300, 200, 350, 1000, 800, 950, 100}
+	s := newSelector(names, weights, true)
+	for _, v := range []struct {
+		key    string
+		hash   uint32
+		server string
+	}{
+		{"12936", 3769287096, "10.0.1.7:11211"},
+		{"27804", 435768809, "10.0.1.5:11211"},
+		{"37045", 1996655674, "10.0.1.2:11211"},
+		{"50829", 2954822664, "10.0.1.1:11211"},
+		{"65422", 1423001712, "10.0.1.6:11211"},
+		{"74912", 3809055594, "10.0.1.6:11211"},
+	} {
+		if h := ketamaHash(v.key); h != v.hash {
+			t.Errorf("ketamaHash(%q) = %d; libketama: %d", v.key, h, v.hash)
+		}
+		if got := names[s.index(v.key)]; got != v.server {
+			t.Errorf("server of %q = %s; libketama: %s", v.key, got, v.server)
+		}
+	}
+}
+
+func TestKetamaWeights(t *testing.T) {
+	s := newSelector(servers(2), []int{2, 1}, true)
+	// floor(2/3*40*2) = 53 and floor(1/3*40*2) = 26 digests, 4 points each.
+	if got := len(s.continuum); got != 4*(53+26) {
+		t.Fatalf("continuum has %d points; want %d", got, 4*(53+26))
+	}
+	counts := make([]int, 2)
+	for i := 0; i < 10000; i++ {
+		counts[s.index(fmt.Sprintf("k:%d", i))]++
+	}
+	if share := float64(counts[0]) / 10000; share < 0.58 || share > 0.75 {
+		t.Fatalf("weight 2 of 3 got %.0f%% of keys; want about 67%%", 100*share)
 	}
 }

@@ -52,6 +52,12 @@ type Options struct {
 	// default, "" means it) or DistributionModula (gomemcache's CRC-32
 	// modulo rule, which remaps most keys when the server list changes).
 	Distribution Distribution
+	// Weights are the servers' relative weights for ketama, in the order
+	// of Servers (libketama's "memory" column): a server's share of the
+	// continuum, and so of the keys, is its weight over the total. Empty
+	// means equal weights (160 points per server). Ignored by
+	// DistributionModula.
+	Weights []int
 	// Timeout bounds every network step (dial, each read and write) of an
 	// operation. Default 500 ms (DefaultTimeout).
 	Timeout time.Duration
@@ -145,6 +151,26 @@ func (o Options) normalize() (Options, error) {
 		servers[i] = s
 	}
 	o.Servers = servers
+	if len(o.Weights) > 0 {
+		if len(o.Weights) != len(o.Servers) {
+			return o, errInvalid("%d weights for %d servers", len(o.Weights), len(o.Servers))
+		}
+		total := 0
+		for _, w := range o.Weights {
+			if w < 1 || w > 1<<20 {
+				return o, errInvalid("weight %d out of range (1 to 1048576)", w)
+			}
+			total += w
+		}
+		o.Weights = append([]int(nil), o.Weights...)
+		for i, w := range o.Weights {
+			// Every server needs at least one digest (libketama would
+			// silently drop it).
+			if float64(w)/float64(total)*ketamaHashesPerServer*float64(len(o.Weights)) < 1 {
+				return o, errInvalid("server %s: weight %d is too small to get a point on the continuum", o.Servers[i], w)
+			}
+		}
+	}
 	switch o.Distribution {
 	case "":
 		o.Distribution = DistributionKetama
@@ -229,7 +255,7 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	sel := newSelector(o.Servers, o.Distribution == DistributionKetama)
+	sel := newSelector(o.Servers, o.Weights, o.Distribution == DistributionKetama)
 	c := memcache.NewFromSelector(sel)
 	c.Timeout = o.Timeout
 	c.MaxIdleConns = o.MaxIdleConns
@@ -252,6 +278,7 @@ func (s *Store) As(target any) bool {
 func (s *Store) Options() Options {
 	o := s.opts
 	o.Servers = append([]string(nil), o.Servers...)
+	o.Weights = append([]int(nil), o.Weights...)
 	return o
 }
 

@@ -39,6 +39,7 @@ func (o URLOpener) OpenURL(_ context.Context, u *url.URL) (backend.Backend, erro
 // address goes in brackets, alone (use Options.Servers for several). Parameters, all optional:
 //
 //   - ketama: true (default) or false (gomemcache's CRC-32 modulo)
+//   - weights: ketama weights in server order, e.g. 1,2,1 (default equal)
 //   - timeout: per network step, a Go duration or seconds (default 500ms)
 //   - max_idle_conns: idle connections per server (default 16)
 //   - max_item_size: the servers' -I, with an optional unit such as MiB
@@ -88,6 +89,17 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 		o.Distribution = DistributionKetama
 		if !b {
 			o.Distribution = DistributionModula
+		}
+	}
+	if v, ok := q.String("weights"); ok {
+		o.Weights = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				q.Fail(errInvalid("weights must be a comma-separated list of integers"))
+				break
+			}
+			o.Weights = append(o.Weights, n)
 		}
 	}
 	if v, ok := q.String("timeout"); ok {

@@ -27,6 +27,10 @@ func TestParseURL(t *testing.T) {
 	if o.Distribution != DistributionKetama || o.Timeout != 250*time.Second || o.WriteNamespaceTTL != 100*time.Millisecond || o.ReadNamespaceTTL != 50*time.Millisecond {
 		t.Fatalf("ParseURL = %+v", o)
 	}
+	o, err = ParseURL("memcached://h1,h2?weights=2,1")
+	if err != nil || !slices.Equal(o.Weights, []int{2, 1}) {
+		t.Fatalf("ParseURL with weights = %+v, %v", o, err)
+	}
 	o, err = ParseURL("memcached://h1,h2")
 	if err != nil || !slices.Equal(o.Servers, []string{"h1", "h2"}) {
 		t.Fatalf("ParseURL without ports = %+v, %v", o, err)
@@ -51,6 +55,10 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h1:11211?timeout=-1s",
 		"memcached://h1:11211?max_item_size=1",
 		"memcached://h1:11211?namespace_depth=0",
+		"memcached://h1:11211,h2:11211?weights=1",
+		"memcached://h1:11211,h2:11211?weights=1,x",
+		"memcached://h1:11211,h2:11211?weights=1,0",
+		"memcached://h1:11211,h2:11211?weights=1000,1",
 		"memcached://h1:11211?write_namespace_ttl=soon",
 		"memcached://user:secret@h1:11211",
 		"memcached://h1:11211/path",
