@@ -10,7 +10,7 @@
 //
 // Keys are spread over Options.Servers with libketama's consistent
 // hashing by default (the Python reference's behaviors={"ketama": True}):
-// each server gets 160 points on a 32-bit continuum, from the MD5 digests
+// with equal Options.Weights each server gets 160 points on a 32-bit continuum, from the MD5 digests
 // of "<server>-0" ... "<server>-39" (four little-endian points per digest);
 // a key goes to the first point at or after the first four bytes of its
 // MD5 digest (little-endian), wrapping around. Adding a fourth server to

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,6 +306,11 @@ func (e *corruptError) Error() string   { return e.err.Error() }
 func (e *corruptError) Unwrap() []error { return []error{e.err, backend.ErrNotFound} }
 
 func opErr(op string, err error) error {
+	var cte *memcache.ConnectTimeoutError
+	if errors.As(err, &cte) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// Let callers match a dial timeout like a read timeout.
+		return fmt.Errorf("memcached: %s: %w (%w)", op, err, os.ErrDeadlineExceeded)
+	}
 	return fmt.Errorf("memcached: %s: %w", op, err)
 }
 
