@@ -643,3 +643,59 @@ func TestHungServerIsBoundedByTimeout(t *testing.T) {
 		t.Fatalf("HealthDetails = %+v; want degraded", h)
 	}
 }
+
+// TestConcurrentUse runs Sets, Gets, tag invalidations and flushes from
+// two Stores at once (for the race detector), and checks the ordering
+// rule: a Set that completed before InvalidateTags started is invalidated.
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	addr := testserver.SharedMemcached(t).Addr
+	a := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	p := uniq(t)
+	tag := p + ":\xfftag:t"
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Go(func() {
+			s := a
+			if w%2 == 1 {
+				s = b
+			}
+			for i := range 100 {
+				k := fmt.Sprintf("%s:w%d:%d", p, w, i%7)
+				var err error
+				switch i % 5 {
+				case 0, 1:
+					err = s.Set(ctx, k, []byte("v"), backend.SetOptions{TTL: time.Minute, Tags: []string{tag}})
+				case 2:
+					_, err = s.Get(ctx, k)
+					if errors.Is(err, backend.ErrNotFound) {
+						err = nil
+					}
+				case 3:
+					_, err = s.InvalidateTags(ctx, []string{tag})
+				case 4:
+					_, err = s.GetMany(ctx, []string{k, p + ":none"})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		k := fmt.Sprintf("%s:order:%d", p, i)
+		must(t, a.Set(ctx, k, []byte("v"), backend.SetOptions{TTL: time.Minute, Tags: []string{tag}}))
+		_, err := b.InvalidateTags(ctx, []string{tag})
+		must(t, err)
+		mustMiss(t, a, k)
+		mustMiss(t, b, k)
+	}
+}
