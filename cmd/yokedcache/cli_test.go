@@ -1,0 +1,393 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/yokedcache/yokedcache/internal/testserver"
+)
+
+var bin string
+
+// TestMain builds the CLI once; every test runs the binary black-box.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "yokedcache-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "yokedcache")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// cli runs the binary with a clean YOKEDCACHE_* environment plus env.
+func cli(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "YOKEDCACHE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func (r result) want(t *testing.T, code int, stdoutHas ...string) result {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, s := range stdoutHas {
+		if !strings.Contains(r.stdout, s) {
+			t.Fatalf("stdout lacks %q:\n%s\nstderr:\n%s", s, r.stdout, r.stderr)
+		}
+	}
+	return r
+}
+
+func (r result) stderrHas(t *testing.T, s string) result {
+	t.Helper()
+	if !strings.Contains(r.stderr, s) {
+		t.Fatalf("stderr lacks %q:\n%s", s, r.stderr)
+	}
+	return r
+}
+
+func jsonOf(t *testing.T, s string, dst any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), dst); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+func TestUsageAndConfigErrors(t *testing.T) {
+	cli(t, nil, "", "--version").want(t, 0, "yokedcache version")
+	cli(t, nil, "", "--help").want(t, 0, "Exit codes", "ping", "bench")
+	cli(t, nil, "", "bogus").want(t, 2).stderrHas(t, "unknown command")
+	cli(t, nil, "", "ping", "--nope").want(t, 2).stderrHas(t, "unknown flag")
+	cli(t, nil, "", "get").want(t, 2).stderrHas(t, "accepts 1 arg")
+	cli(t, nil, "", "-o", "xml", "ping").want(t, 2).stderrHas(t, "--output")
+	cli(t, nil, "", "--log-level", "loud", "ping").want(t, 2).stderrHas(t, "--log-level")
+	cli(t, map[string]string{"YOKEDCACHE_DEFAULT_TTL": "soon"}, "", "ping").want(t, 2).stderrHas(t, "YOKEDCACHE_DEFAULT_TTL")
+	cli(t, nil, "", "--url", "nope://x", "ping").want(t, 2).stderrHas(t, "unknown scheme")
+	cli(t, nil, "", "--url", "mem://", "--redis-url", "redis://x", "ping").want(t, 2)
+	cli(t, nil, "", "-c", filepath.Join(t.TempDir(), "missing.yaml"), "ping").want(t, 2)
+	cli(t, nil, "", "invalidate").want(t, 2).stderrHas(t, "--tags or --pattern")
+	cli(t, nil, "", "set", "k", "{", "--json").want(t, 2).stderrHas(t, "not JSON")
+	cli(t, nil, "", "set", "k", "v", "--ttl", "soon").want(t, 2).stderrHas(t, "--ttl")
+	cli(t, nil, "", "list", "--limit", "0").want(t, 2)
+	cli(t, nil, "", "ping", "--count", "0").want(t, 2)
+}
+
+func TestMemoryDefault(t *testing.T) {
+	cli(t, nil, "", "ping").want(t, 0, "OK (")
+	r := cli(t, nil, "", "ping", "--count", "3", "--interval", "10ms", "--show-timing").want(t, 0, "3 pings, 0 failed; backend memory; min/avg/max")
+	if strings.Count(r.stdout, "OK (") != 3 {
+		t.Fatalf("want 3 OK lines:\n%s", r.stdout)
+	}
+	var ping struct {
+		Backend string `json:"backend"`
+		Failed  int    `json:"failed"`
+		Pings   []struct {
+			OK bool `json:"ok"`
+		} `json:"pings"`
+	}
+	jsonOf(t, cli(t, nil, "", "ping", "-o", "json").want(t, 0).stdout, &ping)
+	if ping.Backend != "memory" || len(ping.Pings) != 1 || !ping.Pings[0].OK {
+		t.Fatalf("ping json: %+v", ping)
+	}
+	cli(t, nil, "", "stats").want(t, 0, "backend", "memory", "keys", "this CLI process only", "note: the memory backend lives inside one process")
+	r = cli(t, nil, "", "stats", "--watch", "--interval", "10ms", "--times", "3").want(t, 0)
+	if strings.Count(r.stdout, "METRIC") != 3 {
+		t.Fatalf("--watch --times 3:\n%s", r.stdout)
+	}
+	cli(t, nil, "", "health").want(t, 0, "healthy")
+	// Each invocation has its own memory: a set is not visible to the next.
+	cli(t, nil, "", "set", "k", "v").want(t, 0, "OK")
+	cli(t, nil, "", "get", "k").want(t, 1).stderrHas(t, "not found")
+	cli(t, nil, "", "list").want(t, 0, "KEY").stderrHas(t, "private to this process")
+	cli(t, nil, "", "export-config").want(t, 0, "key_prefix: yokedcache", "url: mem://")
+	cli(t, nil, "", "completion", "bash").want(t, 0, "bash completion")
+	cli(t, nil, "", "completion", "zsh").want(t, 0, "compdef")
+}
+
+func TestBenchMemory(t *testing.T) {
+	r := cli(t, nil, "", "bench", "--ops", "200", "--keys", "100", "--fuzzy-ops", "3").want(t, 0,
+		"memory", "Latency get p50 / p99", "Latency fuzzy search p50 / p99", "Throughput get", "Tags", "Measured on this machine")
+	if strings.Contains(r.stdout, "error") {
+		t.Fatalf("bench reported an error:\n%s", r.stdout)
+	}
+	var out struct {
+		Results []struct {
+			Backend string `json:"backend"`
+			Ops     []struct {
+				Op        string  `json:"op"`
+				P50NS     int64   `json:"p50_ns"`
+				P99NS     int64   `json:"p99_ns"`
+				OpsPerSec float64 `json:"ops_per_sec"`
+				Error     string  `json:"error"`
+			} `json:"ops"`
+		} `json:"results"`
+	}
+	jsonOf(t, cli(t, nil, "", "bench", "--ops", "100", "--keys", "50", "--fuzzy-ops", "2", "--concurrency", "2", "--no-progress", "-o", "json").want(t, 0).stdout, &out)
+	if len(out.Results) != 1 || len(out.Results[0].Ops) != 5 {
+		t.Fatalf("bench json: %+v", out)
+	}
+	for _, op := range out.Results[0].Ops {
+		if op.Error != "" || op.OpsPerSec <= 0 || op.P99NS < op.P50NS {
+			t.Fatalf("op %+v", op)
+		}
+	}
+	cli(t, nil, "", "bench", "--ops", "5").want(t, 2)
+}
+
+func TestPingExitCodes(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{})
+	cli(t, nil, "", "ping", "-r", srv.URL()).want(t, 0, "OK (")
+	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "ping").want(t, 0, "OK (")
+	dead := "redis://" + closedPort(t) + "/0"
+	cli(t, nil, "", "ping", "--redis-url", dead).want(t, 3)
+	cli(t, nil, "", "health", "--redis-url", dead).want(t, 3)
+	cli(t, nil, "", "get", "k", "--redis-url", dead).want(t, 3)
+	cli(t, nil, "", "bench", "--redis-url", dead, "--ops", "10").want(t, 3)
+	// A server that goes away: ping fails with 3 too.
+	srv.Stop()
+	cli(t, nil, "", "ping", "--url", srv.URL()).want(t, 3)
+}
+
+// TestRedis runs every data command against a real Redis, where state
+// persists across invocations.
+func TestRedis(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{Password: "s3cret-pw"})
+	env := map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL(), "YOKEDCACHE_KEY_PREFIX": "clitest"}
+	run := func(stdin string, args ...string) result { return cli(t, env, stdin, args...) }
+
+	run("", "set", "greeting", "hello", "--ttl", "60").want(t, 0, "OK")
+	run("", "get", "greeting").want(t, 0, "hello")
+	run("", "set", "user:1", `{"name":"Alice","age":30}`, "--json", "--tags", "users,tenant:7", "--ttl", "1h").want(t, 0)
+	run("", "set", "user:2", `{"name":"Bob"}`, "--json", "-t", "users").want(t, 0)
+	run("from stdin\n", "set", "note", "-").want(t, 0)
+	run("", "get", "note").want(t, 0, "from stdin")
+	run("", "set", "forever", "x", "--ttl", "never").want(t, 0)
+
+	var got struct {
+		Key        string         `json:"key"`
+		TTLSeconds *float64       `json:"ttl_seconds"`
+		Tags       []string       `json:"tags"`
+		Value      map[string]any `json:"value"`
+	}
+	jsonOf(t, run("", "get", "user:1", "-o", "json").want(t, 0).stdout, &got)
+	if got.Value["name"] != "Alice" || got.Value["age"] != 30.0 || len(got.Tags) != 2 || got.TTLSeconds == nil || *got.TTLSeconds < 3000 {
+		t.Fatalf("get -o json: %+v", got)
+	}
+	run("", "get", "user:1").want(t, 0, `{"age":30,"name":"Alice"}`)
+	run("", "get", "user:1", "-o", "csv").want(t, 0, "KEY,TTL,TAGS,VALUE", "user:1")
+	run("", "get", "missing").want(t, 1).stderrHas(t, "not found")
+
+	// list: columns, pattern, tags, limit, values, formats.
+	r := run("", "list").want(t, 0, "KEY", "TTL", "TAGS", "greeting", "user:1", "users,tenant:7", "never")
+	if strings.Contains(r.stdout, "VALUE") {
+		t.Fatal("values without --include-values")
+	}
+	r = run("", "list", "--pattern", "user:*").want(t, 0, "user:1", "user:2")
+	if strings.Contains(r.stdout, "greeting") {
+		t.Fatalf("--pattern:\n%s", r.stdout)
+	}
+	r = run("", "list", "--tags", "tenant:7").want(t, 0, "user:1")
+	if strings.Contains(r.stdout, "user:2") {
+		t.Fatalf("--tags:\n%s", r.stdout)
+	}
+	r = run("", "list", "--limit", "2").want(t, 0).stderrHas(t, "first 2 keys")
+	if n := strings.Count(strings.TrimSpace(r.stdout), "\n"); n != 2 {
+		t.Fatalf("--limit 2 printed %d rows:\n%s", n, r.stdout)
+	}
+	run("", "list", "--pattern", "greeting", "--include-values").want(t, 0, "VALUE", "hello")
+	var rows []map[string]any
+	jsonOf(t, run("", "list", "-o", "json", "--include-values", "-p", "user:2").want(t, 0).stdout, &rows)
+	if len(rows) != 1 || rows[0]["key"] != "user:2" || rows[0]["value"].(map[string]any)["name"] != "Bob" {
+		t.Fatalf("list json: %v", rows)
+	}
+	recs, err := csv.NewReader(strings.NewReader(run("", "list", "-o", "csv").want(t, 0).stdout)).ReadAll()
+	if err != nil || len(recs) != 6 || recs[0][0] != "KEY" {
+		t.Fatalf("list csv: %v %v", recs, err)
+	}
+	var yrows []map[string]any
+	if err := yaml.Unmarshal([]byte(run("", "list", "-o", "yaml").want(t, 0).stdout), &yrows); err != nil || len(yrows) != 5 {
+		t.Fatalf("list yaml: %v %v", yrows, err)
+	}
+
+	// search.
+	run("", "search", "user").want(t, 0, "SCORE", "user:1", "user:2")
+	r = run("", "search", "user", "--max-results", "1").want(t, 0)
+	if strings.Count(r.stdout, "user:") != 1 {
+		t.Fatalf("--max-results 1:\n%s", r.stdout)
+	}
+	r = run("", "search", "user", "--tags", "tenant:7").want(t, 0, "user:1")
+	if strings.Contains(r.stdout, "user:2") {
+		t.Fatalf("search --tags:\n%s", r.stdout)
+	}
+	r = run("", "search", "greetxx", "--threshold", "100").want(t, 0)
+	if strings.Contains(r.stdout, "greeting") {
+		t.Fatalf("--threshold 100:\n%s", r.stdout)
+	}
+	var hits []map[string]any
+	jsonOf(t, run("", "search", "greet", "-o", "json").want(t, 0).stdout, &hits)
+	if len(hits) != 1 || hits[0]["key"] != "greeting" || hits[0]["value"] != "hello" {
+		t.Fatalf("search json: %v", hits)
+	}
+
+	// stats shows what the backend knows, not zero counters.
+	var st struct {
+		Backend string `json:"backend"`
+		Stats   struct {
+			Keys  int64  `json:"keys"`
+			Scope string `json:"scope"`
+		} `json:"stats"`
+		Covers map[string]string `json:"covers"`
+	}
+	jsonOf(t, run("", "stats", "-o", "json").want(t, 0).stdout, &st)
+	if st.Backend != "redis" || st.Stats.Keys != 5 || st.Covers["keys"] == "" {
+		t.Fatalf("stats json: %+v", st)
+	}
+	run("", "stats").want(t, 0, "keys", "5", "COVERS")
+	run("", "health").want(t, 0, "healthy", "redis")
+	var h map[string]any
+	jsonOf(t, run("", "health", "-o", "json").want(t, 0).stdout, &h)
+	if h["status"] != "healthy" {
+		t.Fatalf("health json: %v", h)
+	}
+
+	// invalidate, delete.
+	run("", "invalidate", "--tags", "tenant:7").want(t, 0, "invalidated")
+	run("", "get", "user:1").want(t, 1)
+	run("", "get", "user:2").want(t, 0, "Bob")
+	run("", "invalidate", "--pattern", "user:*").want(t, 0, "invalidated 1 keys")
+	run("", "get", "user:2").want(t, 1)
+	run("", "delete", "greeting", "nope").want(t, 0, "deleted 1 of 2")
+	var del map[string]any
+	jsonOf(t, run("", "delete", "note", "-o", "json").want(t, 0).stdout, &del)
+	if del["deleted"] != 1.0 {
+		t.Fatalf("delete json: %v", del)
+	}
+
+	// warm from YAML and JSON files, and from stdin.
+	dir := t.TempDir()
+	yamlFile := filepath.Join(dir, "warm.yaml")
+	_ = os.WriteFile(yamlFile, []byte("entries:\n  - key: config:site\n    value: {theme: dark, beta: true}\n    ttl: 1h\n    tags: [config]\n  - key: plain\n    value: text\n"), 0o600)
+	run("", "warm", yamlFile).want(t, 0, "warmed 2 entries")
+	run("", "get", "config:site").want(t, 0, `"theme":"dark"`)
+	run("", "list", "--tags", "config").want(t, 0, "config:site")
+	jsonFile := filepath.Join(dir, "warm.json")
+	_ = os.WriteFile(jsonFile, []byte(`[{"key":"j1","value":[1,2,3]},{"key":"j2","value":"x","ttl":"30"}]`), 0o600)
+	run("", "warm", jsonFile).want(t, 0, "warmed 2 entries")
+	run("", "get", "j1").want(t, 0, "[1,2,3]")
+	run(`[{"key":"s1","value":"from stdin"}]`, "warm", "-").want(t, 0, "warmed 1")
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(bad, []byte("entries:\n  - key: a\n    valu: 1\n"), 0o600)
+	run("", "warm", bad).want(t, 2)
+
+	// Another key prefix sees nothing of ours.
+	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "--key-prefix", "other", "get", "plain").want(t, 1)
+
+	// flush: asks, aborts on no, flushes on yes / --yes, keeps other prefixes.
+	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "--key-prefix", "other", "set", "keep", "me").want(t, 0)
+	run("n\n", "flush").want(t, 1).stderrHas(t, "[y/N]")
+	run("", "get", "plain").want(t, 0, "text")
+	run("y\n", "flush").want(t, 0, "flushed")
+	run("", "get", "plain").want(t, 1)
+	run("", "set", "again", "1").want(t, 0)
+	run("", "flush", "--yes").want(t, 0)
+	run("", "get", "again").want(t, 1)
+	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "--key-prefix", "other", "get", "keep").want(t, 0, "me")
+
+	// export-config never prints the password.
+	r = run("", "export-config").want(t, 0, "redis_url: redis://:xxxxx@", "key_prefix: clitest")
+	if strings.Contains(r.stdout+r.stderr, "s3cret-pw") {
+		t.Fatal("export-config leaked the password")
+	}
+	var ec map[string]any
+	jsonOf(t, run("", "export-config", "-o", "json").want(t, 0).stdout, &ec)
+	if ec["key_prefix"] != "clitest" || strings.Contains(fmt.Sprint(ec), "s3cret-pw") {
+		t.Fatalf("export-config json: %v", ec)
+	}
+	// Errors never print the password either.
+	r = cli(t, nil, "", "--redis-url", "redis://:s3cret-pw@"+closedPort(t)+"/0", "ping")
+	if r.code != 3 || strings.Contains(r.stdout+r.stderr, "s3cret-pw") {
+		t.Fatalf("ping to a dead server: %d %s", r.code, r.stderr)
+	}
+
+	// bench against this Redis.
+	run("", "bench", "--ops", "100", "--keys", "50", "--fuzzy-ops", "2").want(t, 0, "redis", "Latency set p50 / p99")
+}
+
+// TestConfigFileAndFlags checks -c, flags over environment over file, and
+// routes from the file.
+func TestConfigFileAndFlags(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "yokedcache.yaml")
+	body := fmt.Sprintf("key_prefix: fromfile\nredis_url: %s\nlog_level: error\nroutes:\n  local:\n    url: mem://\n    default_ttl: 30s\n", srv.URL())
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, nil, "", "-c", file, "set", "k", "v").want(t, 0)
+	cli(t, nil, "", "--config", file, "--key-prefix", "fromfile", "get", "k").want(t, 0, "v")
+	cli(t, map[string]string{"YOKEDCACHE_CONFIG_FILE": file}, "", "get", "k").want(t, 0, "v")
+	// Environment beats the file; the flag beats the environment.
+	cli(t, map[string]string{"YOKEDCACHE_CONFIG_FILE": file, "YOKEDCACHE_KEY_PREFIX": "fromenv"}, "", "get", "k").want(t, 1)
+	cli(t, map[string]string{"YOKEDCACHE_CONFIG_FILE": file, "YOKEDCACHE_KEY_PREFIX": "fromenv"}, "", "--key-prefix", "fromfile", "get", "k").want(t, 0, "v")
+	r := cli(t, nil, "", "-c", file, "export-config").want(t, 0, "key_prefix: fromfile", "log_level: error", "routes:", "local:", "default_ttl: 30s")
+	_ = r
+	cli(t, nil, "", "-c", file, "stats").want(t, 0, "router", "route (default)", "route local")
+	cli(t, nil, "", "-c", file, "health").want(t, 0, "healthy", "routes")
+	cli(t, nil, "", "-c", file, "--log-level", "debug", "ping").want(t, 0, "OK")
+	badFile := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(badFile, []byte("key_prefx: typo\n"), 0o600)
+	cli(t, nil, "", "-c", badFile, "ping").want(t, 2).stderrHas(t, "key_prefx")
+}
