@@ -487,3 +487,56 @@ func (c Config) Merge(over Config) Config {
 	}
 	return out
 }
+
+// Open returns a Cache on the backend named by rawURL, which may be any
+// registered scheme (mem://, redis://, memcached://, ...). Two shared query
+// parameters configure the Cache and are removed before the backend parses
+// the URL:
+//
+//	prefix       Config.KeyPrefix
+//	default_ttl  Config.DefaultTTL (seconds or a Go duration)
+//
+// Every other parameter belongs to the backend (unknown ones are errors).
+// base, if given, supplies the remaining settings; its backend selection
+// is replaced by the URL. The Cache owns the backend.
+func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
+	var cfg Config
+	if len(base) > 0 {
+		cfg = base[0]
+	}
+	u, err := backend.ParseURL(rawURL)
+	if err != nil {
+		return nil, &Error{Op: "open", Err: err}
+	}
+	q := u.Query()
+	if v := q.Get("prefix"); q.Has("prefix") {
+		if v == "" {
+			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: empty prefix parameter: %w", u.Redacted(), ErrInvalidConfig)}
+		}
+		cfg.KeyPrefix = v
+		q.Del("prefix")
+	}
+	if q.Has("default_ttl") {
+		d, err := backend.ParseDuration(q.Get("default_ttl"))
+		if err == nil && d == 0 {
+			err = errors.New("must be > 0")
+		}
+		if err != nil {
+			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: default_ttl: %v: %w", u.Redacted(), err, ErrInvalidConfig)}
+		}
+		cfg.DefaultTTL = d
+		q.Del("default_ttl")
+	}
+	u.RawQuery = q.Encode()
+	b, err := backend.DefaultURLMux().OpenParsed(ctx, u)
+	if err != nil {
+		return nil, &Error{Op: "open", Err: err}
+	}
+	cfg.Backend, cfg.DefaultBackend, cfg.URL, cfg.RedisURL = b, nil, "", ""
+	c, err := New(cfg)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return c, nil
+}

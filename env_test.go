@@ -291,3 +291,24 @@ func TestRoutingConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenSharedParams(t *testing.T) {
+	ctx := t.Context()
+	c, err := yokedcache.Open(ctx, "mem://?max_size=100&prefix=svc&default_ttl=90")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.KeyPrefix() != "svc" || c.Backend() != "memory" {
+		t.Fatal(c.KeyPrefix(), c.Backend())
+	}
+	_ = c.Set(ctx, "k", "v", yokedcache.WithExactTTL())
+	if d, err := c.TTL(ctx, "k"); err != nil || d > 90*time.Second || d < 80*time.Second {
+		t.Fatalf("TTL = %v, %v", d, err)
+	}
+	for _, bad := range []string{"mem://?prefix=", "mem://?default_ttl=soon", "mem://?bogus=1", "nope://", "mem://?prefix=a:"} {
+		if _, err := yokedcache.Open(ctx, bad); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("Open(%q): %v", bad, err)
+		}
+	}
+}

@@ -201,7 +201,13 @@ func (a *app) printStats(c *yokedcache.Cache) error {
 		if k == "routes" {
 			continue
 		}
-		t.add(k, fmt.Sprint(st.Extra[k]), "backend-reported")
+		if m, ok := st.Extra[k].(map[string]any); ok {
+			for _, sub := range slices.Sorted(maps.Keys(m)) {
+				t.add(k+"."+sub, cellText(m[sub]), "backend-reported")
+			}
+			continue
+		}
+		t.add(k, cellText(st.Extra[k]), "backend-reported")
 	}
 	if routes, ok := st.Extra["routes"]; ok {
 		b, _ := json.Marshal(routes)
@@ -241,6 +247,20 @@ func (a *app) printStats(c *yokedcache.Cache) error {
 }
 
 func isProcessLocal(name string) bool { return name == "memory" }
+
+// cellText renders a backend-reported value: strings and numbers as they
+// are, anything else as JSON.
+func cellText(v any) string {
+	switch v.(type) {
+	case string, int, int64, uint64, float64, bool:
+		return fmt.Sprint(v)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
 
 // ---- list ----
 
