@@ -36,6 +36,7 @@ const (
 	DefaultSocketTimeout       = 5 * time.Second
 	DefaultHealthCheckInterval = 30 * time.Second
 	DefaultStatsScanLimit      = 100_000
+	maxRetries                 = 2
 )
 
 // Options configures New. The zero value connects to a standalone server
@@ -255,6 +256,15 @@ func (o Options) clientOption() rueidis.ClientOption {
 		// is needed.
 		DisableCache:  true,
 		ClientSetInfo: rueidis.DisableClientSetInfo,
+	}
+	// Retry a read-only command at most twice after a connection error
+	// (rueidis retries forever by default, so an operation against a
+	// server that is down would only end with its context).
+	co.RetryDelay = func(attempts int, _ rueidis.Completed, _ error) time.Duration {
+		if attempts > maxRetries {
+			return -1
+		}
+		return time.Duration(attempts) * 20 * time.Millisecond
 	}
 	co.Dialer.Timeout = o.ConnectTimeout
 	co.Dialer.KeepAlive = o.HealthCheckInterval
