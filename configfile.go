@@ -280,10 +280,17 @@ func redactURL(raw string) string {
 			changed = true
 		}
 	}
+	if _, hasPw := u.User.Password(); !changed && !hasPw {
+		return raw
+	}
 	if changed {
 		u.RawQuery = q.Encode()
 	}
-	return u.Redacted()
+	out := u.Redacted()
+	if u.Host == "" && strings.HasPrefix(raw, u.Scheme+"://") && !strings.HasPrefix(out, u.Scheme+"://") {
+		out = u.Scheme + "://" + strings.TrimPrefix(out, u.Scheme+":")
+	}
+	return out
 }
 
 // Redacted returns the file form of the configuration with every password

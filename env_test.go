@@ -312,3 +312,20 @@ func TestOpenSharedParams(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactedURLs(t *testing.T) {
+	cfg := yokedcache.Config{
+		URL:        "redis://user:pw1@host:6379/0?password=pw2&db=1",
+		PrefixURLs: map[string]string{"hot": "mem://?max_size=1000", "s": "memcached://h:11211?auth_token=pw3"},
+	}
+	fc := cfg.Redacted()
+	all := fc.URL + fc.Routes["hot"].URL + fc.Routes["s"].URL + cfg.String()
+	for _, secret := range []string{"pw1", "pw2", "pw3"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%s leaked: %s", secret, all)
+		}
+	}
+	if fc.Routes["hot"].URL != "mem://?max_size=1000" {
+		t.Errorf("URL without secrets changed: %q", fc.Routes["hot"].URL)
+	}
+}

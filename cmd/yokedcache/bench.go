@@ -109,7 +109,7 @@ unreachable backends are listed as skipped.`,
 					c.URL, c.RedisURL = t, ""
 					r, err := a.benchOne(c, t, o)
 					if err != nil {
-						if len(o.targets) > 0 && !o.all {
+						if len(targets) == 1 && !o.all {
 							return classify(err)
 						}
 						r = benchResult{Backend: schemeName(t), URL: redact(t), Skipped: err.Error()}
