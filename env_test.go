@@ -329,3 +329,37 @@ func TestRedactedURLs(t *testing.T) {
 		t.Errorf("URL without secrets changed: %q", fc.Routes["hot"].URL)
 	}
 }
+
+// FuzzParseConfig: arbitrary file contents never panic, and whatever
+// parses is accepted by New's validation.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(sampleYAML))
+	f.Add([]byte("routes:\n  a: {default_ttl: 5}\n"))
+	f.Add([]byte("default_ttl: [1]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := yokedcache.ParseConfig(data)
+		if err != nil {
+			if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+				t.Fatalf("error does not match ErrInvalidConfig: %v", err)
+			}
+			return
+		}
+		_ = cfg.String()
+		_ = cfg.Redacted()
+	})
+}
+
+func FuzzFromEnv(f *testing.F) {
+	f.Add("YOKEDCACHE_DEFAULT_TTL", "5m")
+	f.Add("YOKEDCACHE_REDIS_URL", "redis://:pw@h:1/0")
+	f.Add("YOKEDCACHE_MAX_CONNECTIONS", "9999999999999999999")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		if name == "YOKEDCACHE_CONFIG_FILE" {
+			return
+		}
+		_, err := yokedcache.FromEnvMap(envMap(map[string]string{name: value, "YOKEDCACHE_REDIS_URL": "redis://h:1/0"}))
+		if err != nil && !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Fatalf("%s=%q: %v", name, value, err)
+		}
+	})
+}

@@ -489,3 +489,37 @@ func BenchmarkRouterGet(b *testing.B) {
 		}
 	}
 }
+
+// matchReference is the routing rule written the slow, obvious way: the
+// longest route r with key == r or key starting with r+":".
+func matchReference(routes []string, key string) (string, bool) {
+	best, ok := "", false
+	for _, r := range routes {
+		if (key == r || strings.HasPrefix(key, r+":")) && len(r) >= len(best) {
+			best, ok = r, true
+		}
+	}
+	return best, ok
+}
+
+func FuzzMatch(f *testing.F) {
+	f.Add("user:admin:7", "user", "user:admin")
+	f.Add("hotel:1", "hot", "ho")
+	f.Add("a::b", "a:", "a")
+	f.Add(":", ":", "x")
+	f.Fuzz(func(t *testing.T, key, r1, r2 string) {
+		routes := map[string]int{}
+		var list []string
+		for _, r := range []string{r1, r2} {
+			if p, ok := router.NormalizePrefix(r); ok {
+				routes[p] = 0
+				list = append(list, p)
+			}
+		}
+		got, gok := router.Match(routes, key)
+		want, wok := matchReference(list, key)
+		if got != want || gok != wok {
+			t.Fatalf("Match(%q, %q) = %q %v; reference %q %v", list, key, got, gok, want, wok)
+		}
+	})
+}
