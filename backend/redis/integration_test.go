@@ -424,7 +424,10 @@ func TestTagBookkeepingBounded(t *testing.T) {
 	if afterKeys.(int64) > baseKeys.(int64) {
 		t.Fatalf("%d keys remain after the tagged entries expired; baseline %d", afterKeys, baseKeys)
 	}
-	if grown := after - base; grown > 256<<10 {
+	// What remains above the baseline is Redis's own main hash table,
+	// which its cron shrinks lazily; our bookkeeping is gone (keys above).
+	// Allow 5 % of the peak growth.
+	if grown := after - base; grown > (peak-base)/20 {
 		t.Fatalf("used_memory is %d B above the baseline after expiry (peak was %d B above)", grown, peak-base)
 	}
 	var s string

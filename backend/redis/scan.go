@@ -150,7 +150,7 @@ func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error
 				victims = append(victims, k)
 			}
 		}
-		n, err := s.unlink(ctx, victims, nil)
+		n, err := s.unlink(ctx, victims, true, nil)
 		total += n
 		if err != nil {
 			return total, err

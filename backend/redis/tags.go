@@ -121,6 +121,11 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 			s.c.B().Smembers().Key(persistentTagKey(t)).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
+	if len(tags) == 1 {
+		if n, done, err := s.invalidateOne(ctx, tags[0], res); done {
+			return n, err
+		}
+	}
 	members := make(map[string]*membership)
 	var order []string
 	get := func(k string) *membership {
@@ -203,6 +208,11 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 		}
 		if valid {
 			victims = append(victims, k)
+			if exp == -1 {
+				// A record without expiry would stay; a TTL'd one
+				// expires with the entry it described.
+				cleanup = append(cleanup, s.c.B().Unlink().Key(metaKey(k)).Build())
+			}
 		}
 		// Persistent memberships never expire: drop the ones of deleted
 		// or re-set entries now.
@@ -214,17 +224,17 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	for _, t := range tags {
 		cleanup = append(cleanup, s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(now).Build())
 	}
-	n, err := s.unlink(ctx, victims, cleanup)
+	n, err := s.unlink(ctx, victims, false, cleanup)
 	if err != nil {
 		return n, err
 	}
 	return n, nil
 }
 
-// unlink deletes keys and their tag records with multi-key UNLINKs of at
-// most unlinkBatch keys (one hash slot each on Cluster), pipelined with
-// extra, and returns how many of keys existed.
-func (s *Store) unlink(ctx context.Context, keys []string, extra rueidis.Commands) (int64, error) {
+// unlink deletes keys (and their tag records when withMeta) with
+// multi-key UNLINKs of at most unlinkBatch keys (one hash slot each on
+// Cluster), pipelined with extra, and returns how many of keys existed.
+func (s *Store) unlink(ctx context.Context, keys []string, withMeta bool, extra rueidis.Commands) (int64, error) {
 	var cmds rueidis.Commands
 	var counted []bool
 	add := func(ks []string, count bool) {
@@ -235,9 +245,12 @@ func (s *Store) unlink(ctx context.Context, keys []string, extra rueidis.Command
 			ks = ks[n:]
 		}
 	}
-	metas := make([]string, len(keys))
-	for i, k := range keys {
-		metas[i] = metaKey(k)
+	var metas []string
+	if withMeta {
+		metas = make([]string, len(keys))
+		for i, k := range keys {
+			metas[i] = metaKey(k)
+		}
 	}
 	if s.cluster {
 		for si, set := range [][]string{keys, metas} {
@@ -277,4 +290,42 @@ func (s *Store) unlink(ctx context.Context, keys []string, extra rueidis.Command
 		}
 	}
 	return total, firstErr
+}
+
+// invalidateOne is InvalidateTags of one tag whose index holds only
+// entries with a TTL (the common case), without building a map: done is
+// false when the tag also has entries without expiry.
+func (s *Store) invalidateOne(ctx context.Context, tag string, res []rueidis.RedisResult) (int64, bool, error) {
+	ps, err := res[1].AsStrSlice()
+	if err != nil {
+		return 0, true, s.wrapErr(err)
+	}
+	if len(ps) > 0 {
+		return 0, false, nil
+	}
+	zs, err := res[0].AsZScores()
+	if err != nil {
+		return 0, true, s.wrapErr(err)
+	}
+	if len(zs) == 0 {
+		return 0, true, nil
+	}
+	cmds := make(rueidis.Commands, len(zs))
+	for i, z := range zs {
+		cmds[i] = s.c.B().Pexpiretime().Key(z.Member).Build()
+	}
+	victims := make([]string, 0, len(zs))
+	for i, r := range s.c.DoMulti(ctx, cmds...) {
+		exp, err := r.AsInt64()
+		if err != nil {
+			return 0, true, s.wrapErr(err)
+		}
+		if exp > 0 && exp == int64(zs[i].Score) {
+			victims = append(victims, zs[i].Member)
+		}
+	}
+	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+	n, err := s.unlink(ctx, victims, false, rueidis.Commands{
+		s.c.B().Zremrangebyscore().Key(tag).Min("-inf").Max(now).Build()})
+	return n, true, err
 }
