@@ -142,6 +142,11 @@ func TestMemoryDefault(t *testing.T) {
 	if ping.Backend != "memory" || len(ping.Pings) != 1 || !ping.Pings[0].OK {
 		t.Fatalf("ping json: %+v", ping)
 	}
+	cli(t, nil, "", "ping", "-o", "csv").want(t, 0, "PING,OK,LATENCY_MS,ERROR", "1,true,")
+	cli(t, nil, "", "ping", "-o", "yaml").want(t, 0, "backend: memory", "failed: 0")
+	cli(t, nil, "", "stats", "-o", "csv").want(t, 0, "METRIC,VALUE,COVERS")
+	cli(t, nil, "", "stats", "-o", "yaml").want(t, 0, "backend: memory", "covers:")
+	cli(t, nil, "", "health", "-o", "yaml").want(t, 0, "status: healthy")
 	cli(t, nil, "", "stats").want(t, 0, "backend", "memory", "keys", "this CLI process only", "note: the memory backend lives inside one process")
 	r = cli(t, nil, "", "stats", "--watch", "--interval", "10ms", "--times", "3").want(t, 0)
 	if strings.Count(r.stdout, "METRIC") != 3 {

@@ -92,8 +92,12 @@ func (a *app) pingCommand() *cobra.Command {
 				}
 			}
 			if a.output != "table" {
+				t := &table{header: []string{"PING", "OK", "LATENCY_MS", "ERROR"}}
+				for i, r := range results {
+					t.add(fmt.Sprint(i+1), fmt.Sprint(r.OK), fmt.Sprint(r.LatencyMS), r.Error)
+				}
 				out := map[string]any{"backend": c.Backend(), "pings": results, "failed": failed}
-				if err := a.print(&table{}, out); err != nil {
+				if err := a.print(t, out); err != nil {
 					return err
 				}
 			}

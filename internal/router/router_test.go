@@ -523,3 +523,17 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDirectGet is the same read without the router, for comparison.
+func BenchmarkDirectGet(b *testing.B) {
+	ctx := context.Background()
+	def, _ := memory.New(memory.Options{})
+	defer def.Close()
+	_ = def.Set(ctx, "app:user:42:profile", val("v"), opts)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := def.Get(ctx, "app:user:42:profile"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
