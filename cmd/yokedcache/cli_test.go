@@ -396,3 +396,18 @@ func TestConfigFileAndFlags(t *testing.T) {
 	_ = os.WriteFile(badFile, []byte("key_prefx: typo\n"), 0o600)
 	cli(t, nil, "", "-c", badFile, "ping").want(t, 2).stderrHas(t, "key_prefx")
 }
+
+// TestMemcached: a backend that cannot list keys says so with exit 1,
+// while the rest works across invocations.
+func TestMemcached(t *testing.T) {
+	mc := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	env := map[string]string{"YOKEDCACHE_URL": "memcached://" + mc.Addr}
+	cli(t, env, "", "ping").want(t, 0, "OK (")
+	cli(t, env, "", "set", "k", "v", "--tags", "t").want(t, 0)
+	cli(t, env, "", "get", "k").want(t, 0, "v")
+	cli(t, env, "", "list").want(t, 1).stderrHas(t, "unsupported")
+	cli(t, env, "", "invalidate", "--tags", "t").want(t, 0, "cannot count")
+	cli(t, env, "", "get", "k").want(t, 1)
+	cli(t, env, "", "stats").want(t, 0, "memcached")
+	cli(t, env, "", "health").want(t, 0, "healthy")
+}
