@@ -334,7 +334,7 @@ func (r *Router) Exists(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, m.wrap(err)
 	}
-	_, derr := codec.Decode(raw, len(raw))
+	_, derr := codec.Decode(raw, 0)
 	return derr == nil, nil
 }
 
