@@ -190,6 +190,13 @@ func TestBenchMemory(t *testing.T) {
 		}
 	}
 	cli(t, nil, "", "bench", "--ops", "5").want(t, 2)
+	// --all: memory always; whatever else is reachable here, or skipped.
+	cli(t, nil, "", "bench", "--all", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1").want(t, 0, "memory", "Latency get")
+	// Several targets: an unreachable one is skipped, the others measured.
+	r = cli(t, nil, "", "bench", "--target", "mem://", "--target", "redis://"+closedPort(t)+"/0", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1").want(t, 0, "memory")
+	r.stderrHas(t, "skipped redis")
+	// A single unreachable target is a connection failure.
+	cli(t, nil, "", "bench", "--target", "redis://"+closedPort(t)+"/0", "--ops", "50").want(t, 3)
 }
 
 func TestPingExitCodes(t *testing.T) {
