@@ -214,10 +214,10 @@ type Store struct {
 	sel    *selector
 	closed atomic.Bool
 
-	// vkeys caches the per-server memcached keys of version counters,
-	// keyed by kind and name (see versionKeys).
-	vkeys     sync.Map // string -> []string
-	vkeyCount atomic.Int64
+	// nsKeys and tagKeys cache the per-server memcached keys of version
+	// counters, keyed by namespace or tag (see versionKeys).
+	nsKeys, tagKeys sync.Map // string -> []string
+	vkeyCount       atomic.Int64
 	// nsCache holds the namespace versions this Store has seen, keyed by
 	// the version's memcached key, for WriteNamespaceTTL and
 	// ReadNamespaceTTL.
@@ -379,8 +379,11 @@ const (
 // with the smallest j that lands on each server, so every process with the
 // same server list derives the same keys.
 func (s *Store) versionKeys(kind byte, name string) ([]string, error) {
-	ck := string(kind) + name
-	if v, ok := s.vkeys.Load(ck); ok {
+	m := &s.nsKeys
+	if kind == kindTag {
+		m = &s.tagKeys
+	}
+	if v, ok := m.Load(name); ok {
 		return v.([]string), nil
 	}
 	n := len(s.sel.addrs)
@@ -399,10 +402,11 @@ func (s *Store) versionKeys(kind byte, name string) ([]string, error) {
 		}
 	}
 	if s.vkeyCount.Add(1) > cacheCap {
-		s.vkeys.Clear()
+		s.nsKeys.Clear()
+		s.tagKeys.Clear()
 		s.vkeyCount.Store(1)
 	}
-	s.vkeys.Store(ck, keys)
+	m.Store(name, keys)
 	return keys, nil
 }
 
