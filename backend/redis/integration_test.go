@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.uber.org/goleak"
 
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
@@ -486,4 +487,26 @@ func TestOpenURLRegistered(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "wrongpass1") {
 		t.Fatalf("wrong password = %v", err)
 	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{})
+	opt := goleak.IgnoreCurrent()
+	b, err := redis.New(redis.Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(t.Context(), "yokedcache:k", []byte("v"), backend.SetOptions{TTL: time.Minute, Tags: []string{"yokedcache:\xfftag:t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.InvalidateTags(t.Context(), []string{"yokedcache:\xfftag:t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); !errors.Is(err, backend.ErrClosed) {
+		t.Fatalf("second Close = %v; want ErrClosed", err)
+	}
+	goleak.VerifyNone(t, opt)
 }

@@ -48,6 +48,9 @@ type Store struct {
 	cluster bool
 	log     *slog.Logger
 	closed  atomic.Bool
+	// legacy: the server lacks PEXPIRETIME (Redis < 7.0): plain PX
+	// expiries, no tags.
+	legacy atomic.Bool
 
 	// Server clock: offset (server - local, ms) estimated from
 	// PEXPIRETIME, and when it was measured (unix ns, 0 = never).
@@ -306,9 +309,13 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		if err := s.syncClock(ctx, key); err != nil {
 			return err
 		}
-		at := s.expiryAt(key, opts.TTL)
-		err := s.c.Do(ctx, s.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxatMillisecondsTimestamp(at).Build()).Error()
-		return s.wrapErr(err)
+		var cmd rueidis.Completed
+		if s.legacy.Load() {
+			cmd = s.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxMilliseconds(ttlMillis(opts.TTL)).Build()
+		} else {
+			cmd = s.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxatMillisecondsTimestamp(s.expiryAt(key, opts.TTL)).Build()
+		}
+		return s.wrapErr(s.c.Do(ctx, cmd).Error())
 	}
 	return s.setMany(ctx, []backend.Item{{Key: key, Value: value, SetOptions: opts}})
 }
@@ -329,12 +336,15 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 	if err := s.syncClock(ctx, items[0].Key); err != nil {
 		return err
 	}
+	legacy := s.legacy.Load()
 	var first, second rueidis.Commands
 	for i := range items {
 		it := &items[i]
 		v := rueidis.BinaryString(it.Value)
 		if len(it.Tags) == 0 {
-			if it.TTL > 0 {
+			if it.TTL > 0 && legacy {
+				first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxMilliseconds(ttlMillis(it.TTL)).Build())
+			} else if it.TTL > 0 {
 				at := s.expiryAt(it.Key, it.TTL)
 				first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build())
 			} else {
@@ -345,6 +355,9 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 					s.c.B().Unlink().Key(metaKey(it.Key)).Build())
 			}
 			continue
+		}
+		if legacy {
+			return errLegacyTags
 		}
 		meta := encodeTags(it.Tags)
 		if it.TTL > 0 {
@@ -418,20 +431,21 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	cmds := make(rueidis.Commands, 0, 2*len(keys))
+	cmds := make(rueidis.Commands, 0, 3*len(keys))
 	for _, k := range keys {
-		cmds = append(cmds, s.c.B().Unlink().Key(k).Build(), s.c.B().Getdel().Key(metaKey(k)).Build())
+		mk := metaKey(k)
+		cmds = append(cmds, s.c.B().Unlink().Key(k).Build(), s.c.B().Get().Key(mk).Build(), s.c.B().Unlink().Key(mk).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
 	var n int64
 	var cleanup rueidis.Commands
 	for i, k := range keys {
-		c, err := res[2*i].AsInt64()
+		c, err := res[3*i].AsInt64()
 		if err != nil {
 			return n, s.wrapErr(err)
 		}
 		n += c
-		meta, err := res[2*i+1].ToString()
+		meta, err := res[3*i+1].ToString()
 		if err != nil {
 			if rueidis.IsRedisNil(err) {
 				continue
@@ -470,6 +484,12 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
+	}
+	if err := s.syncClock(ctx, key); err != nil {
+		return false, err
+	}
+	if s.legacy.Load() {
+		return s.expireLegacy(ctx, key, ttl)
 	}
 	mk := metaKey(key)
 	res := s.c.DoMulti(ctx,
@@ -547,6 +567,22 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 	}
 	return true, nil
 }
+
+// expireLegacy is Expire on servers without PEXPIRETIME (no tags there).
+func (s *Store) expireLegacy(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl == backend.NoExpiry {
+		res := s.c.DoMulti(ctx, s.c.B().Exists().Key(key).Build(), s.c.B().Persist().Key(key).Build())
+		n, err := res[0].AsInt64()
+		if err == nil {
+			err = res[1].Error()
+		}
+		return n > 0, s.wrapErr(err)
+	}
+	n, err := s.c.Do(ctx, s.c.B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()).AsInt64()
+	return n == 1, s.wrapErr(err)
+}
+
+var errLegacyTags = backend.Unsupported("redis", "tags", "the tag index needs Redis 7.0 or later (PEXPIRETIME, PEXPIREAT NX/GT)")
 
 // encodeTags serialises tag identifiers: each as a decimal length, ':'
 // and the bytes.

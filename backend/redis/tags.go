@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/yokedcache/yokedcache/backend"
 )
 
 const (
@@ -86,7 +85,10 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 			return nil // keep the old estimate
 		}
 		if re, ok := rueidis.IsRedisErr(err); ok && strings.Contains(strings.ToLower(re.Error()), "unknown command") {
-			return backend.Unsupported("redis", "tags", "the tag index needs Redis 7.0 or later (PEXPIRETIME)")
+			s.legacy.Store(true)
+			s.offsetAt.Store(time.Now().UnixNano())
+			s.log.Warn("redis: server lacks PEXPIRETIME (Redis < 7.0): tags are unsupported")
+			return nil
 		}
 		return s.wrapErr(err)
 	}
@@ -113,6 +115,9 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	}
 	if len(tags) == 0 {
 		return 0, nil
+	}
+	if s.legacy.Load() {
+		return 0, errLegacyTags
 	}
 	cmds := make(rueidis.Commands, 0, 2*len(tags))
 	for _, t := range tags {
