@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 
 	"github.com/yokedcache/yokedcache/backend"
@@ -63,6 +64,9 @@ type Store struct {
 	uniqMu [uniqLocks]paddedMutex
 
 	conn connStats
+
+	// goredis is the caller's go-redis client (NewFromGoRedis), for As.
+	goredis goredis.UniversalClient
 }
 
 type paddedMutex struct {
@@ -140,12 +144,19 @@ func (c *countedConn) Close() error {
 // Name returns "redis".
 func (s *Store) Name() string { return "redis" }
 
-// As fills *rueidis.Client with the native client.
+// As fills *rueidis.Client with the native client, and
+// *goredis.UniversalClient with the go-redis client given to
+// NewFromGoRedis.
 func (s *Store) As(target any) bool {
 	switch t := target.(type) {
 	case *rueidis.Client:
 		*t = s.c
 		return true
+	case *goredis.UniversalClient:
+		if s.goredis != nil {
+			*t = s.goredis
+			return true
+		}
 	}
 	return false
 }
