@@ -110,7 +110,9 @@
 //
 // # As
 //
-// As fills a *rueidis.Client with the native client.
+// As fills a *rueidis.Client with the native client, and a
+// *goredis.UniversalClient (github.com/redis/go-redis/v9) with the client
+// given to NewFromGoRedis.
 //
 // # Limits
 //

@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	uniqSlots    = 1 << 14
+	uniqSlots    = 1 << 12
 	uniqLocks    = 64
 	clockRefresh = time.Minute
 	unlinkBatch  = 512
