@@ -236,6 +236,7 @@ const cacheCap = 8192
 var (
 	_ backend.Backend       = (*Store)(nil)
 	_ backend.BatchGetter   = (*Store)(nil)
+	_ backend.BatchSetter   = (*Store)(nil)
 	_ backend.BatchDeleter  = (*Store)(nil)
 	_ backend.Exister       = (*Store)(nil)
 	_ backend.Expirer       = (*Store)(nil)
@@ -652,6 +653,107 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	it := &memcache.Item{Key: l.mkey, Value: buf, Expiration: memcachedExpiry(opts.TTL, now)}
 	if err := retry(func() error { return s.client.Set(it) }); err != nil {
 		return opErr("set", s.serverErr(l.srv, tooLarge(err)))
+	}
+	return nil
+}
+
+// SetMany stores items: one multi-get for every namespace and tag
+// version the items need (none for untagged items whose namespace version
+// is remembered), then the sets, each server's in sequence and the servers
+// in parallel (gomemcache has no multi-set). Every item is checked against
+// MaxItemSize before anything is sent. If a server fails, the other
+// servers' items are still written and the error names it.
+func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	now := time.Now()
+	nsNow := now.UnixNano()
+	type prep struct {
+		l       loc
+		h       header
+		tagKeys []string // the tags' counters on l.srv
+	}
+	ps := make([]prep, len(items))
+	var need []string
+	seen := map[string]struct{}{}
+	want := func(k string) {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			need = append(need, k)
+		}
+	}
+	for i, it := range items {
+		l, err := s.locate(it.Key)
+		if err != nil {
+			return err
+		}
+		p := &ps[i]
+		tags := dedupe(it.Tags)
+		p.l, p.tagKeys = l, make([]string, len(tags))
+		p.h = header{expiryMs: expiryMs(it.TTL, now), nsVersion: math.MaxUint64}
+		if isHashed(l.mkey) {
+			p.h.hasKey, p.h.fullKey = true, it.Key
+		}
+		p.h.tags = make([]tagVersion, len(tags))
+		for j, t := range tags {
+			p.h.tags[j] = tagVersion{tag: t, version: math.MaxUint64}
+		}
+		if hs := headerSize(&p.h); itemOverhead+len(l.mkey)+hs+len(it.Value) > s.opts.MaxItemSize {
+			return fmt.Errorf("memcached: set many: item %q of %d bytes (with header and overhead) exceeds MaxItemSize %d: %w",
+				it.Key, itemOverhead+len(l.mkey)+hs+len(it.Value), s.opts.MaxItemSize, backend.ErrValueTooLarge)
+		}
+		if v, ok := s.cachedNamespace(l.nsKey, nsNow, s.opts.WriteNamespaceTTL); ok && len(tags) == 0 {
+			p.h.nsVersion = v
+		} else {
+			want(l.nsKey)
+		}
+		for j, t := range tags {
+			tk, err := s.versionKeys(kindTag, t)
+			if err != nil {
+				return err
+			}
+			p.tagKeys[j] = tk[l.srv]
+			want(tk[l.srv])
+		}
+	}
+	versions := map[string]uint64{}
+	if len(need) > 0 {
+		vs, err := s.readVersions(need)
+		if err != nil {
+			s.netFailed()
+			return opErr("set many", err)
+		}
+		for i, k := range need {
+			versions[k] = vs[i]
+		}
+	}
+	perServer := make([][]*memcache.Item, len(s.sel.addrs))
+	for i, it := range items {
+		p := &ps[i]
+		if v, ok := versions[p.l.nsKey]; ok {
+			p.h.nsVersion = v
+			s.rememberNamespace(p.l.nsKey, v, nsNow)
+		}
+		for j, k := range p.tagKeys {
+			p.h.tags[j].version = versions[k]
+		}
+		buf := appendHeader(make([]byte, 0, headerSize(&p.h)+len(it.Value)), &p.h, it.Value)
+		perServer[p.l.srv] = append(perServer[p.l.srv], &memcache.Item{
+			Key: p.l.mkey, Value: buf, Expiration: memcachedExpiry(it.TTL, now),
+		})
+	}
+	err := s.eachServer(func(srv int, _ net.Addr) error {
+		for _, it := range perServer[srv] {
+			if err := retry(func() error { return s.client.Set(it) }); err != nil {
+				return tooLarge(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.netFailed()
+		return opErr("set many", err)
 	}
 	return nil
 }

@@ -188,6 +188,49 @@ func TestTagsAcrossInstances(t *testing.T) {
 	}
 }
 
+func TestSetMany(t *testing.T) {
+	ctx := context.Background()
+	m := []*testserver.Memcached{
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+	}
+	s := newStore(t, memcached.Options{Servers: []string{m[0].Addr, m[1].Addr}, Timeout: testTimeout})
+	p := "p"
+	tag := p + ":\xfftag:t"
+	var items []backend.Item
+	for i := range 40 {
+		it := backend.Item{Key: fmt.Sprintf("%s:k %d", p, i), Value: []byte(fmt.Sprint(i))}
+		it.TTL = time.Minute
+		if i%2 == 0 {
+			it.Tags = []string{tag, tag}
+		}
+		items = append(items, it)
+	}
+	must(t, s.SetMany(ctx, items))
+	for i, it := range items {
+		mustGet(t, s, it.Key, fmt.Sprint(i))
+	}
+	_, err := s.InvalidateTags(ctx, []string{tag})
+	must(t, err)
+	for i, it := range items {
+		if i%2 == 0 {
+			mustMiss(t, s, it.Key)
+		} else {
+			mustGet(t, s, it.Key, fmt.Sprint(i))
+		}
+	}
+	must(t, s.Flush(ctx, p+":"))
+	must(t, s.SetMany(ctx, items[:4]))
+	mustGet(t, s, items[0].Key, "0")
+	mustMiss(t, s, items[5].Key)
+	big := []backend.Item{{Key: p + ":small", Value: []byte("x")}, {Key: p + ":big", Value: make([]byte, 1<<20)}}
+	big[0].TTL, big[1].TTL = time.Minute, time.Minute
+	if err := s.SetMany(ctx, big); !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("SetMany with a 1 MiB item = %v; want ErrValueTooLarge", err)
+	}
+	mustMiss(t, s, p+":small") // nothing was sent
+}
+
 // Two Caches, as two processes would have, sharing the server.
 func TestTagsAcrossCaches(t *testing.T) {
 	ctx := context.Background()
