@@ -78,3 +78,11 @@ func FuzzEncodeKey(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeKeyStable pins the encoding: every process sharing the servers
+// must derive the same memcached keys, across versions of this package.
+func TestEncodeKeyStable(t *testing.T) {
+	if got, want := encodeKey("a b"), "a_b~yGh6CKpdbtIEQyj6aml6uOltw0KR6MIDSujDjm_MbWU"; got != want {
+		t.Fatalf("encodeKey(%q) = %q; want %q", "a b", got, want)
+	}
+}
