@@ -11,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/redis"
 	"github.com/yokedcache/yokedcache/internal/testserver"
 )
@@ -255,4 +256,52 @@ func BenchmarkRawUnlink10000(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkBackend is the backend alone (no Cache: no envelope, no
+// stats), to separate its overhead from the Cache's.
+func BenchmarkBackend(b *testing.B) {
+	srv := benchServer(b)
+	ctx := context.Background()
+	st, err := redis.New(redis.Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	opts := backend.SetOptions{TTL: time.Hour}
+	if err := st.Set(ctx, "yokedcache:bench", value100, opts); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := st.Get(ctx, "yokedcache:bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Get64", func(b *testing.B) {
+		b.ReportAllocs()
+		parallel(b, func() {
+			if _, err := st.Get(ctx, "yokedcache:bench"); err != nil {
+				b.Error(err)
+			}
+		})
+	})
+	b.Run("Set", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := st.Set(ctx, "yokedcache:bench", value100, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Set64", func(b *testing.B) {
+		b.ReportAllocs()
+		parallel(b, func() {
+			if err := st.Set(ctx, "yokedcache:bench", value100, opts); err != nil {
+				b.Error(err)
+			}
+		})
+	})
 }
