@@ -349,6 +349,10 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 	}
 	legacy := s.legacy.Load()
 	var first, second rueidis.Commands
+	// Index writes per tag: one ZADD of all members, the index's expiry
+	// and a trim of expired members.
+	var idx map[string]*tagAdds
+	var order []string
 	for i := range items {
 		it := &items[i]
 		v := rueidis.BinaryString(it.Value)
@@ -376,14 +380,19 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			first = append(first,
 				s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build(),
 				s.c.B().Set().Key(metaKey(it.Key)).Value(meta).PxatMillisecondsTimestamp(at).Build())
-			score := float64(at)
-			trim := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
 			for _, t := range it.Tags {
-				second = append(second,
-					s.c.B().Zadd().Key(t).ScoreMember().ScoreMember(score, it.Key).Build(),
-					s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Nx().Build(),
-					s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Gt().Build(),
-					s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(trim).Build())
+				ix := idx[t]
+				if ix == nil {
+					if idx == nil {
+						idx = make(map[string]*tagAdds)
+					}
+					ix = &tagAdds{}
+					idx[t] = ix
+					order = append(order, t)
+				}
+				ix.keys = append(ix.keys, it.Key)
+				ix.scores = append(ix.scores, at)
+				ix.max = max(ix.max, at)
 			}
 		} else {
 			first = append(first,
@@ -392,6 +401,21 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			for _, t := range it.Tags {
 				second = append(second, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
 			}
+		}
+	}
+	if len(order) > 0 {
+		trim := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+		for _, t := range order {
+			ix := idx[t]
+			z := s.c.B().Zadd().Key(t).ScoreMember()
+			for i, k := range ix.keys {
+				z = z.ScoreMember(float64(ix.scores[i]), k)
+			}
+			second = append(second,
+				z.Build(),
+				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(ix.max).Nx().Build(),
+				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(ix.max).Gt().Build(),
+				s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(trim).Build())
 		}
 	}
 	if !s.cluster {
@@ -403,6 +427,13 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 		return err
 	}
 	return s.doAll(ctx, second)
+}
+
+// tagAdds are the index entries one SetMany adds to one tag.
+type tagAdds struct {
+	keys   []string
+	scores []int64
+	max    int64
 }
 
 // doAll runs cmds as one pipeline and returns the first error.
