@@ -18,7 +18,8 @@ import (
 
 // The benchmarks compare, on one local redis-server, the raw clients
 // (go-redis default options, go-redis's experimental auto-pipelining,
-// rueidis with auto-pipelining) with the Cache API on this backend, for a
+// rueidis with auto-pipelining, with default options and as the backend
+// configures it) with the Cache API on this backend, for a
 // 100-byte value, sequentially and with 64 concurrent callers
 // (RunParallel with SetParallelism(64/GOMAXPROCS)).
 //
@@ -59,6 +60,12 @@ func BenchmarkRawClients(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rc.Close()
+	// rd is rueidis configured as the backend configures it.
+	rd, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true, MaxFlushDelay: redis.DefaultFlushDelay})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
 	if err := gr.Set(ctx, "yokedcache:bench", value100, 0).Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -74,6 +81,10 @@ func BenchmarkRawClients(b *testing.B) {
 		{"rueidis", func() error { return rc.Do(ctx, rc.B().Get().Key("yokedcache:bench").Build()).Error() },
 			func() error {
 				return rc.Do(ctx, rc.B().Set().Key("yokedcache:bench").Value(rueidis.BinaryString(value100)).PxMilliseconds(3600_000).Build()).Error()
+			}},
+		{"rueidis-flush20us", func() error { return rd.Do(ctx, rd.B().Get().Key("yokedcache:bench").Build()).Error() },
+			func() error {
+				return rd.Do(ctx, rd.B().Set().Key("yokedcache:bench").Value(rueidis.BinaryString(value100)).PxMilliseconds(3600_000).Build()).Error()
 			}},
 	}
 	for _, c := range clients {

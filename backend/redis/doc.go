@@ -30,6 +30,7 @@
 //	retry_on_timeout        true|false, Options.DisableRetry inverted (default true)
 //	health_check_interval   Options.HealthCheckInterval (default 30s)
 //	stats_scan_limit        Options.StatsScanLimit (default 100000)
+//	flush_delay             Options.FlushDelay (default 20µs; 0 disables)
 //	sentinel_username       Options.SentinelUsername (Sentinel URLs)
 //	sentinel_password       Options.SentinelPassword (Sentinel URLs)
 //	ssl_ca_certs, ca_file   PEM file of trusted CAs (default: system roots)

@@ -36,6 +36,7 @@ const (
 	DefaultSocketTimeout       = 5 * time.Second
 	DefaultHealthCheckInterval = 30 * time.Second
 	DefaultStatsScanLimit      = 100_000
+	DefaultFlushDelay          = 20 * time.Microsecond
 	maxRetries                 = 2
 )
 
@@ -103,6 +104,13 @@ type Options struct {
 	// ClientOption.PipelineMultiplex. Default 0 lets rueidis choose from
 	// GOMAXPROCS.
 	PipelineMultiplex int
+	// FlushDelay is how long the auto-pipeliner may wait after a write to
+	// the connection to gather more commands from concurrent callers:
+	// ClientOption.MaxFlushDelay. It applies only while commands are
+	// pipelined (a lone caller is served at once) and, with 64 concurrent
+	// callers, more than doubled throughput on the measured machine (see
+	// docs/redis.md). Default 20 µs; -1 disables it.
+	FlushDelay time.Duration
 	// StatsScanLimit is the largest database (DBSIZE) for which Stats
 	// counts this prefix's keys with SCAN; above it Stats reports DBSIZE
 	// with Scope "database". Default 100 000; -1 never scans.
@@ -227,6 +235,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PipelineMultiplex < 0 || o.PipelineMultiplex > rueidis.MaxPipelineMultiplex {
 		return bad("pipeline multiplex %d is outside 0..%d", o.PipelineMultiplex, rueidis.MaxPipelineMultiplex)
 	}
+	switch {
+	case o.FlushDelay == 0:
+		o.FlushDelay = DefaultFlushDelay
+	case o.FlushDelay < 0:
+		o.FlushDelay = -1
+	}
 	if o.StatsScanLimit == 0 {
 		o.StatsScanLimit = DefaultStatsScanLimit
 	}
@@ -251,6 +265,7 @@ func (o Options) clientOption() rueidis.ClientOption {
 		ConnWriteTimeout:  o.SocketTimeout,
 		DisableRetry:      o.DisableRetry,
 		PipelineMultiplex: o.PipelineMultiplex,
+		MaxFlushDelay:     max(o.FlushDelay, 0),
 		// Client-side caching needs CLIENT TRACKING, which the minimal
 		// ACL user may not run; CLIENT SETINFO is refused too. Neither
 		// is needed.

@@ -242,6 +242,15 @@ func parseURL(u *url.URL, base Options) (Options, error) {
 	durParam("socket_connect_timeout", &o.ConnectTimeout)
 	durParam("socket_timeout", &o.SocketTimeout)
 	durParam("health_check_interval", &o.HealthCheckInterval)
+	if s, ok := q.String("flush_delay"); ok {
+		if d, err := backend.ParseDuration(s); err != nil || d > time.Second {
+			q.Fail(invalid("flush_delay %q must be a duration of at most 1s (0 disables)", s))
+		} else if d == 0 {
+			o.FlushDelay = -1
+		} else {
+			o.FlushDelay = d
+		}
+	}
 	if b, ok := boolParam("socket_keepalive"); ok {
 		o.DisableKeepAlive = !b
 	}

@@ -23,6 +23,8 @@ func TestParseURLForms(t *testing.T) {
 		{"redis://user:secret@host:6379/0", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"host:6379"}, Username: "user", Password: "secret"}},
 		{"redis://[::1]:7000/3", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"[::1]:7000"}, DB: 3}},
 		{"redis://h?db=4", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, DB: 4}},
+		{"redis://h?flush_delay=0", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, FlushDelay: -1}},
+		{"redis://h?flush_delay=50us", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, FlushDelay: 50 * time.Microsecond}},
 		{"redis+sentinel://s1:26379,s2:26380/mymaster/1", Options{Mode: Sentinel, Network: "tcp", Addrs: []string{"s1:26379", "s2:26380"}, MasterName: "mymaster", DB: 1}},
 		{"redis+sentinel://u:p@s1,s2/mm?sentinel_password=sp&sentinel_username=su", Options{Mode: Sentinel, Network: "tcp", Addrs: []string{"s1:26379", "s2:26379"}, MasterName: "mm", Username: "u", Password: "p", SentinelUsername: "su", SentinelPassword: "sp"}},
 		{"redis+cluster://h1:7000,h2:7001", Options{Mode: Cluster, Network: "tcp", Addrs: []string{"h1:7000", "h2:7001"}}},
@@ -152,7 +154,7 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	co := o.clientOption()
 	if co.BlockingPoolSize != 50 || co.Dialer.Timeout != 5*time.Second || co.ConnWriteTimeout != 5*time.Second ||
-		co.Dialer.KeepAlive != 30*time.Second || !co.DisableCache || co.ClientSetInfo == nil || len(co.ClientSetInfo) != 0 {
+		co.Dialer.KeepAlive != 30*time.Second || co.MaxFlushDelay != 20*time.Microsecond || !co.DisableCache || co.ClientSetInfo == nil || len(co.ClientSetInfo) != 0 {
 		t.Fatalf("client option = %+v", co)
 	}
 	in := Options{Addrs: []string{"a:1"}}
