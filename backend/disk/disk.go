@@ -172,9 +172,13 @@ func (s *Store) open() (db *bolt.DB, err error) {
 		}
 	}()
 	db, err = bolt.Open(s.path, 0o600, &bolt.Options{
-		Timeout:        s.o.LockTimeout,
-		NoSync:         !s.o.Sync,
-		NoFreelistSync: true,
+		Timeout: s.o.LockTimeout,
+		NoSync:  !s.o.Sync,
+		// The freelist is written with every commit. Without it
+		// (NoFreelistSync) bbolt rebuilds it on open by walking the tree
+		// in a goroutine of its own, where a damaged page panics beyond
+		// any recover and kills the process.
+		NoFreelistSync: false,
 		FreelistType:   bolt.FreelistMapType,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
