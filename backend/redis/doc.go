@@ -46,7 +46,7 @@
 //
 // Store implements every optional interface of package backend:
 // BatchGetter (MGET; one MGET per hash slot on Cluster, pipelined),
-// BatchSetter (pipelined SET PX), BatchDeleter (pipelined UNLINK),
+// BatchSetter (pipelined SET PXAT), BatchDeleter (pipelined UNLINK),
 // Exister, Expirer (PTTL, PEXPIRE, PERSIST), Tagger, Scanner (SCAN MATCH
 // on every master), PatternDeleter (SCAN + batched UNLINK, the glob
 // applied exactly), Flusher (SCAN + UNLINK of the prefix; never FLUSHDB,
@@ -63,11 +63,13 @@
 // where pipelines to different nodes are not ordered): SET key PXAT at,
 // SET record PXAT at, and per tag ZADD tag at key, PEXPIREAT tag at NX,
 // PEXPIREAT tag at GT (the index lives as long as its longest member) and
-// ZREMRANGEBYSCORE tag -inf now (trims expired members). No MULTI, no Lua.
-// The absolute expiry "at" is the entry's identity: it is unique per key
-// within a process and is computed from an estimate of the server's clock
-// (PEXPIRETIME of a probe key, refreshed every minute), so TTLs stay right
-// even when the clocks differ.
+// ZREMRANGEBYSCORE tag -inf now (trims expired members); SetMany sends one
+// ZADD of all its members per tag. No MULTI, no Lua.
+// The absolute expiry "at" is the entry's identity. Every expiry the
+// backend writes, with or without tags, is such an absolute time, unique
+// per key within a process and computed from an estimate of the server's
+// clock (PEXPIRETIME of a probe key, refreshed every minute), so TTLs stay
+// right even when the clocks differ.
 //
 // InvalidateTags reads the indexes (ZRANGE), checks each member's
 // PEXPIRETIME against the recorded score and UNLINKs, in multi-key batches
