@@ -5,9 +5,11 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -314,22 +316,41 @@ func (s *Store) invalidateOne(ctx context.Context, tag string, res []rueidis.Red
 	if len(zs) == 0 {
 		return 0, true, nil
 	}
-	cmds := make(rueidis.Commands, len(zs))
-	for i, z := range zs {
-		cmds[i] = s.c.B().Pexpiretime().Key(z.Member).Build()
+	// Check and delete in chunks, two at a time: the client parses one
+	// chunk's replies while the server works on the other's.
+	const chunk = 2500
+	var (
+		total  atomic.Int64
+		g      errgroup.Group
+		checks = (len(zs) + chunk - 1) / chunk
+	)
+	g.SetLimit(2)
+	for c := range checks {
+		part := zs[c*chunk : min((c+1)*chunk, len(zs))]
+		g.Go(func() error {
+			cmds := make(rueidis.Commands, len(part))
+			for i, z := range part {
+				cmds[i] = s.c.B().Pexpiretime().Key(z.Member).Build()
+			}
+			victims := make([]string, 0, len(part))
+			for i, r := range s.c.DoMulti(ctx, cmds...) {
+				exp, err := r.AsInt64()
+				if err != nil {
+					return s.wrapErr(err)
+				}
+				if exp > 0 && exp == int64(part[i].Score) {
+					victims = append(victims, part[i].Member)
+				}
+			}
+			n, err := s.unlink(ctx, victims, false, nil)
+			total.Add(n)
+			return err
+		})
 	}
-	victims := make([]string, 0, len(zs))
-	for i, r := range s.c.DoMulti(ctx, cmds...) {
-		exp, err := r.AsInt64()
-		if err != nil {
-			return 0, true, s.wrapErr(err)
-		}
-		if exp > 0 && exp == int64(zs[i].Score) {
-			victims = append(victims, zs[i].Member)
-		}
+	if err := g.Wait(); err != nil {
+		return total.Load(), true, err
 	}
 	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
-	n, err := s.unlink(ctx, victims, false, rueidis.Commands{
-		s.c.B().Zremrangebyscore().Key(tag).Min("-inf").Max(now).Build()})
-	return n, true, err
+	err = s.doAll(ctx, rueidis.Commands{s.c.B().Zremrangebyscore().Key(tag).Min("-inf").Max(now).Build()})
+	return total.Load(), true, err
 }
