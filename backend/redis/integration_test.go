@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -546,5 +548,22 @@ func TestNewFromGoRedis(t *testing.T) {
 	}
 	if err := gr.Ping(t.Context()).Err(); err != nil && !strings.Contains(err.Error(), "NOPERM") {
 		t.Fatalf("the caller's client was closed: %v", err)
+	}
+}
+
+func TestUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "r.sock")
+	if len(sock) > 100 {
+		sock = filepath.Join(os.TempDir(), fmt.Sprintf("yc-%d.sock", time.Now().UnixNano()))
+		t.Cleanup(func() { os.Remove(sock) })
+	}
+	testserver.StartRedis(t, testserver.RedisOptions{Password: "pw", Args: []string{"--unixsocket", sock, "--unixsocketperm", "700"}})
+	c := newCache(t, "unix://:pw@"+sock+"?db=3", "yokedcache")
+	if err := c.Set(t.Context(), "k", "v", yokedcache.WithTags("t")); err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	if err := c.Get(t.Context(), "k", &s); err != nil || s != "v" {
+		t.Fatalf("Get over a unix socket = %q, %v", s, err)
 	}
 }
