@@ -418,3 +418,30 @@ func TestMemcached(t *testing.T) {
 	cli(t, env, "", "stats").want(t, 0, "memcached")
 	cli(t, env, "", "health").want(t, 0, "healthy")
 }
+
+// TestDiskFile: a file:// cache persists across invocations.
+func TestDiskFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	env := map[string]string{"YOKEDCACHE_URL": "file://" + filepath.ToSlash(dir)}
+	cli(t, env, "", "set", "user:1", `{"name":"Ada"}`, "--json", "--tags", "users", "--ttl", "1h").want(t, 0, "OK")
+	cli(t, env, "", "set", "other", "x").want(t, 0)
+	cli(t, env, "", "get", "user:1").want(t, 0, `{"name":"Ada"}`)
+	cli(t, env, "", "list", "--tags", "users").want(t, 0, "user:1", "users")
+	cli(t, env, "", "search", "usr 1", "--threshold", "60").want(t, 0, "user:1")
+	var st struct {
+		Backend string `json:"backend"`
+		Stats   struct {
+			Keys int64 `json:"keys"`
+		} `json:"stats"`
+	}
+	jsonOf(t, cli(t, env, "", "stats", "-o", "json").want(t, 0).stdout, &st)
+	if st.Backend != "disk" || st.Stats.Keys != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+	cli(t, env, "", "health").want(t, 0, "healthy", "disk")
+	cli(t, env, "", "invalidate", "--tags", "users").want(t, 0, "invalidated 1 entries")
+	cli(t, env, "", "get", "user:1").want(t, 1)
+	cli(t, env, "", "flush", "--yes").want(t, 0)
+	cli(t, env, "", "get", "other").want(t, 1)
+	cli(t, env, "", "ping").want(t, 0, "OK (")
+}
