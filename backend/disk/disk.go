@@ -2,13 +2,16 @@ package disk
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,6 +54,13 @@ type Store struct {
 	closeOnce sync.Once
 	stop      chan struct{}
 	done      chan struct{}
+
+	// keys and bytes count every entry of the store (expired ones not yet
+	// swept included); they are written to the file on Close and rebuilt
+	// by a scan after a crash.
+	keys, bytes atomic.Int64
+
+	hand []byte // eviction position in key order; under the writer lock
 
 	evictions   atomic.Int64
 	expirations atomic.Int64
@@ -190,7 +200,7 @@ func (s *Store) open() (db *bolt.DB, err error) {
 		}
 		return nil, fmt.Errorf("disk: open %s: %w", s.path, err)
 	}
-	if err := initialize(db); err != nil {
+	if err := s.initialize(db); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -203,7 +213,7 @@ func (s *Store) open() (db *bolt.DB, err error) {
 	return db, nil
 }
 
-func initialize(db *bolt.DB) error {
+func (s *Store) initialize(db *bolt.DB) error {
 	err := db.Update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
@@ -220,12 +230,26 @@ func initialize(db *bolt.DB) error {
 		} else if f := m.Get(metaFormat); string(f) != formatVersion {
 			return &corruptionError{fmt.Errorf("unknown format %q (want %q)", f, formatVersion)}
 		}
-		for _, name := range [][]byte{bucketData, bucketTags, bucketExpiry} {
+		for _, name := range [][]byte{bucketData, bucketTags} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return nil
+		if m.Get(metaClean) != nil {
+			s.keys.Store(getInt(m, metaKeys))
+			s.bytes.Store(getInt(m, metaBytes))
+			return m.Delete(metaClean)
+		}
+		// Not closed cleanly (or new): count the entries.
+		var keys, size int64
+		err := tx.Bucket(bucketData).ForEach(func(k, v []byte) error {
+			keys++
+			size += entrySize(k, v)
+			return nil
+		})
+		s.keys.Store(keys)
+		s.bytes.Store(size)
+		return err
 	})
 	if err != nil && isCorruption(err) {
 		var ce *corruptionError
@@ -295,7 +319,7 @@ func (s *Store) view(fn func(d *bolt.Bucket) error) (err error) {
 type wtx struct {
 	s             *Store
 	now           int64
-	d, t, x, m    *bolt.Bucket
+	d, t, m       *bolt.Bucket
 	keys, bytes   int64
 	evicted, expd int64
 }
@@ -305,35 +329,34 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		return fmt.Errorf("disk: %w", backend.ErrClosed)
 	}
 	defer s.recoverCorrupt(&err)
-	var ev, ex int64
+	var ev, ex, k0, b0 int64
+	applied := false
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		w := &wtx{
 			s:   s,
 			now: s.clock.Now().UnixNano(),
 			d:   tx.Bucket(bucketData), t: tx.Bucket(bucketTags),
-			x: tx.Bucket(bucketExpiry), m: tx.Bucket(bucketMeta),
+			m: tx.Bucket(bucketMeta),
 		}
-		w.keys, w.bytes = getInt(w.m, metaKeys), getInt(w.m, metaBytes)
-		k0, b0 := w.keys, w.bytes
+		// The counters change only here, under bbolt's writer lock.
+		k0, b0 = s.keys.Load(), s.bytes.Load()
+		w.keys, w.bytes = k0, b0
 		if err := fn(w); err != nil {
 			return err
 		}
-		if w.keys != k0 {
-			if err := w.m.Put(metaKeys, putInt(w.keys)); err != nil {
-				return err
-			}
-		}
-		if w.bytes != b0 {
-			if err := w.m.Put(metaBytes, putInt(w.bytes)); err != nil {
-				return err
-			}
-		}
+		s.keys.Store(w.keys)
+		s.bytes.Store(w.bytes)
+		applied = true
 		ev, ex = w.evicted, w.expd
 		return nil
 	})
 	if err == nil {
 		s.evictions.Add(ev)
 		s.expirations.Add(ex)
+	} else if applied {
+		// The commit failed after the counters moved: put them back.
+		s.keys.Store(k0)
+		s.bytes.Store(b0)
 	}
 	return s.mapErr(err)
 }
@@ -355,11 +378,6 @@ func (w *wtx) live(exp int64) bool { return exp == 0 || exp > w.now }
 func (w *wtx) remove(key, rec []byte) (bool, error) {
 	r, derr := decodeRecord(key, rec, true)
 	if derr == nil {
-		if r.expireAt != 0 {
-			if err := w.x.Delete(expiryKey(r.expireAt, key)); err != nil {
-				return false, err
-			}
-		}
 		for _, tag := range r.tags {
 			if err := w.t.Delete(tagKey(tag, key)); err != nil {
 				return false, err
@@ -404,11 +422,6 @@ func (w *wtx) put(key string, value []byte, o backend.SetOptions) error {
 	}
 	if err := w.d.Put(k, rec); err != nil {
 		return err
-	}
-	if exp != 0 {
-		if err := w.x.Put(expiryKey(exp, k), nil); err != nil {
-			return err
-		}
 	}
 	for _, tag := range dedupe(o.Tags) {
 		if err := w.t.Put(tagKey(tag, k), nil); err != nil {
@@ -455,74 +468,88 @@ func checkKey(key string) error {
 	return nil
 }
 
-// evict removes entries until the store is within 95 % of its bound:
-// soonest-to-expire first, then entries without expiry in key order.
-// keep is not evicted.
+// evict removes entries until the store is within 95 % of its bound. It
+// samples evictSample entries at a moving hand in key order (wrapping
+// around) and removes the evictPerSample of them that expire soonest:
+// expired entries first, entries without expiry last. keep is not
+// evicted.
 func (w *wtx) evict(keep map[string]struct{}) error {
-	if w.s.maxSize <= 0 || w.bytes <= w.s.maxSize {
+	if !w.over() {
 		return nil
 	}
 	target := w.s.maxSize / 100 * 95
-	for _, fromExpiry := range []bool{true, false} {
-		var after []byte
-		for w.bytes > target {
-			batch, last := w.collect(fromExpiry, after, keep)
-			if len(batch) == 0 {
+	for w.bytes > target {
+		cands := w.sample(keep)
+		if len(cands) == 0 {
+			return nil // only kept entries are left
+		}
+		slices.SortFunc(cands, func(a, b candidate) int { return cmp.Compare(a.rank, b.rank) })
+		for i, c := range cands {
+			if i == evictPerSample || w.bytes <= target {
 				break
 			}
-			after = last
-			for _, k := range batch {
-				rec := w.d.Get(k)
-				if rec == nil {
-					continue
-				}
-				exp, _ := recordExpiry(rec)
-				if _, err := w.remove(k, rec); err != nil {
-					return err
-				}
-				if w.live(exp) {
-					w.evicted++
-				} else {
-					w.expd++
-				}
-				if w.bytes <= target {
-					break
-				}
+			rec := w.d.Get(c.key)
+			if rec == nil {
+				continue
+			}
+			if _, err := w.remove(c.key, rec); err != nil {
+				return err
+			}
+			if c.rank <= w.now {
+				w.expd++
+			} else {
+				w.evicted++
 			}
 		}
 	}
 	return nil
 }
 
-// collect returns up to 256 stored keys in eviction order after the cursor
-// position after (nil: from the start), and the new position.
-func (w *wtx) collect(fromExpiry bool, after []byte, keep map[string]struct{}) (keys [][]byte, last []byte) {
-	b := w.d
-	if fromExpiry {
-		b = w.x
+const (
+	evictSample    = 64
+	evictPerSample = 16
+)
+
+type candidate struct {
+	key  []byte
+	rank int64 // expireAt, MaxInt64 for no expiry
+}
+
+// sample reads up to evictSample entries from the eviction hand, wrapping
+// around at the end of the keys, and moves the hand past them.
+func (w *wtx) sample(keep map[string]struct{}) []candidate {
+	c := w.d.Cursor()
+	k, v := seekAfter(c, nil, w.s.hand)
+	var out []candidate
+	wrapped := false
+	for seen := 0; seen < evictSample; seen++ {
+		if k == nil {
+			if wrapped {
+				break
+			}
+			wrapped = true
+			if k, v = c.First(); k == nil {
+				break
+			}
+		}
+		if wrapped && (w.s.hand == nil || bytes.Compare(k, w.s.hand) > 0) {
+			break // went all the way round
+		}
+		if _, ok := keep[string(k)]; !ok {
+			exp, _ := recordExpiry(v)
+			if exp == 0 {
+				exp = math.MaxInt64
+			}
+			out = append(out, candidate{key: bytes.Clone(k), rank: exp})
+		}
+		k, v = c.Next()
 	}
-	c := b.Cursor()
-	var k []byte
-	if after == nil {
-		k, _ = c.First()
+	if len(out) > 0 {
+		w.s.hand = out[len(out)-1].key
 	} else {
-		k, _ = c.Seek(after)
-		if bytes.Equal(k, after) {
-			k, _ = c.Next()
-		}
+		w.s.hand = nil
 	}
-	for ; k != nil && len(keys) < 256; k, _ = c.Next() {
-		last = bytes.Clone(k)
-		key := k
-		if fromExpiry {
-			key = k[8:]
-		}
-		if _, ok := keep[string(key)]; ok {
-			continue
-		}
-		keys = append(keys, bytes.Clone(key))
-	}
-	return keys, last
+	return out
 }
 
 // ---- sweep ----
@@ -544,50 +571,61 @@ func (s *Store) sweeper(tick <-chan time.Time, stopTick func()) {
 
 // Sweep removes every expired entry, with its tag index entries, now, and
 // returns how many it removed. The sweep goroutine calls it every
-// CleanupInterval; it works in transactions of at most 1000 entries so
-// that writers are not held up.
+// CleanupInterval. It reads the keys in chunks, each in a short read
+// transaction, and deletes what expired in a write transaction per chunk,
+// so that neither readers nor writers are held up.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	var total int64
+	var after []byte
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		if s.closed.Load() {
-			return total, fmt.Errorf("disk: %w", backend.ErrClosed)
-		}
-		var n int
-		err := s.update(func(w *wtx) error {
-			var keys [][]byte
-			c := w.x.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < 1000; k, _ = c.Next() {
-				if int64(binary.BigEndian.Uint64(k[:8])) > w.now {
-					break
+		var expired [][]byte
+		var done bool
+		err := s.view(func(d *bolt.Bucket) error {
+			now := s.now()
+			c := d.Cursor()
+			k, v := seekAfter(c, nil, after)
+			for i := 0; k != nil && i < sweepChunk; i++ {
+				after = bytes.Clone(k)
+				if exp, _ := recordExpiry(v); !live(exp, now) {
+					expired = append(expired, after)
 				}
-				keys = append(keys, bytes.Clone(k[8:]))
+				k, v = c.Next()
 			}
-			n = len(keys)
-			for _, k := range keys {
-				rec := w.d.Get(k)
-				exp, _ := recordExpiry(rec)
-				if rec == nil || w.live(exp) {
-					continue
-				}
-				if _, err := w.remove(k, rec); err != nil {
-					return err
-				}
-				w.expd++
-				total++
-			}
+			done = k == nil
 			return nil
 		})
+		if err == nil && len(expired) > 0 {
+			err = s.update(func(w *wtx) error {
+				for _, k := range expired {
+					rec := w.d.Get(k)
+					if exp, ok := recordExpiry(rec); rec == nil || (ok && w.live(exp)) {
+						continue // deleted or re-set meanwhile
+					}
+					if _, err := w.remove(k, rec); err != nil {
+						return err
+					}
+					w.expd++
+				}
+				return nil
+			})
+			if err == nil {
+				total += int64(len(expired))
+			}
+		}
 		if err != nil {
 			return total, err
 		}
-		if n < 1000 {
+		if done {
 			return total, nil
 		}
 	}
 }
+
+// sweepChunk is the number of entries Sweep reads per transaction.
+const sweepChunk = 4096
 
 // Close stops the sweep goroutine and closes the file. Later calls,
 // Close included, return ErrClosed.
@@ -601,7 +639,17 @@ func (s *Store) Close() error {
 			close(s.stop)
 			<-s.done
 		}
-		closeErr = s.db.Close()
+		// Save the counters so that the next open need not count.
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			for k, v := range map[string]int64{string(metaKeys): s.keys.Load(), string(metaBytes): s.bytes.Load()} {
+				if err := m.Put([]byte(k), putInt(v)); err != nil {
+					return err
+				}
+			}
+			return m.Put(metaClean, []byte{1})
+		})
+		closeErr = errors.Join(err, s.db.Close())
 	})
 	if !first {
 		return fmt.Errorf("disk: %w", backend.ErrClosed)

@@ -269,18 +269,20 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 // and writers are not held up for long.
 const scanChunk = 512
 
-// seekAfter positions c at the first key > after (or >= start when after
-// is nil).
-func seekAfter(c *bolt.Cursor, start, after []byte) []byte {
+// seekAfter positions c at the first key > after, or at the first key >=
+// start when after is nil.
+func seekAfter(c *bolt.Cursor, start, after []byte) (k, v []byte) {
 	if after == nil {
-		k, _ := c.Seek(start)
-		return k
+		if start == nil {
+			return c.First()
+		}
+		return c.Seek(start)
 	}
-	k, _ := c.Seek(after)
+	k, v = c.Seek(after)
 	if bytes.Equal(k, after) {
-		k, _ = c.Next()
+		k, v = c.Next()
 	}
-	return k
+	return k, v
 }
 
 // Scan yields the live, non-internal stored keys that begin with pattern's
@@ -306,7 +308,7 @@ func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, erro
 			err := s.view(func(d *bolt.Bucket) error {
 				now := s.now()
 				c := d.Cursor()
-				k := seekAfter(c, prefix, after)
+				k, _ := seekAfter(c, prefix, after)
 				for ; k != nil && len(keys) < scanChunk; k, _ = c.Next() {
 					if !bytes.HasPrefix(k, prefix) {
 						done = true
@@ -357,7 +359,7 @@ func (s *Store) deleteWhere(ctx context.Context, prefix []byte, match func([]byt
 			n = 0
 			var keys [][]byte
 			c := w.d.Cursor()
-			k := seekAfter(c, prefix, after)
+			k, _ := seekAfter(c, prefix, after)
 			for ; k != nil && len(keys) < scanChunk; k, _ = c.Next() {
 				if !bytes.HasPrefix(k, prefix) {
 					break
@@ -433,12 +435,11 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 	}
 	if prefix == "" {
 		st.Scope = "backend"
-		err := s.view(func(d *bolt.Bucket) error {
-			m := d.Tx().Bucket(bucketMeta)
-			st.Keys, st.Bytes = getInt(m, metaKeys), getInt(m, metaBytes)
-			return nil
-		})
-		return st, err
+		if s.closed.Load() {
+			return st, fmt.Errorf("disk: %w", backend.ErrClosed)
+		}
+		st.Keys, st.Bytes = s.keys.Load(), s.bytes.Load()
+		return st, nil
 	}
 	p := []byte(prefix)
 	var after []byte
@@ -451,7 +452,7 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 			now := s.now()
 			c := d.Cursor()
 			var v []byte
-			k := seekAfter(c, p, after)
+			k, _ := seekAfter(c, p, after)
 			for i := 0; k != nil && i < scanChunk*4; i++ {
 				if !bytes.HasPrefix(k, p) {
 					break

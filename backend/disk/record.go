@@ -7,24 +7,25 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 )
 
-// Layout of the file: four top-level buckets.
+// Layout of the file: three top-level buckets.
 //
 //	d: stored key -> record
 //	t: uvarint(len(tag)) tag stored-key -> empty (tag index)
-//	x: big-endian uint64 expireAt, stored key -> empty (expiry index)
 //	m: "format" -> formatVersion; "keys", "bytes" -> big-endian int64
+//	   counters and "clean", written by Close, deleted on open: without
+//	   it (after a crash) the counters are rebuilt by a scan.
 //
 // A record is: version byte (recordVersion), expireAt (big-endian int64
 // Unix nanoseconds, 0 = no expiry), uvarint tag count, each tag as uvarint
 // length + bytes, then the value.
 var (
-	bucketData   = []byte("d")
-	bucketTags   = []byte("t")
-	bucketExpiry = []byte("x")
-	bucketMeta   = []byte("m")
+	bucketData = []byte("d")
+	bucketTags = []byte("t")
+	bucketMeta = []byte("m")
 
 	metaFormat = []byte("format")
 	metaKeys   = []byte("keys")
+	metaClean  = []byte("clean")
 	metaBytes  = []byte("bytes")
 )
 
@@ -106,11 +107,5 @@ func tagPrefix(tag string) []byte {
 }
 
 func tagKey(tag string, key []byte) []byte { return append(tagPrefix(tag), key...) }
-
-func expiryKey(exp int64, key []byte) []byte {
-	b := make([]byte, 8, 8+len(key))
-	binary.BigEndian.PutUint64(b, uint64(exp))
-	return append(b, key...)
-}
 
 func entrySize(key, rec []byte) int64 { return int64(len(key)+len(rec)) + entryOverhead }
