@@ -1,0 +1,464 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+// DriverName is the database/sql driver the Store opens Options.Path with
+// (modernc.org/sqlite, pure Go).
+const DriverName = "sqlite"
+
+// SchemaVersion is the version of the tables this package writes. A
+// database with a newer version is refused; older versions are migrated
+// on open.
+const SchemaVersion = 1
+
+// entryOverhead is the fixed per-entry size counted towards MaxSizeBytes,
+// approximating SQLite's row and index overhead.
+const entryOverhead = 48
+
+// ErrSchemaTooNew reports a database written by a newer version of this
+// package.
+var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this version supports")
+
+// Store is a backend.Backend on a SQLite database. It is safe for
+// concurrent use, and several Stores (in one or several processes) may
+// share one database file.
+type Store struct {
+	db     *sql.DB
+	ownDB  bool
+	opts   Options
+	clock  backend.Clock
+	log    *slog.Logger
+	memory bool
+
+	closed atomic.Bool
+	// wmu serializes this Store's write transactions, so that its
+	// goroutines queue in Go instead of spinning in SQLite's busy handler;
+	// other processes are arbitrated by SQLite's locks and busy timeout.
+	wmu sync.Mutex
+
+	stmtGet, stmtSet, stmtExists *sql.Stmt
+
+	evictions, expirations atomic.Int64
+	// sinceCheck estimates the entries and bytes written since the size
+	// bound was last measured.
+	sinceBytes, sinceEntries atomic.Int64
+	lastBytes, lastEntries   atomic.Int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Compile-time checks of the capabilities.
+var (
+	_ backend.Backend        = (*Store)(nil)
+	_ backend.BatchGetter    = (*Store)(nil)
+	_ backend.BatchSetter    = (*Store)(nil)
+	_ backend.BatchDeleter   = (*Store)(nil)
+	_ backend.Exister        = (*Store)(nil)
+	_ backend.Expirer        = (*Store)(nil)
+	_ backend.Tagger         = (*Store)(nil)
+	_ backend.Scanner        = (*Store)(nil)
+	_ backend.PatternDeleter = (*Store)(nil)
+	_ backend.Flusher        = (*Store)(nil)
+	_ backend.Stater         = (*Store)(nil)
+	_ backend.Pinger         = (*Store)(nil)
+	_ backend.HealthChecker  = (*Store)(nil)
+	_ backend.Namer          = (*Store)(nil)
+	_ backend.Aser           = (*Store)(nil)
+)
+
+// The schema, version 1. Table names carry a prefix so that a database
+// passed in Options.DB can hold the application's own tables too.
+//
+// entries is a WITHOUT ROWID table: the key is the primary key and the
+// row lives in the key's B-tree, so a Get is one B-tree search (with a
+// rowid table it is two: the key index, then the row). expires_at is unix
+// nanoseconds, 0 for never; ntags counts the entry's rows in tags so that
+// the triggers skip untagged entries without a lookup.
+var schemaV1 = []string{
+	`CREATE TABLE IF NOT EXISTS yokedcache_entries (
+		key        TEXT    NOT NULL PRIMARY KEY,
+		value      BLOB    NOT NULL,
+		expires_at INTEGER NOT NULL DEFAULT 0,
+		size       INTEGER NOT NULL DEFAULT 0,
+		ntags      INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS yokedcache_entries_expires_at
+		ON yokedcache_entries(expires_at) WHERE expires_at > 0`,
+	`CREATE TABLE IF NOT EXISTS yokedcache_tags (
+		tag TEXT NOT NULL,
+		key TEXT NOT NULL,
+		PRIMARY KEY (tag, key)
+	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS yokedcache_tags_key ON yokedcache_tags(key)`,
+	// Deleting an entry (Delete, sweep, eviction, Flush, InvalidateTags)
+	// deletes its tags in the same statement.
+	`CREATE TRIGGER IF NOT EXISTS yokedcache_entries_delete_tags
+		AFTER DELETE ON yokedcache_entries WHEN OLD.ntags > 0
+		BEGIN DELETE FROM yokedcache_tags WHERE key = OLD.key; END`,
+	// Replacing an entry's value (an upsert) drops its old tags; the new
+	// ones are inserted after the upsert in the same transaction.
+	`CREATE TRIGGER IF NOT EXISTS yokedcache_entries_replace_tags
+		AFTER UPDATE OF value ON yokedcache_entries WHEN OLD.ntags > 0
+		BEGIN DELETE FROM yokedcache_tags WHERE key = OLD.key; END`,
+}
+
+// migrations[v] upgrades a database from version v to v+1.
+var migrations = [][]string{
+	0: schemaV1,
+}
+
+const (
+	sqlGet    = `SELECT value, expires_at FROM yokedcache_entries WHERE key = ?`
+	sqlExists = `SELECT expires_at FROM yokedcache_entries WHERE key = ?`
+	sqlSet    = `INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+		size = excluded.size, ntags = excluded.ntags`
+)
+
+// New opens (or creates) the database Options describe and returns a Store.
+func New(opts Options) (*Store, error) {
+	o, err := opts.resolved()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{opts: o, clock: o.Clock, log: o.Logger, stop: make(chan struct{})}
+	if o.DB != nil {
+		s.db = o.DB
+	} else {
+		if err := s.open(); err != nil {
+			return nil, err
+		}
+		s.ownDB = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.BusyTimeout+5*time.Second)
+	defer cancel()
+	if err := s.migrate(ctx); err != nil {
+		s.closeDB()
+		return nil, err
+	}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{{&s.stmtGet, sqlGet}, {&s.stmtSet, sqlSet}, {&s.stmtExists, sqlExists}} {
+		if *p.dst, err = s.db.PrepareContext(ctx, p.q); err != nil {
+			s.closeDB()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+	}
+	if err := s.enforceBound(ctx, true); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("sqlite: size bound: %w", err)
+	}
+	if o.CleanupInterval > 0 {
+		tick, stopTick := s.clock.NewTicker(o.CleanupInterval)
+		s.wg.Add(1)
+		go s.sweeper(tick, stopTick)
+	}
+	return s, nil
+}
+
+// uriPath escapes a file name for a SQLite "file:" URI.
+func uriPath(p string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
+	return r.Replace(filepath.ToSlash(p))
+}
+
+func (s *Store) open() error {
+	o := s.opts
+	var dsn string
+	if o.Path == MemoryPath {
+		s.memory = true
+		dsn = "file::memory:?_txlock=immediate"
+	} else {
+		abs, err := filepath.Abs(o.Path)
+		if err != nil {
+			return errInvalid("path %q: %v", o.Path, err)
+		}
+		sync := "NORMAL"
+		if o.SyncFull {
+			sync = "FULL"
+		}
+		dsn = fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(%s)",
+			uriPath(abs), o.BusyTimeout.Milliseconds(), sync)
+	}
+	db, err := sql.Open(DriverName, dsn)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %q: %w", o.Path, err)
+	}
+	if s.memory {
+		// Every connection to ":memory:" is a database of its own: keep
+		// exactly one, for ever.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		db.SetMaxOpenConns(o.MaxOpenConns)
+		db.SetMaxIdleConns(o.MaxOpenConns)
+	}
+	s.db = db
+	return nil
+}
+
+func (s *Store) closeDB() {
+	for _, st := range []*sql.Stmt{s.stmtGet, s.stmtSet, s.stmtExists} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+	if s.ownDB {
+		_ = s.db.Close()
+	}
+}
+
+// migrate brings the schema to SchemaVersion. The version lives in the
+// yokedcache_meta table rather than PRAGMA user_version, which belongs to
+// the application when it passes its own database in Options.DB.
+func (s *Store) migrate(ctx context.Context) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS yokedcache_meta (
+			name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
+			return fmt.Errorf("sqlite: create schema: %w", err)
+		}
+		var v int
+		err := tx.QueryRowContext(ctx, `SELECT value FROM yokedcache_meta WHERE name = 'schema_version'`).Scan(&v)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: read schema version: %w", err)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("sqlite: schema version %d, this version supports up to %d: %w", v, SchemaVersion, ErrSchemaTooNew)
+		}
+		for ; v < SchemaVersion; v++ {
+			for _, q := range migrations[v] {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("sqlite: migrate schema to version %d: %w", v+1, err)
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO yokedcache_meta (name, value) VALUES ('schema_version', ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, v)
+		if err != nil {
+			return fmt.Errorf("sqlite: write schema version: %w", err)
+		}
+		return nil
+	})
+}
+
+// writeTx runs fn in a write transaction. On a database this Store opened,
+// BEGIN is BEGIN IMMEDIATE (the driver's _txlock): the write lock is taken
+// up front, waiting up to the busy timeout, so a transaction can never
+// fail half-way with "database is locked" because another process wrote
+// after it read. With a database passed in Options.DB, fn's first
+// statement must be a write (all of ours are), which SQLite also retries
+// under the busy timeout.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close stops the sweep and closes the database when the Store opened it.
+// Later calls return backend.ErrClosed.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return fmt.Errorf("sqlite: close: %w", backend.ErrClosed)
+	}
+	close(s.stop)
+	s.wg.Wait()
+	s.closeDB()
+	return nil
+}
+
+func (s *Store) sweeper(tick <-chan time.Time, stopTick func()) {
+	defer s.wg.Done()
+	defer stopTick()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick:
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.stop:
+			case <-ctx.Done():
+			}
+			cancel()
+		}()
+		if _, err := s.Sweep(ctx); err != nil && !s.closed.Load() {
+			s.log.Error("sqlite: sweep failed", "err", err)
+		}
+		if err := s.enforceBound(ctx, true); err != nil && !s.closed.Load() {
+			s.log.Error("sqlite: size bound enforcement failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// sweepBatch is the number of expired rows one sweep transaction deletes,
+// so that the write lock is released regularly.
+const sweepBatch = 1000
+
+// Sweep deletes every expired entry now and returns how many it deleted.
+// The sweep goroutine calls it every Options.CleanupInterval.
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		now := s.now()
+		var n int64
+		err := s.writeTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM yokedcache_entries WHERE key IN (
+				SELECT key FROM yokedcache_entries WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)`,
+				now, sweepBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sqlite: sweep: %w", s.mapErr(err))
+		}
+		total += n
+		s.expirations.Add(n)
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// noteWrite records a write for the size bound and enforces it when the
+// estimate says it may be exceeded.
+func (s *Store) noteWrite(ctx context.Context, entries, bytes int64) error {
+	if s.opts.MaxSizeBytes == 0 && s.opts.MaxEntries == 0 {
+		return nil
+	}
+	e := s.sinceEntries.Add(entries)
+	b := s.sinceBytes.Add(bytes)
+	over := (s.opts.MaxEntries > 0 && s.lastEntries.Load()+e > s.opts.MaxEntries) ||
+		(s.opts.MaxSizeBytes > 0 && s.lastBytes.Load()+b > s.opts.MaxSizeBytes)
+	if !over {
+		return nil
+	}
+	return s.enforceBound(ctx, false)
+}
+
+// enforceBound measures the store and, when it is over a bound, evicts
+// down to 95 % of it: soonest-to-expire first (so expired rows go first),
+// then entries without expiry in key order.
+func (s *Store) enforceBound(ctx context.Context, force bool) error {
+	if s.opts.MaxSizeBytes == 0 && s.opts.MaxEntries == 0 {
+		return nil
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		// Measure inside the write lock so that concurrent writers do not
+		// all evict. The first statement must be a write (see writeTx):
+		// this one touches nothing.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM yokedcache_entries WHERE 0`); err != nil {
+			return err
+		}
+		var n, b int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM yokedcache_entries`).Scan(&n, &b); err != nil {
+			return err
+		}
+		s.sinceEntries.Store(0)
+		s.sinceBytes.Store(0)
+		defer func() { s.lastEntries.Store(n); s.lastBytes.Store(b) }()
+		overN := s.opts.MaxEntries > 0 && n > s.opts.MaxEntries
+		overB := s.opts.MaxSizeBytes > 0 && b > s.opts.MaxSizeBytes
+		if !overN && !overB {
+			return nil
+		}
+		targetN, targetB := s.opts.MaxEntries*95/100, s.opts.MaxSizeBytes*95/100
+		for _, q := range []string{
+			`SELECT key, size FROM yokedcache_entries WHERE expires_at > 0 ORDER BY expires_at LIMIT 500`,
+			`SELECT key, size FROM yokedcache_entries WHERE expires_at = 0 ORDER BY key LIMIT 500`,
+		} {
+			for (s.opts.MaxEntries > 0 && n > targetN) || (s.opts.MaxSizeBytes > 0 && b > targetB) {
+				var keys []string
+				rows, err := tx.QueryContext(ctx, q)
+				if err != nil {
+					return err
+				}
+				for rows.Next() && ((s.opts.MaxEntries > 0 && n > targetN) || (s.opts.MaxSizeBytes > 0 && b > targetB)) {
+					var k string
+					var sz int64
+					if err := rows.Scan(&k, &sz); err != nil {
+						rows.Close()
+						return err
+					}
+					keys = append(keys, k)
+					n--
+					b -= sz
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				if len(keys) == 0 {
+					break
+				}
+				if _, err := deleteKeys(ctx, tx, keys, 0); err != nil {
+					return err
+				}
+				s.evictions.Add(int64(len(keys)))
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) now() int64 { return s.clock.Now().UnixNano() }
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return backend.ErrClosed
+	}
+	return nil
+}
+
+// mapErr turns errors caused by a concurrent Close into ErrClosed.
+func (s *Store) mapErr(err error) error {
+	if err != nil && s.closed.Load() && !errors.Is(err, backend.ErrClosed) {
+		return fmt.Errorf("%w (%v)", backend.ErrClosed, err)
+	}
+	return err
+}
+
+// expiresAt converts a TTL to the stored expiry.
+func (s *Store) expiresAt(ttl time.Duration, now int64) int64 {
+	if ttl == backend.NoExpiry || ttl <= 0 {
+		return 0
+	}
+	return now + int64(ttl)
+}
+
+func live(exp, now int64) bool { return exp == 0 || exp > now }
