@@ -35,8 +35,9 @@
 //
 // # Durability and crashes
 //
-// Every write is one bbolt transaction. By default the store does not
-// fsync (Options.Sync is false): a commit writes its pages to the file
+// Every write is one bbolt transaction (Set, SetMany, DeleteMany and
+// InvalidateTags are each atomic, index included). By default the store
+// does not fsync (Options.Sync is false): a commit writes its pages to the file
 // with write(2) before Set returns, and the metadata page that makes
 // them visible is written last. The pages are then in the operating
 // system's page cache, so a process that is killed (SIGKILL, panic,
@@ -81,15 +82,25 @@
 //
 // TTLs use Options.Clock. An expired entry is a miss at once (lazy expiry
 // on read) and is removed, with its tag index entries, by a sweep every
-// Options.CleanupInterval (default 5 minutes) that reads an expiry index,
-// so its cost is proportional to what expired. The size bound
-// (Options.MaxSizeBytes or MaxSizeGB; default 1 GiB) counts the logical
-// bytes of entries: key, value, tags and a fixed per-entry overhead. When
-// a write takes the store over the bound, it evicts in the same
-// transaction, soonest-to-expire first (so expired entries go first),
-// then entries without expiry in key order, down to 95 % of the bound.
-// The file itself can be larger than the logical bytes (B+tree pages are
-// partly filled) and never shrinks: freed pages are reused.
+// Options.CleanupInterval (default 5 minutes). The sweep reads the keys in
+// chunks of 4096, each in a short read transaction, and deletes what
+// expired in one write transaction per chunk; its cost is a read of the
+// record headers, about 100 ms per million entries. (A persistent expiry
+// index would make the sweep proportional to what expired, but it doubled
+// the cost of every Set: see docs/disk.md.)
+//
+// The size bound (Options.MaxSizeBytes or MaxSizeGB; default 1 GiB)
+// counts the logical bytes of entries: key, value, tags and a fixed
+// per-entry overhead of 64 bytes. When a write takes the store over the
+// bound, the same transaction evicts down to 95 % of it, by sampling: a
+// hand moves through the keys in key order (wrapping around, like a CLOCK
+// hand), reads a window of 64 entries and removes the 16 that expire
+// soonest: expired entries first, entries without expiry last. It is
+// approximate: within a window the order is soonest-expiry-first, and
+// every window is visited in turn. The entries being written are never
+// evicted by their own write. The file itself can be larger than the
+// logical bytes (B+tree pages are partly filled) and never shrinks: freed
+// pages are reused.
 //
 // # Limits
 //

@@ -434,3 +434,56 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestSizeBoundHeldUnderMixedLoad(t *testing.T) {
+	const bound = 256 << 10
+	clock := yokedcachetest.NewClock(time.Unix(1_700_000_000, 0))
+	s := open(t, disk.Options{Directory: t.TempDir(), MaxSizeBytes: bound, Clock: clock, CleanupInterval: -1})
+	for i := range 3000 {
+		o := backend.SetOptions{TTL: time.Duration(1+i%50) * time.Minute, Tags: []string{"t" + strconv.Itoa(i%5)}}
+		if i%3 == 0 {
+			o.TTL = backend.NoExpiry
+		}
+		key := "k:" + strconv.Itoa((i*7919)%5000)
+		must(t, s.Set(ctx, key, value(i), o))
+		if ok, _ := s.Exists(ctx, key); !ok {
+			t.Fatalf("write %d: the entry just written was evicted", i)
+		}
+		if st, _ := s.Stats(ctx, ""); st.Bytes > bound {
+			t.Fatalf("write %d: %d bytes over the %d bound", i, st.Bytes, bound)
+		}
+		if i%500 == 0 {
+			clock.Advance(10 * time.Minute) // some entries expire
+		}
+	}
+	st, _ := s.Stats(ctx, "")
+	got := buckets(t, s)
+	if st.Keys != int64(got["d"]) || st.Evictions+st.Expirations == 0 {
+		t.Fatalf("Stats = %+v, buckets %v: counters disagree or nothing was evicted", st, got)
+	}
+	// Tag index entries went with the evicted entries.
+	n := 0
+	for i := range 5 {
+		c, err := s.InvalidateTags(ctx, []string{"t" + strconv.Itoa(i)})
+		must(t, err)
+		n += int(c)
+	}
+	if got := buckets(t, s); got["t"] != 0 || got["d"] != 0 {
+		t.Fatalf("after invalidating every tag: buckets %v, invalidated %d of %d", got, n, st.Keys)
+	}
+}
+
+func TestCountersSurviveCleanClose(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, disk.Options{Directory: dir})
+	for i := range 50 {
+		must(t, s.Set(ctx, "k:"+strconv.Itoa(i), value(i), backend.SetOptions{TTL: time.Hour}))
+	}
+	before, _ := s.Stats(ctx, "")
+	must(t, s.Close())
+	s = open(t, disk.Options{Directory: dir})
+	after, _ := s.Stats(ctx, "")
+	if before.Keys != 50 || after.Keys != before.Keys || after.Bytes != before.Bytes {
+		t.Fatalf("Stats before close %+v, after reopen %+v", before, after)
+	}
+}
