@@ -8,6 +8,7 @@ import (
 	"iter"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/internal/glob"
@@ -210,8 +211,11 @@ func inList(head string, keys []string, tail string) (string, []any) {
 	return b.String(), args
 }
 
-// GetMany implements backend.BatchGetter with one SELECT ... IN (...) per
-// 500 keys.
+// GetMany implements backend.BatchGetter with one prepared statement that
+// takes the keys as a JSON array (key IN (SELECT value FROM json_each(?))):
+// one query for any number of keys, and about 20 % faster than building
+// an IN (?, ?, ...) list per call (docs/sqlite.md). Keys that JSON cannot
+// carry byte for byte (invalid UTF-8, NUL) use the IN list instead.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -220,30 +224,25 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if len(keys) == 0 {
 		return out, nil
 	}
-	idx := make(map[string][]int, len(keys))
-	for i, k := range keys {
-		idx[k] = append(idx[k], i)
-	}
-	uniq := make([]string, 0, len(idx))
-	for k := range idx {
-		uniq = append(uniq, k)
-	}
 	now := s.now()
-	for len(uniq) > 0 {
-		chunk := uniq[:min(len(uniq), deleteBatch)]
-		uniq = uniq[len(chunk):]
-		q, args := inList(`SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (`, chunk, `)`)
-		rows, err := s.db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: get many: %w", s.mapErr(err))
+	var idx map[string][]int
+	if len(keys) > 8 {
+		idx = make(map[string][]int, len(keys))
+		for i, k := range keys {
+			idx[k] = append(idx[k], i)
 		}
+	}
+	fill := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
 		for rows.Next() {
 			var k string
 			var v []byte
 			var exp int64
 			if err := rows.Scan(&k, &v, &exp); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: get many: %w", s.mapErr(err))
+				return err
 			}
 			if !live(exp, now) {
 				continue
@@ -251,16 +250,66 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if v == nil {
 				v = []byte{}
 			}
-			for _, i := range idx[k] {
-				out[i] = v
+			if idx != nil {
+				for _, i := range idx[k] {
+					out[i] = v
+				}
+				continue
+			}
+			for i, want := range keys {
+				if want == k {
+					out[i] = v
+				}
 			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: get many: %w", s.mapErr(err))
+		return rows.Err()
+	}
+	var err error
+	if js, ok := jsonKeys(keys); ok {
+		err = fill(s.stmtMany.QueryContext(ctx, js))
+	} else {
+		for rest := keys; len(rest) > 0 && err == nil; {
+			chunk := rest[:min(len(rest), deleteBatch)]
+			rest = rest[len(chunk):]
+			q, args := inList(`SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (`, chunk, `)`)
+			err = fill(s.db.QueryContext(ctx, q, args...))
 		}
 	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get many: %w", s.mapErr(err))
+	}
 	return out, nil
+}
+
+// jsonKeys encodes keys as a JSON array of strings, or reports false when
+// a key would not survive the round trip exactly.
+func jsonKeys(keys []string) (string, bool) {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, k := range keys {
+		if !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 {
+			return "", false
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(k); j++ {
+			c := k[j]
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c < 0x20:
+				fmt.Fprintf(&b, `\u%04x`, c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String(), true
 }
 
 // SetMany implements backend.BatchSetter: every item in one transaction.

@@ -51,7 +51,7 @@ type Store struct {
 	// other processes are arbitrated by SQLite's locks and busy timeout.
 	wmu sync.Mutex
 
-	stmtGet, stmtSet, stmtExists *sql.Stmt
+	stmtGet, stmtSet, stmtExists, stmtMany *sql.Stmt
 
 	evictions, expirations atomic.Int64
 	// sinceCheck estimates the entries and bytes written since the size
@@ -125,6 +125,7 @@ var migrations = [][]string{
 
 const (
 	sqlGet    = `SELECT value, expires_at FROM yokedcache_entries WHERE key = ?`
+	sqlMany   = `SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (SELECT value FROM json_each(?))`
 	sqlExists = `SELECT expires_at FROM yokedcache_entries WHERE key = ?`
 	sqlSet    = `INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
@@ -155,7 +156,7 @@ func New(opts Options) (*Store, error) {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
-	}{{&s.stmtGet, sqlGet}, {&s.stmtSet, sqlSet}, {&s.stmtExists, sqlExists}} {
+	}{{&s.stmtGet, sqlGet}, {&s.stmtSet, sqlSet}, {&s.stmtExists, sqlExists}, {&s.stmtMany, sqlMany}} {
 		if *p.dst, err = s.db.PrepareContext(ctx, p.q); err != nil {
 			s.closeDB()
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
@@ -217,7 +218,7 @@ func (s *Store) open() error {
 }
 
 func (s *Store) closeDB() {
-	for _, st := range []*sql.Stmt{s.stmtGet, s.stmtSet, s.stmtExists} {
+	for _, st := range []*sql.Stmt{s.stmtGet, s.stmtSet, s.stmtExists, s.stmtMany} {
 		if st != nil {
 			_ = st.Close()
 		}
