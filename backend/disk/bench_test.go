@@ -104,3 +104,49 @@ func BenchmarkDisk(b *testing.B) {
 		})
 	})
 }
+
+// fillStore writes n 100-byte entries with a 1-hour TTL in batches.
+func fillStore(b *testing.B, dir string, n int) {
+	s := open(b, disk.Options{Directory: dir})
+	val := bytes.Repeat([]byte("v"), 100)
+	items := make([]backend.Item, 0, 1000)
+	for i := range n {
+		items = append(items, backend.Item{Key: "bench:k:" + strconv.Itoa(i), Value: val, SetOptions: backend.SetOptions{TTL: time.Hour}})
+		if len(items) == cap(items) {
+			must(b, s.SetMany(ctx, items))
+			items = items[:0]
+		}
+	}
+	must(b, s.Close())
+}
+
+// BenchmarkSweep is one sweep over 200 000 live entries (nothing expired):
+// the periodic cost of the expiry sweep.
+//
+//	go test -run '^$' -bench 'BenchmarkSweep|BenchmarkOpen' ./backend/disk/
+func BenchmarkSweep(b *testing.B) {
+	dir := b.TempDir()
+	fillStore(b, dir, 200_000)
+	s := open(b, disk.Options{Directory: dir, CleanupInterval: -1})
+	for b.Loop() {
+		if n, err := s.Sweep(ctx); err != nil || n != 0 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+// BenchmarkOpen opens and closes a store of 200 000 entries, with and
+// without the page-by-page verification.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	fillStore(b, dir, 200_000)
+	for _, skip := range []bool{false, true} {
+		b.Run("SkipVerify="+strconv.FormatBool(skip), func(b *testing.B) {
+			for b.Loop() {
+				s, err := disk.New(disk.Options{Directory: dir, SkipVerify: skip, Logger: quietLogger()})
+				must(b, err)
+				must(b, s.Close())
+			}
+		})
+	}
+}

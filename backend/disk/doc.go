@@ -85,7 +85,7 @@
 // Options.CleanupInterval (default 5 minutes). The sweep reads the keys in
 // chunks of 4096, each in a short read transaction, and deletes what
 // expired in one write transaction per chunk; its cost is a read of the
-// record headers, about 100 ms per million entries. (A persistent expiry
+// record headers, about 50 ms per million entries. (A persistent expiry
 // index would make the sweep proportional to what expired, but it doubled
 // the cost of every Set: see docs/disk.md.)
 //
