@@ -52,7 +52,7 @@ type Store struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
-	stop      chan struct{}
+	stop      context.CancelFunc // stops the sweeper, also mid-sweep
 	done      chan struct{}
 
 	// keys and bytes count every entry of the store (expired ones not yet
@@ -99,10 +99,11 @@ func New(o Options) (*Store, error) {
 	}
 	s.db = db
 	if o.CleanupInterval > 0 {
-		s.stop = make(chan struct{})
+		var sctx context.Context
+		sctx, s.stop = context.WithCancel(context.Background())
 		s.done = make(chan struct{})
 		tick, stopTick := s.clock.NewTicker(o.CleanupInterval)
-		go s.sweeper(tick, stopTick)
+		go s.sweeper(sctx, tick, stopTick)
 	}
 	return s, nil
 }
@@ -554,15 +555,15 @@ func (w *wtx) sample(keep map[string]struct{}) []candidate {
 
 // ---- sweep ----
 
-func (s *Store) sweeper(tick <-chan time.Time, stopTick func()) {
+func (s *Store) sweeper(ctx context.Context, tick <-chan time.Time, stopTick func()) {
 	defer close(s.done)
 	defer stopTick()
 	for {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case <-tick:
-			if _, err := s.Sweep(context.Background()); err != nil && !errors.Is(err, backend.ErrClosed) {
+			if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, backend.ErrClosed) && ctx.Err() == nil {
 				s.o.Logger.Warn("yokedcache disk: sweep failed", "path", s.path, "error", err)
 			}
 		}
@@ -636,7 +637,7 @@ func (s *Store) Close() error {
 		first = true
 		s.closed.Store(true)
 		if s.stop != nil {
-			close(s.stop)
+			s.stop()
 			<-s.done
 		}
 		// Save the counters so that the next open need not count.

@@ -487,3 +487,30 @@ func TestCountersSurviveCleanClose(t *testing.T) {
 		t.Fatalf("Stats before close %+v, after reopen %+v", before, after)
 	}
 }
+
+func TestCorruptRecordIsAnErrorNotAPanic(t *testing.T) {
+	s := open(t, disk.Options{Directory: t.TempDir()})
+	must(t, s.Set(ctx, "good", []byte("v"), backend.SetOptions{TTL: time.Hour}))
+	var db *bolt.DB
+	s.As(&db)
+	for _, bad := range [][]byte{{}, {9, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}, {1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 200}} {
+		must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("d")).Put([]byte("bad"), bad) }))
+		if _, err := s.Get(ctx, "bad"); !errors.Is(err, backend.ErrCorrupt) {
+			t.Errorf("Get of record %x: %v; want ErrCorrupt", bad, err)
+		}
+		if got, err := s.GetMany(ctx, []string{"good", "bad"}); !errors.Is(err, backend.ErrCorrupt) && (err != nil || got[1] != nil) {
+			t.Errorf("GetMany with record %x: %q, %v", bad, got, err)
+		}
+		for k, err := range s.Scan(ctx, "*") {
+			if err != nil || k == "bad" && len(bad) < 9 {
+				t.Errorf("Scan with record %x: %q, %v", bad, k, err)
+			}
+		}
+		if _, err := s.Delete(ctx, "bad"); err != nil {
+			t.Errorf("Delete of record %x: %v", bad, err)
+		}
+	}
+	if got, err := s.Get(ctx, "good"); err != nil || string(got) != "v" {
+		t.Fatalf("Get(good) = %q, %v", got, err)
+	}
+}
