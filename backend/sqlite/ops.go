@@ -493,8 +493,13 @@ func prefixEnd(prefix string) string {
 const scanPage = 256
 
 // rangeQuery returns a keyset-paginated query over the keys with prefix
-// that come after a cursor, and its arguments (the cursor last).
-func rangeQuery(cols, prefix string) (string, []any) {
+// that come after a cursor (the first argument) and match the SQLite GLOB
+// sqlPattern (when not empty), and the arguments after the cursor. The
+// range on the primary key bounds the index search whatever the pattern;
+// GLOB filters inside SQLite, so non-matching keys never reach Go. Keys
+// containing NUL, which GLOB cuts short, are always returned (the Go
+// filter decides).
+func rangeQuery(cols, prefix, sqlPattern string) (string, []any) {
 	q := `SELECT ` + cols + ` FROM yokedcache_entries WHERE key > ?`
 	var args []any
 	if prefix != "" {
@@ -504,6 +509,10 @@ func rangeQuery(cols, prefix string) (string, []any) {
 			q += ` AND key < ?`
 			args = append(args, end)
 		}
+	}
+	if sqlPattern != "" && sqlPattern != "*" {
+		q += ` AND (key GLOB ? OR instr(key, char(0)) > 0)`
+		args = append(args, sqlPattern)
 	}
 	return q + ` ORDER BY key LIMIT ` + fmt.Sprint(scanPage), args
 }
@@ -517,7 +526,11 @@ func (s *Store) pages(ctx context.Context, pattern string) iter.Seq2[[]string, e
 			yield(nil, fmt.Errorf("sqlite: pattern %q: %w", pattern, err))
 			return
 		}
-		q, base := rangeQuery("key, expires_at", p.Prefix())
+		sqlPattern, _, ok := sqlGlob(pattern)
+		if !ok {
+			sqlPattern = ""
+		}
+		q, base := rangeQuery("key, expires_at", p.Prefix(), sqlPattern)
 		cursor := ""
 		for {
 			if err := s.check(); err != nil {
@@ -542,6 +555,9 @@ func (s *Store) pages(ctx context.Context, pattern string) iter.Seq2[[]string, e
 				}
 				n++
 				cursor = k
+				// GLOB narrowed the rows; the shared glob matcher has
+				// the last word (for keys with NUL, and sets that GLOB
+				// could only approximate).
 				if live(exp, now) && !backend.IsInternalKey(k) && p.Match(k) {
 					page = append(page, k)
 				}

@@ -87,7 +87,7 @@ func TestPatternsLiteralMetacharacters(t *testing.T) {
 		t.Run(fmt.Sprintf("path=%q", path), func(t *testing.T) {
 			s := newStore(t, sqlite.Options{Path: path})
 			keys := []string{"p:50%", "p:50x", "p:a_b", "p:axb", "p:[x]", "p:x", "p:*", "p:star", "p:?", "p:q",
-				`p:back\slash`, "p:ab", "p:ä", "p:]"}
+				`p:back\slash`, "p:ab", "p:ä", "p:]", "p:n\x00l"}
 			for _, k := range keys {
 				set(t, s, k, "v", time.Hour)
 			}
@@ -110,6 +110,10 @@ func TestPatternsLiteralMetacharacters(t *testing.T) {
 				{`p:a?b`, []string{"p:a_b", "p:axb"}},
 				{`p:*%*`, []string{"p:50%"}},
 				{`*_*`, []string{"p:a_b"}},
+				{"p:n?l", []string{"p:n\x00l"}},
+				{"p:n\x00*", []string{"p:n\x00l"}},
+				{`p:[!a-z]*`, []string{"p:*", "p:50%", "p:50x", "p:?", "p:[x]", "p:]", "p:ä"}},
+				{`p:[]a]*`, []string{"p:]", "p:a_b", "p:ab", "p:axb"}},
 			}
 			for _, c := range cases {
 				want := slices.Clone(c.want)
