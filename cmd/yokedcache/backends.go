@@ -7,4 +7,5 @@ import (
 	_ "github.com/yokedcache/yokedcache/backend/memcached" // memcached://
 	_ "github.com/yokedcache/yokedcache/backend/memory"    // mem://, memory://
 	_ "github.com/yokedcache/yokedcache/backend/redis"     // redis://, rediss://, redis+sentinel://, ...
+	_ "github.com/yokedcache/yokedcache/backend/sqlite"    // sqlite://
 )

@@ -445,3 +445,45 @@ func TestDiskFile(t *testing.T) {
 	cli(t, env, "", "get", "other").want(t, 1)
 	cli(t, env, "", "ping").want(t, 0, "OK (")
 }
+
+// TestSQLiteFile runs the data commands against a SQLite file, which
+// persists across invocations.
+func TestSQLiteFile(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "cache.db")
+	env := map[string]string{"YOKEDCACHE_URL": "sqlite://" + filepath.ToSlash(db), "YOKEDCACHE_KEY_PREFIX": "app"}
+	run := func(stdin string, args ...string) result { return cli(t, env, stdin, args...) }
+	run("", "ping", "--show-timing").want(t, 0, "OK (", "backend sqlite")
+	run("", "set", "user:1", `{"name":"Ada"}`, "--json", "--tags", "users,admins", "--ttl", "1h").want(t, 0, "OK")
+	run("", "set", "user:2", `{"name":"Bob"}`, "--json", "--tags", "users").want(t, 0)
+	run("line\n", "set", "note", "-", "--ttl", "never").want(t, 0)
+	run("", "get", "user:1").want(t, 0, `{"name":"Ada"}`)
+	run("", "get", "note", "-o", "json").want(t, 0, `"ttl_seconds": -1`, `"value": "line"`)
+	run("", "list").want(t, 0, "KEY", "TTL", "TAGS", "user:1", "users,admins", "note", "never")
+	run("", "list", "--pattern", "user:*", "--tags", "admins", "--include-values", "-o", "csv").want(t, 0, "KEY,TTL,TAGS,VALUE", "user:1")
+	run("", "search", "user", "--max-results", "1", "--tags", "admins").want(t, 0, "user:1")
+	var st struct {
+		Backend string `json:"backend"`
+		Stats   struct {
+			Keys int64 `json:"keys"`
+		} `json:"stats"`
+	}
+	jsonOf(t, run("", "stats", "-o", "json").want(t, 0).stdout, &st)
+	if st.Backend != "sqlite" || st.Stats.Keys != 3 {
+		t.Fatalf("stats: %+v", st)
+	}
+	run("", "stats").want(t, 0, "sqlite", "COVERS")
+	run("", "health").want(t, 0, "healthy", "sqlite")
+	run("", "invalidate", "--tags", "admins").want(t, 0, "invalidated 1 entries")
+	run("", "get", "user:1").want(t, 1)
+	run("", "invalidate", "--pattern", "user:*").want(t, 0, "invalidated 1 keys")
+	run("", "delete", "note").want(t, 0, "deleted 1 of 1")
+	run("", "warm", "-").want(t, 0, "warmed 0 entries")
+	run(`[{"key":"w","value":{"a":1},"tags":["t"]}]`, "warm", "-").want(t, 0, "warmed 1 entries")
+	run("", "get", "w").want(t, 0, `{"a":1}`)
+	run("no\n", "flush").want(t, 1)
+	run("", "get", "w").want(t, 0)
+	run("", "flush", "--yes").want(t, 0, `flushed "app:"`)
+	run("", "get", "w").want(t, 1)
+	run("", "export-config").want(t, 0, "url: sqlite://", "key_prefix: app")
+	run("", "bench", "--ops", "100", "--keys", "50", "--fuzzy-ops", "2").want(t, 0, "sqlite", "Latency get p50 / p99")
+}
