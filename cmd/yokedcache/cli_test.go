@@ -487,3 +487,23 @@ func TestSQLiteFile(t *testing.T) {
 	run("", "export-config").want(t, 0, "url: sqlite://", "key_prefix: app")
 	run("", "bench", "--ops", "100", "--keys", "50", "--fuzzy-ops", "2").want(t, 0, "sqlite", "Latency get p50 / p99")
 }
+
+// TestRoutedPartialFailure: with a route on Memcached (which cannot list
+// keys), list prints the other routes' keys and still exits 1 naming the
+// route.
+func TestRoutedPartialFailure(t *testing.T) {
+	mc := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cfg.yaml")
+	body := fmt.Sprintf("url: sqlite://%s\nroutes:\n  sess:\n    url: memcached://%s\n", filepath.ToSlash(filepath.Join(dir, "c.db")), mc.Addr)
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, nil, "", "-c", file, "set", "user:1", "u").want(t, 0)
+	cli(t, nil, "", "-c", file, "set", "sess:1", "s").want(t, 0)
+	cli(t, nil, "", "-c", file, "get", "sess:1").want(t, 0, "s")
+	cli(t, nil, "", "-c", file, "list").want(t, 1, "user:1").stderrHas(t, `route "sess" (memcached)`)
+	cli(t, nil, "", "-c", file, "list", "--pattern", "user:*").want(t, 0, "user:1")
+	cli(t, nil, "", "-c", file, "stats").want(t, 0, "route sess", "route (default)")
+	cli(t, nil, "", "-c", file, "health").want(t, 0, "healthy")
+}

@@ -328,9 +328,14 @@ func (a *app) listCommand() *cobra.Command {
 					keys = keys[:0]
 					return nil
 				}
+				// A failing route (for example one that cannot list keys)
+				// ends the listing with an error, after the rows the other
+				// routes gave.
+				var listErr error
 				for k, err := range c.Keys(a.ctx, pattern) {
 					if err != nil {
-						return err
+						listErr = err
+						break
 					}
 					keys = append(keys, k)
 					if len(keys) == 500 {
@@ -376,7 +381,13 @@ func (a *app) listCommand() *cobra.Command {
 				if rows == nil {
 					rows = []keyOutput{}
 				}
-				return a.print(t, rows)
+				if listErr != nil && len(rows) == 0 {
+					return listErr
+				}
+				if err := a.print(t, rows); err != nil {
+					return err
+				}
+				return listErr
 			})
 		},
 	}
