@@ -102,7 +102,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	if err != nil {
 		return fmt.Errorf("sqlite: set: %w", s.mapErr(err))
 	}
-	return s.noteWrite(ctx, 1, size)
+	s.noteWrite(ctx, 1, size)
+	return nil
 }
 
 func dedupe(tags []string) []string {
@@ -340,7 +341,8 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: set many: %w", s.mapErr(err))
 	}
-	return s.noteWrite(ctx, int64(len(items)), total)
+	s.noteWrite(ctx, int64(len(items)), total)
+	return nil
 }
 
 // DeleteMany implements backend.BatchDeleter in one transaction.

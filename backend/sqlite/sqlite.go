@@ -162,7 +162,7 @@ func New(opts Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
 	}
-	if err := s.enforceBound(ctx, true); err != nil {
+	if err := s.enforceBound(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("sqlite: size bound: %w", err)
 	}
@@ -314,7 +314,7 @@ func (s *Store) sweeper(tick <-chan time.Time, stopTick func()) {
 		if _, err := s.Sweep(ctx); err != nil && !s.closed.Load() {
 			s.log.Error("sqlite: sweep failed", "err", err)
 		}
-		if err := s.enforceBound(ctx, true); err != nil && !s.closed.Load() {
+		if err := s.enforceBound(ctx); err != nil && !s.closed.Load() {
 			s.log.Error("sqlite: size bound enforcement failed", "err", err)
 		}
 		cancel()
@@ -358,24 +358,27 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 
 // noteWrite records a write for the size bound and enforces it when the
 // estimate says it may be exceeded.
-func (s *Store) noteWrite(ctx context.Context, entries, bytes int64) error {
+func (s *Store) noteWrite(ctx context.Context, entries, bytes int64) {
 	if s.opts.MaxSizeBytes == 0 && s.opts.MaxEntries == 0 {
-		return nil
+		return
 	}
 	e := s.sinceEntries.Add(entries)
 	b := s.sinceBytes.Add(bytes)
 	over := (s.opts.MaxEntries > 0 && s.lastEntries.Load()+e > s.opts.MaxEntries) ||
 		(s.opts.MaxSizeBytes > 0 && s.lastBytes.Load()+b > s.opts.MaxSizeBytes)
-	if !over {
-		return nil
+	if over {
+		// The write itself succeeded: a failed eviction is logged, and
+		// retried by the next write or sweep.
+		if err := s.enforceBound(ctx); err != nil && !s.closed.Load() {
+			s.log.Warn("sqlite: size bound enforcement failed", "err", err)
+		}
 	}
-	return s.enforceBound(ctx, false)
 }
 
 // enforceBound measures the store and, when it is over a bound, evicts
 // down to 95 % of it: soonest-to-expire first (so expired rows go first),
 // then entries without expiry in key order.
-func (s *Store) enforceBound(ctx context.Context, force bool) error {
+func (s *Store) enforceBound(ctx context.Context) error {
 	if s.opts.MaxSizeBytes == 0 && s.opts.MaxEntries == 0 {
 		return nil
 	}
