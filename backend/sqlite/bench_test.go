@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkCache measures the Store through the Cache API with 100-byte
-// values on a WAL file (synchronous=NORMAL) and on :memory:, next to the
+// values (and 16 KiB ones) on a WAL file (synchronous=NORMAL) and on :memory:, next to the
 // raw driver (a prepared SELECT and upsert on the same table shape) in the
 // same run.
 //
@@ -74,6 +74,30 @@ func benchCache(b *testing.B, cache *yokedcache.Cache, store *sqlite.Store) {
 		for b.Loop() {
 			if err := cache.Set(ctx, keys[i%len(keys)], val, yokedcache.WithTTL(time.Hour),
 				yokedcache.WithTags("t1", fmt.Sprintf("t%d", i%10))); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	big := bytes.Repeat([]byte("b"), 16<<10)
+	for i := range 100 {
+		if err := cache.Set(ctx, fmt.Sprintf("big:%d", i), big, yokedcache.WithTTL(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("Get/16KiB", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, err := cache.GetBytes(ctx, fmt.Sprintf("big:%d", i%100)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Set/16KiB", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if err := cache.Set(ctx, fmt.Sprintf("big:%d", i%100), big, yokedcache.WithTTL(time.Hour)); err != nil {
 				b.Fatal(err)
 			}
 			i++
