@@ -423,6 +423,9 @@ func TestHealthAndStats(t *testing.T) {
 	if err != nil || st.Keys != 2 || st.Scope != "prefix" || st.Bytes <= 0 {
 		t.Fatalf("Stats(a:) = %+v, %v", st, err)
 	}
+	if fb, _ := st.Extra["file_bytes"].(int64); fb <= 0 {
+		t.Fatalf("Stats(a:).Extra = %v, want file_bytes > 0", st.Extra)
+	}
 	h, err := s.HealthDetails(ctx)
 	if err != nil || h.Status != "healthy" || h.Details["journal_mode"] != "wal" {
 		t.Fatalf("HealthDetails = %+v, %v", h, err)
