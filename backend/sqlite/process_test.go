@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -126,3 +127,54 @@ func TestMultiProcess(t *testing.T) {
 // TestHelperProcess is the entry point of the children; run directly it
 // does nothing (TestMain runs the child before any test).
 func TestHelperProcess(t *testing.T) {}
+
+// A write waits for another connection's write lock up to the busy
+// timeout, then fails with a bounded delay instead of hanging.
+func TestBusyTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	s := newStore(t, sqlite.Options{Path: path, BusyTimeout: 300 * time.Millisecond})
+	other, err := sql.Open(sqlite.DriverName, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	lock := func() {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Held briefly: the Set waits and succeeds.
+	lock()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_, _ = conn.ExecContext(ctx, "COMMIT")
+	}()
+	if err := s.Set(ctx, "k", []byte("v"), backend.SetOptions{TTL: time.Hour, Tags: []string{"t"}}); err != nil {
+		t.Fatalf("Set while another connection held the lock for 100 ms: %v", err)
+	}
+	// Held for ever: the Set fails after about the busy timeout.
+	time.Sleep(20 * time.Millisecond)
+	lock()
+	start := time.Now()
+	err = s.Set(ctx, "k2", []byte("v"), backend.SetOptions{TTL: time.Hour})
+	took := time.Since(start)
+	_, _ = conn.ExecContext(ctx, "ROLLBACK")
+	if err == nil {
+		t.Fatal("Set succeeded while another connection held the write lock")
+	}
+	if took < 250*time.Millisecond || took > 10*time.Second {
+		t.Fatalf("Set failed after %v, want about the 300 ms busy timeout", took)
+	}
+	// Reads are not blocked by a writer (WAL).
+	lock()
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	if v, err := s.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get while another connection writes = %q, %v", v, err)
+	}
+}

@@ -443,3 +443,28 @@ func TestHealthAndStats(t *testing.T) {
 		t.Fatalf("GetMany = %q, %v", got, err)
 	}
 }
+
+// GetMany carries every key byte for byte, whatever the path (JSON array
+// or IN list).
+func TestGetManySpecialKeys(t *testing.T) {
+	s := newStore(t, sqlite.Options{Path: sqlite.MemoryPath})
+	keys := []string{`q"uote`, `back\slash`, "ctl\x01\x1f\t\n", "uni ä 漢 🙂", "\u2028sep", "del\x7f", "nul\x00x", `[*?%_]`, "k"}
+	for i, k := range keys {
+		set(t, s, k, fmt.Sprint(i), time.Hour)
+	}
+	for _, batch := range [][]string{keys[:6], keys, append(slices.Clone(keys), "missing", "k")} {
+		got, err := s.GetMany(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range batch {
+			want := slices.Index(keys, k)
+			switch {
+			case want < 0 && got[i] != nil:
+				t.Errorf("GetMany: %q = %q, want a miss", k, got[i])
+			case want >= 0 && string(got[i]) != fmt.Sprint(want):
+				t.Errorf("GetMany: %q = %q, want %q", k, got[i], fmt.Sprint(want))
+			}
+		}
+	}
+}
