@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -47,6 +48,21 @@ func TestConformance(t *testing.T) {
 				}
 				mu.Unlock()
 				return sqlite.New(sqlite.Options{Path: p, Clock: clock})
+			},
+		})
+	})
+	t.Run("existing_db", func(t *testing.T) {
+		// Options.DB: the caller's *sql.DB, with deferred transactions.
+		backendtest.Run(t, backendtest.Harness{
+			Name: "sqlite Options.DB",
+			New: func(t *testing.T, clock backend.Clock) (backend.Backend, error) {
+				db, err := sql.Open(sqlite.DriverName, filepath.Join(t.TempDir(), "app.db")+
+					"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+				if err != nil {
+					return nil, err
+				}
+				t.Cleanup(func() { _ = db.Close() })
+				return sqlite.New(sqlite.Options{DB: db, Clock: clock})
 			},
 		})
 	})

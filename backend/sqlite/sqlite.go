@@ -235,11 +235,13 @@ func (s *Store) closeDB() {
 // yokedcache_meta table rather than PRAGMA user_version, which belongs to
 // the application when it passes its own database in Options.DB.
 func (s *Store) migrate(ctx context.Context) error {
+	// Idempotent, and a single statement: safe when several processes
+	// open a new file at once. writeTx needs the table (see there).
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS yokedcache_meta (
+		name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
+		return fmt.Errorf("sqlite: create schema: %w", err)
+	}
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS yokedcache_meta (
-			name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
-			return fmt.Errorf("sqlite: create schema: %w", err)
-		}
 		var v int
 		err := tx.QueryRowContext(ctx, `SELECT value FROM yokedcache_meta WHERE name = 'schema_version'`).Scan(&v)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -264,19 +266,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-// writeTx runs fn in a write transaction. On a database this Store opened,
-// BEGIN is BEGIN IMMEDIATE (the driver's _txlock): the write lock is taken
-// up front, waiting up to the busy timeout, so a transaction can never
-// fail half-way with "database is locked" because another process wrote
-// after it read. With a database passed in Options.DB, fn's first
-// statement must be a write (all of ours are), which SQLite also retries
-// under the busy timeout.
+// writeTx runs fn in a write transaction that holds SQLite's write lock
+// from its start, so that it can never fail half-way with "database is
+// locked" because another connection or process wrote after it read. On a
+// database this Store opened, BEGIN is BEGIN IMMEDIATE (the driver's
+// _txlock); on a database passed in Options.DB, whose driver settings are
+// the caller's, the transaction's first statement is a write that changes
+// nothing, which takes the lock the same way (under the busy timeout).
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if !s.ownDB {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM yokedcache_meta WHERE 0`); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
@@ -386,12 +394,8 @@ func (s *Store) enforceBound(ctx context.Context) error {
 		return nil
 	}
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		// Measure inside the write lock so that concurrent writers do not
-		// all evict. The first statement must be a write (see writeTx):
-		// this one touches nothing.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM yokedcache_entries WHERE 0`); err != nil {
-			return err
-		}
+		// Measured inside the write lock, so that concurrent writers
+		// (other processes too) do not all evict.
 		var n, b int64
 		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM yokedcache_entries`).Scan(&n, &b); err != nil {
 			return err
