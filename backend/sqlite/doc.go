@@ -82,7 +82,9 @@
 // (default 5 s). Write transactions start with BEGIN IMMEDIATE, so a
 // writer waits for the lock up front instead of failing half-way with
 // "database is locked"; inside one process writes are queued in Go. With
-// Options.DB the connection settings are the caller's: set busy_timeout
+// Options.DB a write transaction's first statement is a write that
+// changes nothing, which takes the lock the same way, but the connection
+// settings are the caller's: set busy_timeout
 // (e.g. "_pragma=busy_timeout(5000)" with modernc.org/sqlite) and WAL when
 // several connections or processes share the file.
 //
