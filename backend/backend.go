@@ -35,8 +35,8 @@ package backend
 
 import (
 	"context"
-	"math"
 	"iter"
+	"math"
 	"time"
 )
 
