@@ -171,23 +171,27 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 	if err := c.check(ctx); err != nil {
 		return &Error{Op: "set_many", Err: err}
 	}
+	w, err := c.newWriteSpec(opts)
+	if err != nil {
+		return &Error{Op: "set_many", Err: err}
+	}
 	batch := make([]backend.Item, 0, len(items))
 	for k, v := range items {
 		if err := validKey(k); err != nil {
 			return &Error{Op: "set_many", Key: k, Err: err}
 		}
-		so, env, err := c.prepareSet(k, v, opts)
+		skey, so, env, err := c.prepare(k, v, &w)
 		if err != nil {
 			return &Error{Op: "set_many", Key: k, Err: err}
 		}
-		batch = append(batch, backend.Item{Key: c.storedKey(k), Value: env, SetOptions: so})
+		batch = append(batch, backend.Item{Key: skey, Value: env, SetOptions: so})
 	}
 	var start time.Time
 	timed := sample()
 	if timed {
 		start = time.Now()
 	}
-	var err error
+
 	if c.bs != nil {
 		err = c.bs.SetMany(ctx, batch)
 	} else {

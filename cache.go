@@ -279,7 +279,11 @@ func (c *Cache) resolveTTL(key string, o *setOptions) (time.Duration, error) {
 
 // ---- encoding ----
 
-func (c *Cache) encode(v any, tags []string) ([]byte, error) {
+// encodeEntry builds the stored key and the envelope for value in one
+// allocation: the key's bytes followed by the envelope's. A backend that
+// keeps both (the memory backend) pays for one object per entry; one that
+// keeps neither (Redis) has one allocation to collect.
+func (c *Cache) encodeEntry(key string, v any, tags []string) (skey string, env []byte, err error) {
 	var id byte
 	var payload []byte
 	switch x := v.(type) {
@@ -290,14 +294,25 @@ func (c *Cache) encode(v any, tags []string) ([]byte, error) {
 	default:
 		p, err := c.cfg.Codec.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s cannot encode %T: %v: %w", c.cfg.Codec.Name(), v, err, ErrInvalidValue)
+			return "", nil, fmt.Errorf("%s cannot encode %T: %v: %w", c.cfg.Codec.Name(), v, err, ErrInvalidValue)
 		}
 		id, payload = c.cfg.Codec.ID(), p
 	}
 	if len(payload) > c.cfg.MaxValueSize {
-		return nil, fmt.Errorf("value of %d bytes exceeds MaxValueSize %d: %w", len(payload), c.cfg.MaxValueSize, ErrValueTooLarge)
+		return "", nil, fmt.Errorf("value of %d bytes exceeds MaxValueSize %d: %w", len(payload), c.cfg.MaxValueSize, ErrValueTooLarge)
 	}
-	return codec.Encode(id, payload, tags, c.enc)
+	kp := c.prefix
+	if strings.HasPrefix(key, c.prefix) {
+		kp = ""
+	}
+	n := len(kp) + len(key)
+	buf := make([]byte, 0, n+codec.MaxEncodedLen(len(payload), tags))
+	buf = append(append(buf, kp...), key...)
+	buf, err = codec.AppendEncode(buf, id, payload, tags, c.enc)
+	if err != nil {
+		return "", nil, err
+	}
+	return unsafe.String(unsafe.SliceData(buf), n), buf[n:len(buf):len(buf)], nil
 }
 
 func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
@@ -449,7 +464,11 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if err := validKey(key); err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
-	so, env, err := c.prepareSet(key, value, opts)
+	w, err := c.newWriteSpec(opts)
+	if err != nil {
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	skey, so, env, err := c.prepare(key, value, &w)
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
@@ -458,7 +477,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if timed {
 		start = time.Now()
 	}
-	err = c.b.Set(ctx, c.storedKey(key), env, so)
+	err = c.b.Set(ctx, skey, env, so)
 	if timed {
 		c.m.lat[opSet].record(time.Since(start))
 	}
@@ -470,31 +489,42 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	return nil
 }
 
-func (c *Cache) prepareSet(key string, value any, opts []SetOption) (backend.SetOptions, []byte, error) {
-	var o setOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	ttl, err := c.resolveTTL(key, &o)
+// writeSpec is a write's options, folded and validated once for all the
+// keys of the write.
+type writeSpec struct {
+	o      setOptions
+	tags   []string // validated user tags, stored in the envelope
+	tagIDs []string // the backend's tag identifiers
+}
+
+func (c *Cache) newWriteSpec(opts []SetOption) (writeSpec, error) {
+	w := writeSpec{o: collectSetOptions(opts)}
+	tags, err := validTags(w.o.tags)
 	if err != nil {
-		return backend.SetOptions{}, nil, err
+		return w, err
 	}
-	tags, err := validTags(o.tags)
-	if err != nil {
-		return backend.SetOptions{}, nil, err
-	}
-	so := backend.SetOptions{TTL: ttl}
 	if len(tags) > 0 {
 		if c.tg == nil {
-			return so, nil, backend.Unsupported(backend.Name(c.b), "tags", "the backend does not keep tags")
+			return w, backend.Unsupported(backend.Name(c.b), "tags", "the backend does not keep tags")
 		}
-		so.Tags = make([]string, len(tags))
+		w.tags = tags
+		w.tagIDs = make([]string, len(tags))
 		for i, t := range tags {
-			so.Tags[i] = c.tagID(t)
+			w.tagIDs[i] = c.tagID(t)
 		}
 	}
-	env, err := c.encode(value, tags)
-	return so, env, err
+	return w, nil
+}
+
+// prepare returns the stored key, backend options and envelope of one
+// write of value under key.
+func (c *Cache) prepare(key string, value any, w *writeSpec) (string, backend.SetOptions, []byte, error) {
+	ttl, err := c.resolveTTL(key, &w.o)
+	if err != nil {
+		return "", backend.SetOptions{}, nil, err
+	}
+	skey, env, err := c.encodeEntry(key, value, w.tags)
+	return skey, backend.SetOptions{TTL: ttl, Tags: w.tagIDs}, env, err
 }
 
 // Delete removes key and reports whether it existed.
@@ -585,10 +615,7 @@ func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 // Config.DefaultTTL, with jitter), as if it had just been set, and reports
 // whether the key existed. Reads never extend TTLs by themselves.
 func (c *Cache) Touch(ctx context.Context, key string, opts ...SetOption) (bool, error) {
-	var o setOptions
-	for _, f := range opts {
-		f(&o)
-	}
+	o := collectSetOptions(opts)
 	ttl, err := c.resolveTTL(key, &o)
 	if err != nil {
 		return false, &Error{Op: "touch", Key: key, Err: err}

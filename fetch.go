@@ -23,6 +23,10 @@ type flight struct {
 // others. The loaded value is stored with opts; loader errors are not
 // cached.
 func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), opts []SetOption) (*flight, error) {
+	w, err := c.newWriteSpec(opts)
+	if err != nil {
+		return nil, err
+	}
 	skey := c.storedKey(key)
 	ch := c.sf.DoChan(skey, func() (res any, err error) {
 		lctx := context.WithoutCancel(ctx)
@@ -48,7 +52,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			c.m.loadErrors.add(1)
 			return nil, lerr
 		}
-		so, env, perr := c.prepareSet(key, v, opts)
+		_, so, env, perr := c.prepare(key, v, &w)
 		if perr != nil {
 			return nil, perr
 		}

@@ -62,6 +62,28 @@ type EncodeOptions struct {
 // with id codecID) with the given tags. The result is a new slice; payload
 // is not retained.
 func Encode(codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byte, error) {
+	return AppendEncode(make([]byte, 0, MaxEncodedLen(len(payload), tags)), codecID, payload, tags, o)
+}
+
+// MaxEncodedLen is the most bytes Encode can produce for a payload of n
+// bytes with tags (compression is kept only when it makes the envelope
+// smaller).
+func MaxEncodedLen(n int, tags []string) int {
+	size := HeaderSize + n
+	if len(tags) > 0 {
+		size += binary.MaxVarintLen64
+		for _, t := range tags {
+			size += binary.MaxVarintLen64 + len(t)
+		}
+	}
+	return size
+}
+
+// AppendEncode appends the envelope Encode would build to dst and returns
+// the extended slice. When cap(dst)-len(dst) >= MaxEncodedLen it does not
+// allocate (except for compression's scratch space). dst's existing bytes
+// are not part of the envelope or its checksum.
+func AppendEncode(dst []byte, codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byte, error) {
 	comp := None
 	threshold := o.Threshold
 	if threshold == 0 {
@@ -70,7 +92,7 @@ func Encode(codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byt
 	if o.Compression != None && threshold > 0 && len(payload) >= threshold {
 		c, err := compress(o.Compression, payload)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
 		// Keep the compressed form only when it saves space.
 		if len(c) < len(payload) {
@@ -78,27 +100,23 @@ func Encode(codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byt
 			comp = o.Compression
 		}
 	}
-	size := HeaderSize + len(payload)
 	var flags byte
 	if len(tags) > 0 {
 		flags |= flagTags
-		size += binary.MaxVarintLen64
-		for _, t := range tags {
-			size += binary.MaxVarintLen64 + len(t)
-		}
 	}
-	b := make([]byte, HeaderSize, size)
-	b[0], b[1], b[2], b[3], b[4] = magic, version, codecID, byte(comp), flags
+	base := len(dst)
+	dst = append(dst, magic, version, codecID, byte(comp), flags, 0, 0, 0, 0)
 	if len(tags) > 0 {
-		b = binary.AppendUvarint(b, uint64(len(tags)))
+		dst = binary.AppendUvarint(dst, uint64(len(tags)))
 		for _, t := range tags {
-			b = binary.AppendUvarint(b, uint64(len(t)))
-			b = append(b, t...)
+			dst = binary.AppendUvarint(dst, uint64(len(t)))
+			dst = append(dst, t...)
 		}
 	}
-	b = append(b, payload...)
+	dst = append(dst, payload...)
+	b := dst[base:]
 	binary.LittleEndian.PutUint32(b[5:9], checksum(b))
-	return b, nil
+	return dst, nil
 }
 
 func checksum(b []byte) uint32 {

@@ -126,6 +126,12 @@ type Harness struct {
 	// underlying store (a server, a database file), so that one instance
 	// sees another's writes and invalidations.
 	Shared bool
+	// FlushVisibleAfter is how long after one instance's Flush another
+	// instance sharing the store may still see the flushed entries (the
+	// memcached backend trusts a namespace version it has read for
+	// Options.ReadNamespaceTTL). 0: at once. Tag invalidations and deletes
+	// are always seen at once. The suite waits this long in real time.
+	FlushVisibleAfter time.Duration
 }
 
 func (h *Harness) gran() time.Duration {

@@ -255,7 +255,12 @@ func patternsLeaves() []leaf {
 					c2 := e.newCache(b2, e.prefix, e.cfgMod)
 					defer c2.Close()
 					e.set(e.c, "shared", "v")
+					e.wantHit(e.c, "shared", "v")
 					e.must(c2.Flush(e.ctx), "Flush on a second instance")
+					e.wantMiss(c2, "shared")
+					if d := e.h.FlushVisibleAfter; d > 0 {
+						time.Sleep(d + d/10)
+					}
 					e.wantMiss(e.c, "shared")
 					e.wantHit(other, "a", "other")
 				}

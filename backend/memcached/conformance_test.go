@@ -24,6 +24,8 @@ func harness(name string, servers []string) backendtest.Harness {
 		MaxValueSize:    memcached.DefaultMaxItemSize,
 		TagCountUnknown: true,
 		Shared:          true,
+		// The default Options.ReadNamespaceTTL.
+		FlushVisibleAfter: memcached.DefaultReadNamespaceTTL,
 	}
 }
 

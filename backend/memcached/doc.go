@@ -54,10 +54,14 @@
 // cannot count the entries. Space is reclaimed by expiry and memcached's
 // LRU.
 //
-// By default reads fetch the namespace version with the value (one
-// multi-get, one round trip on a single server), so a Flush is visible to
-// every process as soon as it returns; Options.ReadNamespaceTTL trades
-// that for single-key reads. Set reuses a namespace version seen less than
+// A read trusts a namespace version it has seen for
+// Options.ReadNamespaceTTL (default 1 s), so a hit is one single-key
+// gomemcache Get, as fast as the raw client; another process's Flush is
+// therefore seen here within that window (this Store's own Flush, tag
+// invalidations and deletes at once). ReadNamespaceTTL -1 makes every
+// read fetch the namespace version with the value (one multi-get, one
+// round trip on one server, about 40 % slower) so that any Flush is seen
+// as soon as it returns. Set reuses a namespace version seen less than
 // Options.WriteNamespaceTTL ago (default 1 s); see that field for the
 // consequence (a Set racing another process's Flush may be lost, never
 // stale).

@@ -254,19 +254,28 @@ func TestTagsAcrossCaches(t *testing.T) {
 	if err := c1.Get(ctx, "user:1", &got); !errors.Is(err, yokedcache.ErrNotFound) {
 		t.Fatalf("c1.Get after c2.InvalidateTags = %q, %v; want ErrNotFound", got, err)
 	}
-	// Flush in one is seen by the other.
-	must(t, c1.Set(ctx, "k", "v"))
+	// Flush in one is seen at once by a strict reader
+	// (ReadNamespaceTTL -1); TestReadNamespaceTTL covers the default
+	// window.
+	sb := newStore(t, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: -1, Timeout: testTimeout})
+	strict, err := yokedcache.New(yokedcache.Config{Backend: sb, KeyPrefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, strict.Set(ctx, "k", "v"))
+	must(t, strict.Get(ctx, "k", &got))
 	must(t, c2.Flush(ctx))
-	if err := c1.Get(ctx, "k", &got); !errors.Is(err, yokedcache.ErrNotFound) {
-		t.Fatalf("c1.Get after c2.Flush = %q, %v; want ErrNotFound", got, err)
+	if err := strict.Get(ctx, "k", &got); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("strict.Get after c2.Flush = %q, %v; want ErrNotFound", got, err)
 	}
 }
 
 func TestFlushNamespace(t *testing.T) {
 	ctx := context.Background()
 	addr := testserver.SharedMemcached(t).Addr
-	a := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
-	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	// Strict readers: another Store's Flush is seen as soon as it returns.
+	a := newStore(t, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: -1, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: -1, Timeout: testTimeout})
 	p, q := uniq(t)+"p", uniq(t)+"q"
 	must(t, a.Set(ctx, p+":k", []byte("1"), ttl(time.Minute)))
 	must(t, a.Set(ctx, p+":a b", []byte("2"), ttl(time.Minute)))
@@ -316,7 +325,7 @@ func TestReadNamespaceTTL(t *testing.T) {
 	addr := testserver.SharedMemcached(t).Addr
 	const window = 300 * time.Millisecond
 	a := newStore(t, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: window, Timeout: testTimeout})
-	b := newStore(t, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	b := newStore(t, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: -1, Timeout: testTimeout})
 	p := uniq(t)
 	tag := p + ":\xfftag:t"
 	must(t, a.Set(ctx, p+":k", []byte("1"), ttl(time.Minute)))

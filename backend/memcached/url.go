@@ -47,8 +47,8 @@ func (o URLOpener) OpenURL(_ context.Context, u *url.URL) (backend.Backend, erro
 //   - namespace_depth: see Options.NamespaceDepth (default 1)
 //   - write_namespace_ttl: see Options.WriteNamespaceTTL, a duration or -1
 //     (default 1s)
-//   - read_namespace_ttl: see Options.ReadNamespaceTTL, a duration
-//     (default 0: reads always check the current version)
+//   - read_namespace_ttl: see Options.ReadNamespaceTTL, a duration or -1
+//     (default 1s; -1: reads always check the current version)
 //
 // Unknown parameters, a path, user credentials or a fragment are errors
 // matching backend.ErrInvalidConfig.
@@ -142,11 +142,15 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 		}
 	}
 	if v, ok := q.String("read_namespace_ttl"); ok {
-		d, err := backend.ParseDuration(v)
-		if err != nil {
-			q.Fail(errInvalid("read_namespace_ttl must be a duration"))
+		if v == "-1" {
+			o.ReadNamespaceTTL = -1
+		} else {
+			d, err := backend.ParseDuration(v)
+			if err != nil || d <= 0 {
+				q.Fail(errInvalid("read_namespace_ttl must be a positive duration or -1"))
+			}
+			o.ReadNamespaceTTL = d
 		}
-		o.ReadNamespaceTTL = d
 	}
 	if err := q.Finish(); err != nil {
 		return o, err

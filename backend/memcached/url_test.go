@@ -12,12 +12,12 @@ import (
 )
 
 func TestParseURL(t *testing.T) {
-	o, err := ParseURL("memcached://h1:11211,h2:11212,h3:11213?ketama=false&timeout=1s&max_idle_conns=8&max_item_size=2MiB&namespace_depth=2&write_namespace_ttl=-1")
+	o, err := ParseURL("memcached://h1:11211,h2:11212,h3:11213?ketama=false&timeout=1s&max_idle_conns=8&max_item_size=2MiB&namespace_depth=2&write_namespace_ttl=-1&read_namespace_ttl=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.Servers, []string{"h1:11211", "h2:11212", "h3:11213"}) || o.Distribution != DistributionModula ||
-		o.Timeout != time.Second || o.MaxIdleConns != 8 || o.MaxItemSize != 2<<20 || o.NamespaceDepth != 2 || o.WriteNamespaceTTL != -1 {
+		o.Timeout != time.Second || o.MaxIdleConns != 8 || o.MaxItemSize != 2<<20 || o.NamespaceDepth != 2 || o.WriteNamespaceTTL != -1 || o.ReadNamespaceTTL != -1 {
 		t.Fatalf("ParseURL = %+v", o)
 	}
 	o, err = ParseURL("memcached://127.0.0.1:11211?ketama=true&timeout=250&write_namespace_ttl=100ms&read_namespace_ttl=50ms")
@@ -43,7 +43,7 @@ func TestParseURL(t *testing.T) {
 		t.Fatalf("normalized servers = %v", got)
 	}
 	if d := s.Options(); d.Timeout != DefaultTimeout || d.MaxIdleConns != DefaultMaxIdleConns || d.MaxItemSize != DefaultMaxItemSize ||
-		d.Distribution != DistributionKetama || d.NamespaceDepth != 1 || d.WriteNamespaceTTL != time.Second || d.ReadNamespaceTTL != 0 {
+		d.Distribution != DistributionKetama || d.NamespaceDepth != 1 || d.WriteNamespaceTTL != time.Second || d.ReadNamespaceTTL != time.Second {
 		t.Fatalf("defaults = %+v", d)
 	}
 }
@@ -87,6 +87,7 @@ func TestNewErrors(t *testing.T) {
 		{Servers: []string{"h:1"}, MaxItemSize: 10},
 		{Servers: []string{"h:1"}, Distribution: "round-robin"},
 		{Servers: []string{"h:1"}, WriteNamespaceTTL: -2},
+		{Servers: []string{"h:1"}, ReadNamespaceTTL: -2},
 	} {
 		if _, err := New(o); !errors.Is(err, backend.ErrInvalidConfig) {
 			t.Errorf("New(%+v) = %v; want ErrInvalidConfig", o, err)
