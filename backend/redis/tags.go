@@ -316,15 +316,18 @@ func (s *Store) invalidateOne(ctx context.Context, tag string, res []rueidis.Red
 	if len(zs) == 0 {
 		return 0, true, nil
 	}
-	// Check and delete in chunks, two at a time: the client parses one
-	// chunk's replies while the server works on the other's.
-	const chunk = 2500
+	// Check and delete in chunks, several in flight: the client builds
+	// and parses some chunks while the server works on others. 1250 x 8
+	// measured 10-15 % faster than 2500 x 2 (BenchmarkCache/InvalidateTags10000).
+	// Reading the index itself in pages was slower: page reads queue
+	// behind the checks on the same connection.
+	const chunk = 1250
 	var (
 		total  atomic.Int64
 		g      errgroup.Group
 		checks = (len(zs) + chunk - 1) / chunk
 	)
-	g.SetLimit(2)
+	g.SetLimit(8)
 	for c := range checks {
 		part := zs[c*chunk : min((c+1)*chunk, len(zs))]
 		g.Go(func() error {
