@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -73,12 +74,12 @@ every backend this machine can reach) and print the "Choosing a backend"
 table with measured p50/p99 latency and throughput.
 
 The workload uses its own random key prefix and flushes it afterwards.
---all tries mem://, the configured or local Redis (redis://127.0.0.1:6379/0),
-the configured or local Memcached (memcached://127.0.0.1:11211) and, when
-their backends are built in, a temporary disk directory and SQLite file;
-unreachable backends are listed as skipped.`,
+--all measures mem://, a temporary disk directory and SQLite file, and
+every URL the configuration names (--url/--redis-url, YOKEDCACHE_URL,
+YOKEDCACHE_REDIS_URL, routes), plus any --target; it never probes servers
+you did not name. Unreachable backends are listed as skipped.`,
 		Example: `  yokedcache bench
-  yokedcache bench --all
+  yokedcache bench --all --target redis://127.0.0.1:6379/0 --target memcached://127.0.0.1:11211
   yokedcache bench --target redis://10.0.0.5:6379/0 --concurrency 8 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,11 +98,16 @@ unreachable backends are listed as skipped.`,
 				}
 				results = append(results, r)
 			} else {
-				targets := o.targets
-				var cleanup func()
-				if len(targets) == 0 {
-					targets, cleanup = defaultTargets(cfg)
+				var targets []string
+				if o.all {
+					all, cleanup := defaultTargets(cfg)
 					defer cleanup()
+					targets = all
+				}
+				for _, t := range o.targets {
+					if !slices.Contains(targets, t) {
+						targets = append(targets, t)
+					}
 				}
 				for _, t := range targets {
 					c := cfg
@@ -122,7 +128,7 @@ unreachable backends are listed as skipped.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.all, "all", false, "benchmark every backend this machine can reach")
-	f.StringArrayVar(&o.targets, "target", nil, "backend URL to benchmark (repeatable; replaces the --all list)")
+	f.StringArrayVar(&o.targets, "target", nil, "backend URL to benchmark (repeatable; with --all, added to its list)")
 	f.IntVar(&o.ops, "ops", 10000, "operations per measured operation type")
 	f.IntVar(&o.keys, "keys", 1000, "size of the keyspace (fuzzy search scans it)")
 	f.IntVar(&o.valueSize, "value-size", 100, "value size in bytes")
@@ -153,27 +159,17 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
-// defaultTargets lists the backends --all tries.
+// defaultTargets lists the backends --all tries: the embedded ones and
+// the configured URLs. It never guesses servers on local ports: a cache
+// server is benchmarked only when the user named it.
 func defaultTargets(cfg yokedcache.Config) ([]string, func()) {
 	targets := []string{"mem://"}
-	conf := cfg.RedisURL
-	if conf == "" {
-		conf = cfg.URL
-	}
-	redisURL, mcURL := "redis://127.0.0.1:6379/0", "memcached://127.0.0.1:11211"
-	if strings.HasPrefix(conf, "redis") {
-		redisURL = conf
-	}
-	if strings.HasPrefix(conf, "memcached") {
-		mcURL = conf
+	for _, u := range append([]string{cfg.RedisURL, cfg.URL}, slices.Sorted(maps.Values(cfg.PrefixURLs))...) {
+		if u != "" && !slices.Contains(targets, u) {
+			targets = append(targets, u)
+		}
 	}
 	schemes := backend.DefaultURLMux().Schemes()
-	if slices.Contains(schemes, "redis") {
-		targets = append(targets, redisURL)
-	}
-	if slices.Contains(schemes, "memcached") {
-		targets = append(targets, mcURL)
-	}
 	cleanup := func() {}
 	if slices.Contains(schemes, "file") || slices.Contains(schemes, "sqlite") {
 		dir, err := os.MkdirTemp("", "yokedcache-bench-")

@@ -190,8 +190,14 @@ func TestBenchMemory(t *testing.T) {
 		}
 	}
 	cli(t, nil, "", "bench", "--ops", "5").want(t, 2)
-	// --all: memory always; whatever else is reachable here, or skipped.
-	cli(t, nil, "", "bench", "--all", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1").want(t, 0, "memory", "Latency get")
+	// --all: memory, disk and SQLite, plus the configured URL and any
+	// --target; no guessed local servers.
+	r = cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": "redis://" + closedPort(t) + "/0"}, "", "bench", "--all", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1").
+		want(t, 0, "memory", "disk", "sqlite", "Latency get")
+	r.stderrHas(t, "skipped redis")
+	if strings.Contains(r.stdout+r.stderr, "memcached") || strings.Contains(r.stdout+r.stderr, "6379") {
+		t.Fatalf("bench --all probed a server nobody named:\n%s\n%s", r.stdout, r.stderr)
+	}
 	// Several targets: an unreachable one is skipped, the others measured.
 	r = cli(t, nil, "", "bench", "--target", "mem://", "--target", "redis://"+closedPort(t)+"/0", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1").want(t, 0, "memory")
 	r.stderrHas(t, "skipped redis")
