@@ -100,7 +100,10 @@ func forEachBounded(ctx context.Context, n int, f func(i int) error) error {
 
 // GetMany reads keys in one backend round trip where the backend allows
 // and returns the hits; misses (and values that do not decode) are absent
-// from the map.
+// from the map. When only some reads fail (with per-prefix routing, one
+// route's backend is down) the map still holds the hits read from the
+// others, and the error says what failed; keys absent from the map are
+// then misses or failed reads.
 func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, error) {
 	if err := c.check(ctx); err != nil {
 		return nil, &Error{Op: "get_many", Err: err}
@@ -123,7 +126,10 @@ func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, e
 	}
 	if err != nil {
 		c.m.errors.add(1)
-		return nil, &Error{Op: "get_many", Err: err}
+		err = &Error{Op: "get_many", Err: err}
+		if len(raws) != len(keys) {
+			return nil, err
+		}
 	}
 	out := make(map[string]Value, len(keys))
 	var hits, misses int64
@@ -141,27 +147,29 @@ func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, e
 		out[keys[i]] = Value{c: c, key: keys[i], env: env}
 	}
 	c.m.hits.add(hits)
-	c.m.misses.add(misses)
-	return out, nil
+	if err == nil {
+		c.m.misses.add(misses)
+	}
+	return out, err
 }
 
 // GetMany is the generic form of Cache.GetMany: it decodes every hit into
 // a T. A hit that does not decode into T is left out and counted as
-// corrupt.
+// corrupt. Partial failures are reported as Cache.GetMany reports them.
 func GetMany[T any](ctx context.Context, c *Cache, keys []string) (map[string]T, error) {
 	vals, err := c.GetMany(ctx, keys)
-	if err != nil {
+	if vals == nil {
 		return nil, err
 	}
 	out := make(map[string]T, len(vals))
 	for k, v := range vals {
 		var t T
-		if err := v.Decode(&t); err != nil {
+		if v.Decode(&t) != nil {
 			continue
 		}
 		out[k] = t
 	}
-	return out, nil
+	return out, err
 }
 
 // SetMany stores every entry of items with the same options, in one

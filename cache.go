@@ -61,6 +61,10 @@ func New(cfg Config) (*Cache, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, &Error{Op: "new", Err: err}
 	}
+	codecs, err := codecTable(&cfg)
+	if err != nil {
+		return nil, &Error{Op: "new", Err: err}
+	}
 	b := cfg.Backend
 	if b == nil {
 		b = cfg.DefaultBackend
@@ -80,7 +84,7 @@ func New(cfg Config) (*Cache, error) {
 		}
 		return nil, &Error{Op: "new", Err: err}
 	}
-	return newCache(cfg, rb)
+	return newCache(cfg, rb, codecs), nil
 }
 
 func openConfigured(cfg *Config) (backend.Backend, error) {
@@ -106,27 +110,34 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 	})
 }
 
-func newCache(cfg Config, b backend.Backend) (*Cache, error) {
+// codecTable indexes the codecs a Cache decodes with by their IDs.
+func codecTable(cfg *Config) ([256]codec.Codec, error) {
+	var t [256]codec.Codec
+	t[codec.IDJSON] = codec.JSON
+	t[codec.IDMsgpack] = codec.Msgpack
+	for _, cd := range append([]codec.Codec{cfg.Codec}, cfg.ExtraCodecs...) {
+		id := cd.ID()
+		if id < codec.IDUserMin {
+			if bi, ok := codec.Builtin(id); !ok || bi != cd {
+				return t, fmt.Errorf("codec %q uses reserved id %d (user codecs use %d-255): %w", cd.Name(), id, codec.IDUserMin, ErrInvalidConfig)
+			}
+		} else if prev := t[id]; prev != nil && prev != cd {
+			return t, fmt.Errorf("codecs %q and %q share id %d: %w", prev.Name(), cd.Name(), id, ErrInvalidConfig)
+		}
+		t[id] = cd
+	}
+	return t, nil
+}
+
+func newCache(cfg Config, b backend.Backend, codecs [256]codec.Codec) *Cache {
 	c := &Cache{
 		cfg:       cfg,
 		b:         b,
 		prefix:    cfg.KeyPrefix + ":",
 		tagPrefix: cfg.KeyPrefix + ":\xfftag:",
+		codecs:    codecs,
 		enc:       codec.EncodeOptions{Compression: cfg.Compression, Threshold: cfg.CompressionThreshold},
 		log:       cfg.Logger,
-	}
-	c.codecs[codec.IDJSON] = codec.JSON
-	c.codecs[codec.IDMsgpack] = codec.Msgpack
-	for _, cd := range append([]codec.Codec{cfg.Codec}, cfg.ExtraCodecs...) {
-		id := cd.ID()
-		if id < codec.IDUserMin {
-			if bi, ok := codec.Builtin(id); !ok || bi != cd {
-				return nil, &Error{Op: "new", Err: fmt.Errorf("codec %q uses reserved id %d (user codecs use %d-255): %w", cd.Name(), id, codec.IDUserMin, ErrInvalidConfig)}
-			}
-		} else if prev := c.codecs[id]; prev != nil && prev != cd {
-			return nil, &Error{Op: "new", Err: fmt.Errorf("codecs %q and %q share id %d: %w", prev.Name(), cd.Name(), id, ErrInvalidConfig)}
-		}
-		c.codecs[id] = cd
 	}
 	c.bg, _ = b.(backend.BatchGetter)
 	c.bs, _ = b.(backend.BatchSetter)
@@ -138,7 +149,7 @@ func newCache(cfg Config, b backend.Backend) (*Cache, error) {
 	c.pd, _ = b.(backend.PatternDeleter)
 	c.fl, _ = b.(backend.Flusher)
 	c.keyBuf.New = func() any { b := make([]byte, 0, 128); return &b }
-	return c, nil
+	return c
 }
 
 // Close closes the backend and stops background work. Later calls to any
