@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
 )
@@ -130,26 +131,21 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 		}
 		o.NamespaceDepth = n
 	}
-	if v, ok := q.String("write_namespace_ttl"); ok {
-		if v == "-1" {
-			o.WriteNamespaceTTL = -1
-		} else {
+	for _, p := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"write_namespace_ttl", &o.WriteNamespaceTTL}, {"read_namespace_ttl", &o.ReadNamespaceTTL}} {
+		name, dst := p.name, p.dst
+		if v, ok := q.String(name); ok {
 			d, err := backend.ParseDuration(v)
-			if err != nil || d <= 0 {
-				q.Fail(errInvalid("write_namespace_ttl must be a positive duration or -1"))
+			switch {
+			case v == "-1":
+				*dst = -1
+			case err != nil || d <= 0:
+				q.Fail(errInvalid("%s must be a positive duration or -1", name))
+			default:
+				*dst = d
 			}
-			o.WriteNamespaceTTL = d
-		}
-	}
-	if v, ok := q.String("read_namespace_ttl"); ok {
-		if v == "-1" {
-			o.ReadNamespaceTTL = -1
-		} else {
-			d, err := backend.ParseDuration(v)
-			if err != nil || d <= 0 {
-				q.Fail(errInvalid("read_namespace_ttl must be a positive duration or -1"))
-			}
-			o.ReadNamespaceTTL = d
 		}
 	}
 	if err := q.Finish(); err != nil {

@@ -60,6 +60,8 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h1:11211,h2:11211?weights=1,0",
 		"memcached://h1:11211,h2:11211?weights=1000,1",
 		"memcached://h1:11211?write_namespace_ttl=soon",
+		"memcached://h1:11211?read_namespace_ttl=0",
+		"memcached://h1:11211?read_namespace_ttl=-2s",
 		"memcached://user:secret@h1:11211",
 		"memcached://h1:11211/path",
 		"memcached://",

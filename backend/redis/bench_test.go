@@ -328,17 +328,8 @@ func BenchmarkBackend(b *testing.B) {
 //
 //	go test -run '^$' -bench Overhead -benchtime 3s ./backend/redis/
 func BenchmarkOverhead(b *testing.B) {
-	srv := benchServer(b)
+	c := benchCache(b)
 	ctx := context.Background()
-	st, err := redis.New(redis.Options{Addrs: []string{srv.Addr}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := yokedcache.New(yokedcache.Config{Backend: st, TTLJitterPercent: yokedcache.NoJitter})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	var rc rueidis.Client
 	if !c.As(&rc) {
 		b.Fatal("As(*rueidis.Client) = false")
