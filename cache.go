@@ -43,10 +43,12 @@ type Cache struct {
 	pd  backend.PatternDeleter
 	fl  backend.Flusher
 
-	closed atomic.Bool
-	sf     singleflight.Group
-	m      metrics
-	keyBuf sync.Pool
+	closed   atomic.Bool
+	sf       singleflight.Group
+	m        metrics
+	keyBuf   sync.Pool // stored keys for reads
+	copies   bool      // the backend is a backend.SetCopier that copies
+	entryBuf sync.Pool // key+envelope buffers for Set when copies
 }
 
 type rawLogger interface {
@@ -149,6 +151,10 @@ func newCache(cfg Config, b backend.Backend, codecs [256]codec.Codec) *Cache {
 	c.pd, _ = b.(backend.PatternDeleter)
 	c.fl, _ = b.(backend.Flusher)
 	c.keyBuf.New = func() any { b := make([]byte, 0, 128); return &b }
+	if sc, ok := b.(backend.SetCopier); ok {
+		c.copies = sc.SetCopies()
+	}
+	c.entryBuf.New = func() any { b := make([]byte, 0, 256); return &b }
 	return c
 }
 
@@ -294,7 +300,10 @@ func (c *Cache) resolveTTL(key string, o *setOptions) (time.Duration, error) {
 // allocation: the key's bytes followed by the envelope's. A backend that
 // keeps both (the memory backend) pays for one object per entry; one that
 // keeps neither (Redis) has one allocation to collect.
-func (c *Cache) encodeEntry(key string, v any, tags []string) (skey string, env []byte, err error) {
+//
+// buf, when its capacity suffices, is used instead of a new allocation;
+// the buffer used is returned as out.
+func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string) (skey string, env, out []byte, err error) {
 	var id byte
 	var payload []byte
 	switch x := v.(type) {
@@ -305,25 +314,27 @@ func (c *Cache) encodeEntry(key string, v any, tags []string) (skey string, env 
 	default:
 		p, err := c.cfg.Codec.Marshal(v)
 		if err != nil {
-			return "", nil, fmt.Errorf("%s cannot encode %T: %v: %w", c.cfg.Codec.Name(), v, err, ErrInvalidValue)
+			return "", nil, buf, fmt.Errorf("%s cannot encode %T: %v: %w", c.cfg.Codec.Name(), v, err, ErrInvalidValue)
 		}
 		id, payload = c.cfg.Codec.ID(), p
 	}
 	if len(payload) > c.cfg.MaxValueSize {
-		return "", nil, fmt.Errorf("value of %d bytes exceeds MaxValueSize %d: %w", len(payload), c.cfg.MaxValueSize, ErrValueTooLarge)
+		return "", nil, buf, fmt.Errorf("value of %d bytes exceeds MaxValueSize %d: %w", len(payload), c.cfg.MaxValueSize, ErrValueTooLarge)
 	}
 	kp := c.prefix
 	if strings.HasPrefix(key, c.prefix) {
 		kp = ""
 	}
 	n := len(kp) + len(key)
-	buf := make([]byte, 0, n+codec.MaxEncodedLen(len(payload), tags))
-	buf = append(append(buf, kp...), key...)
+	if need := n + codec.MaxEncodedLen(len(payload), tags); cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	buf = append(append(buf[:0], kp...), key...)
 	buf, err = codec.AppendEncode(buf, id, payload, tags, c.enc)
 	if err != nil {
-		return "", nil, err
+		return "", nil, buf, err
 	}
-	return unsafe.String(unsafe.SliceData(buf), n), buf[n:len(buf):len(buf)], nil
+	return unsafe.String(unsafe.SliceData(buf), n), buf[n:len(buf):len(buf)], buf, nil
 }
 
 func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
@@ -479,7 +490,19 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
-	skey, so, env, err := c.prepare(key, value, &w)
+	ttl, err := c.resolveTTL(key, &w.o)
+	if err != nil {
+		return &Error{Op: "set", Key: key, Err: err}
+	}
+	// When the backend is done with key and value once Set succeeds
+	// (backend.SetCopier), build them in a reused buffer.
+	var bp *[]byte
+	var buf []byte
+	if c.copies {
+		bp = c.entryBuf.Get().(*[]byte)
+		buf = *bp
+	}
+	skey, env, buf, err := c.encodeEntry(buf, key, value, w.tags)
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
@@ -488,9 +511,15 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if timed {
 		start = time.Now()
 	}
-	err = c.b.Set(ctx, skey, env, so)
+	err = c.b.Set(ctx, skey, env, backend.SetOptions{TTL: ttl, Tags: w.tagIDs})
 	if timed {
 		c.m.lat[opSet].record(time.Since(start))
+	}
+	if bp != nil && err == nil && cap(buf) <= maxPooledEntry {
+		// Only after success: a failed (cancelled, timed-out) write may
+		// still sit in a client's pipeline, referencing buf.
+		*bp = buf
+		c.entryBuf.Put(bp)
 	}
 	if err != nil {
 		c.m.errors.add(1)
@@ -528,15 +557,18 @@ func (c *Cache) newWriteSpec(opts []SetOption) (writeSpec, error) {
 }
 
 // prepare returns the stored key, backend options and envelope of one
-// write of value under key.
+// write of value under key, in a new allocation.
 func (c *Cache) prepare(key string, value any, w *writeSpec) (string, backend.SetOptions, []byte, error) {
 	ttl, err := c.resolveTTL(key, &w.o)
 	if err != nil {
 		return "", backend.SetOptions{}, nil, err
 	}
-	skey, env, err := c.encodeEntry(key, value, w.tags)
+	skey, env, _, err := c.encodeEntry(nil, key, value, w.tags)
 	return skey, backend.SetOptions{TTL: ttl, Tags: w.tagIDs}, env, err
 }
+
+// maxPooledEntry bounds the buffers kept for reuse by Set.
+const maxPooledEntry = 64 << 10
 
 // Delete removes key and reports whether it existed.
 func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {

@@ -81,6 +81,17 @@ type Backend interface {
 	Close() error
 }
 
+// SetCopier is implemented by backends that are done with the key and
+// value passed to Set once it has returned nil: the bytes were sent to a
+// server and acknowledged, or copied into a file or database. SetCopies
+// reports whether that holds (a router answers for all its routes). The
+// Cache then reuses the memory of a written key and envelope for the
+// next write. After an error (a cancelled context, a timeout) the Cache
+// never reuses them: a pipelined command may still be queued.
+type SetCopier interface {
+	SetCopies() bool
+}
+
 // BatchGetter is implemented by backends that read several keys in one
 // round trip. Without it the Cache reads the keys with bounded concurrency.
 type BatchGetter interface {

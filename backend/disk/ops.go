@@ -49,6 +49,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return out, err
 }
 
+// SetCopies reports true: Set copies key and value into the database
+// before it returns (backend.SetCopier).
+func (s *Store) SetCopies() bool { return true }
+
 // Set stores value under key, replacing its previous value and tags, and
 // evicts other entries when the store goes over its size bound.
 func (s *Store) Set(ctx context.Context, key string, value []byte, o backend.SetOptions) error {

@@ -412,7 +412,9 @@ func (s *Store) versionKeys(kind byte, name string) ([]string, error) {
 		s.tagKeys.Clear()
 		s.vkeyCount.Store(1)
 	}
-	m.Store(name, keys)
+	// name may be a substring of a caller's key, whose memory the Cache
+	// reuses (backend.SetCopier): keep a copy.
+	m.Store(strings.Clone(name), keys)
 	return keys, nil
 }
 
@@ -589,6 +591,10 @@ func (s *Store) locate(key string) (loc, error) {
 	}
 	return loc{mkey: mkey, srv: srv, nsKey: nk[srv]}, nil
 }
+
+// SetCopies reports true: Set sends the bytes and waits for the server's
+// reply, and keeps nothing of key or value (backend.SetCopier).
+func (s *Store) SetCopies() bool { return true }
 
 // Set stores value under key. The value header records the namespace and
 // tag versions current now, the exact expiry and, for hashed keys, the

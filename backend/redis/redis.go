@@ -310,6 +310,11 @@ func groupBySlot(keys []string) [][]int {
 	return groups
 }
 
+// SetCopies reports true: Set returns nil only after the server replied,
+// so the command, and the key and value it referenced, have been written
+// (backend.SetCopier).
+func (s *Store) SetCopies() bool { return true }
+
 // Set stores value under key. Without tags it is one SET (PX for a TTL);
 // with tags see the package doc ("Tags").
 func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.SetOptions) error {

@@ -75,6 +75,10 @@ func (s *Store) checkItem(key string, val []byte, tags []string) error {
 	return nil
 }
 
+// SetCopies reports true: the driver copies bound arguments into SQLite
+// before Set returns (backend.SetCopier).
+func (s *Store) SetCopies() bool { return true }
+
 // Set implements backend.Backend. An entry without tags is one upsert; an
 // entry with tags is the upsert and its tag rows in one transaction.
 func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.SetOptions) error {

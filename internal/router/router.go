@@ -125,7 +125,19 @@ var (
 	_ backend.HealthChecker  = (*Router)(nil)
 	_ backend.Aser           = (*Router)(nil)
 	_ backend.Namer          = (*Router)(nil)
+	_ backend.SetCopier      = (*Router)(nil)
 )
+
+// SetCopies reports whether every route's backend is a backend.SetCopier
+// that copies.
+func (r *Router) SetCopies() bool {
+	for _, m := range r.members {
+		if sc, ok := m.b.(backend.SetCopier); !ok || !sc.SetCopies() {
+			return false
+		}
+	}
+	return true
+}
 
 // NormalizePrefix returns a route prefix without its trailing ':'s and
 // reports whether it is usable: non-empty, valid UTF-8, not an internal
