@@ -188,11 +188,11 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 		if err := validKey(k); err != nil {
 			return &Error{Op: "set_many", Key: k, Err: err}
 		}
-		skey, so, env, err := c.prepare(k, v, &w)
+		e, err := c.prepare(nil, k, v, &w)
 		if err != nil {
 			return &Error{Op: "set_many", Key: k, Err: err}
 		}
-		batch = append(batch, backend.Item{Key: skey, Value: env, SetOptions: so})
+		batch = append(batch, backend.Item{Key: e.skey, Value: e.env, SetOptions: e.so})
 	}
 	var start time.Time
 	timed := sample()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,26 +242,15 @@ func (c *Cache) userKey(skey string) (string, bool) {
 func (c *Cache) tagID(tag string) string { return c.tagPrefix + tag }
 
 func validTags(tags []string) ([]string, error) {
-	if len(tags) == 0 {
-		return nil, nil
-	}
-	out := make([]string, 0, len(tags))
 	for _, t := range tags {
 		if t == "" || len(t) > MaxTagLength || !utf8.ValidString(t) {
 			return nil, fmt.Errorf("tag %q must be non-empty UTF-8 of at most %d bytes: %w", t, MaxTagLength, ErrInvalidValue)
 		}
-		dup := false
-		for _, o := range out {
-			if o == t {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, t)
-		}
 	}
-	return out, nil
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	return backend.UniqueTags(tags), nil
 }
 
 // ---- TTL ----
@@ -490,10 +480,6 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
-	ttl, err := c.resolveTTL(key, &w.o)
-	if err != nil {
-		return &Error{Op: "set", Key: key, Err: err}
-	}
 	// When the backend is done with key and value once Set succeeds
 	// (backend.SetCopier), build them in a reused buffer.
 	var bp *[]byte
@@ -502,7 +488,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 		bp = c.entryBuf.Get().(*[]byte)
 		buf = *bp
 	}
-	skey, env, buf, err := c.encodeEntry(buf, key, value, w.tags)
+	e, err := c.prepare(buf, key, value, &w)
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
 	}
@@ -511,14 +497,14 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if timed {
 		start = time.Now()
 	}
-	err = c.b.Set(ctx, skey, env, backend.SetOptions{TTL: ttl, Tags: w.tagIDs})
+	err = c.b.Set(ctx, e.skey, e.env, e.so)
 	if timed {
 		c.m.lat[opSet].record(time.Since(start))
 	}
-	if bp != nil && err == nil && cap(buf) <= maxPooledEntry {
+	if bp != nil && err == nil && cap(e.buf) <= maxPooledEntry {
 		// Only after success: a failed (cancelled, timed-out) write may
-		// still sit in a client's pipeline, referencing buf.
-		*bp = buf
+		// still sit in a client's pipeline, referencing the buffer.
+		*bp = e.buf
 		c.entryBuf.Put(bp)
 	}
 	if err != nil {
@@ -547,7 +533,9 @@ func (c *Cache) newWriteSpec(opts []SetOption) (writeSpec, error) {
 		if c.tg == nil {
 			return w, backend.Unsupported(backend.Name(c.b), "tags", "the backend does not keep tags")
 		}
-		w.tags = tags
+		// A copy: a Fetch's load may outlive its caller, who may reuse
+		// the slice given to WithTags.
+		w.tags = slices.Clone(tags)
 		w.tagIDs = make([]string, len(tags))
 		for i, t := range tags {
 			w.tagIDs[i] = c.tagID(t)
@@ -556,15 +544,24 @@ func (c *Cache) newWriteSpec(opts []SetOption) (writeSpec, error) {
 	return w, nil
 }
 
-// prepare returns the stored key, backend options and envelope of one
-// write of value under key, in a new allocation.
-func (c *Cache) prepare(key string, value any, w *writeSpec) (string, backend.SetOptions, []byte, error) {
+// entry is one prepared write: the stored key and envelope (both in buf)
+// and the backend options.
+type entry struct {
+	skey string
+	env  []byte
+	so   backend.SetOptions
+	buf  []byte
+}
+
+// prepare builds the write of value under key, in buf when its capacity
+// suffices (nil: a new allocation).
+func (c *Cache) prepare(buf []byte, key string, value any, w *writeSpec) (entry, error) {
 	ttl, err := c.resolveTTL(key, &w.o)
 	if err != nil {
-		return "", backend.SetOptions{}, nil, err
+		return entry{buf: buf}, err
 	}
-	skey, env, _, err := c.encodeEntry(nil, key, value, w.tags)
-	return skey, backend.SetOptions{TTL: ttl, Tags: w.tagIDs}, env, err
+	skey, env, buf, err := c.encodeEntry(buf, key, value, w.tags)
+	return entry{skey: skey, env: env, so: backend.SetOptions{TTL: ttl, Tags: w.tagIDs}, buf: buf}, err
 }
 
 // maxPooledEntry bounds the buffers kept for reuse by Set.

@@ -52,10 +52,11 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			c.m.loadErrors.add(1)
 			return nil, lerr
 		}
-		_, so, env, perr := c.prepare(key, v, &w)
+		e, perr := c.prepare(nil, key, v, &w)
 		if perr != nil {
 			return nil, perr
 		}
+		so, env := e.so, e.env
 		if c.closed.Load() {
 			return &flight{val: v, env: env}, nil
 		}

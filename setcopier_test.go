@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/yokedcache/yokedcache"
@@ -69,5 +71,26 @@ func TestSetReusesBuffersOnlyAfterSuccess(t *testing.T) {
 		if got, err := yokedcache.Get[string](ctx, c, fmt.Sprint("key-", i)); err != nil || got != fmt.Sprint("value-", i) {
 			t.Fatalf("Get key-%d = %q, %v", i, got, err)
 		}
+	}
+}
+
+// TestInvalidCodecOpensNothing: New rejects a bad codec before it opens
+// any configured backend, so nothing is left open to leak.
+func TestInvalidCodecOpensNothing(t *testing.T) {
+	var opened atomic.Int64
+	backend.Register("yokedcache-test-counting", backend.URLOpenerFunc(func(context.Context, *url.URL) (backend.Backend, error) {
+		opened.Add(1)
+		return memory.New(memory.Options{})
+	}))
+	_, err := yokedcache.New(yokedcache.Config{
+		URL:        "yokedcache-test-counting://",
+		PrefixURLs: map[string]string{"r:": "yokedcache-test-counting://"},
+		Codec:      reservedCodec{},
+	})
+	if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Fatalf("New with a codec on a reserved id = %v, want ErrInvalidConfig", err)
+	}
+	if n := opened.Load(); n != 0 {
+		t.Fatalf("New opened %d backends before rejecting the codec", n)
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"context"
 	"iter"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -244,4 +245,23 @@ func IsInternalKey(key string) bool {
 		}
 	}
 	return false
+}
+
+// UniqueTags returns tags without repeats, in first-seen order. It
+// returns tags itself when nothing repeats and never modifies it. The
+// Cache passes unique tags; backends that can also be called directly use
+// this to stay correct for any caller.
+func UniqueTags(tags []string) []string {
+	for i := 1; i < len(tags); i++ {
+		if slices.Contains(tags[:i], tags[i]) {
+			out := slices.Clone(tags[:i])
+			for _, t := range tags[i+1:] {
+				if !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+			return out
+		}
+	}
+	return tags
 }

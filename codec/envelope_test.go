@@ -127,3 +127,29 @@ func BenchmarkEncode100(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendEncodeAfterPrefix(t *testing.T) {
+	payload := []byte("hello, envelope")
+	tags := []string{"a", "bb"}
+	want, err := Encode(IDRaw, payload, tags, EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := []byte("yokedcache:key")
+	dst := make([]byte, len(prefix), len(prefix)+MaxEncodedLen(len(payload), tags))
+	copy(dst, prefix)
+	got, err := AppendEncode(dst, IDRaw, payload, tags, EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &got[0] != &dst[0] {
+		t.Fatal("AppendEncode allocated although dst had MaxEncodedLen spare capacity")
+	}
+	if string(got[:len(prefix)]) != string(prefix) || string(got[len(prefix):]) != string(want) {
+		t.Fatalf("AppendEncode after a prefix = %q, want %q + %q", got, prefix, want)
+	}
+	env, err := Decode(got[len(prefix):], 1<<20)
+	if err != nil || string(env.Payload) != string(payload) {
+		t.Fatalf("Decode = %q, %v", env.Payload, err)
+	}
+}

@@ -39,6 +39,7 @@ var (
 	_ backend.Pinger         = (*Store)(nil)
 	_ backend.HealthChecker  = (*Store)(nil)
 	_ backend.Namer          = (*Store)(nil)
+	_ backend.SetCopier      = (*Store)(nil)
 	_ backend.Aser           = (*Store)(nil)
 )
 
@@ -374,6 +375,15 @@ func putInt(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n
 
 func (w *wtx) live(exp int64) bool { return exp == 0 || exp > w.now }
 
+// removeKey deletes key's entry, if any, and reports whether it was live.
+func (w *wtx) removeKey(key []byte) (bool, error) {
+	rec := w.d.Get(key)
+	if rec == nil {
+		return false, nil
+	}
+	return w.remove(key, rec)
+}
+
 // remove deletes key's record (rec, as read in this transaction) and its
 // index entries. It reports whether the entry was live.
 func (w *wtx) remove(key, rec []byte) (bool, error) {
@@ -411,7 +421,7 @@ func (w *wtx) put(key string, value []byte, o backend.SetOptions) error {
 		}
 		exp = w.now + int64(o.TTL)
 	}
-	rec := encodeRecord(exp, dedupe(o.Tags), value)
+	rec := encodeRecord(exp, backend.UniqueTags(o.Tags), value)
 	size := entrySize(k, rec)
 	if len(value) > MaxValueBytes || (w.s.maxSize > 0 && size > w.s.maxSize) {
 		return fmt.Errorf("disk: %d-byte value (limit %d bytes): %w", len(value), w.s.limit(), backend.ErrValueTooLarge)
@@ -424,7 +434,7 @@ func (w *wtx) put(key string, value []byte, o backend.SetOptions) error {
 	if err := w.d.Put(k, rec); err != nil {
 		return err
 	}
-	for _, tag := range dedupe(o.Tags) {
+	for _, tag := range backend.UniqueTags(o.Tags) {
 		if err := w.t.Put(tagKey(tag, k), nil); err != nil {
 			return err
 		}
@@ -440,26 +450,6 @@ func (s *Store) limit() int64 {
 		return s.maxSize
 	}
 	return MaxValueBytes
-}
-
-func dedupe(tags []string) []string {
-	if len(tags) < 2 {
-		return tags
-	}
-	out := make([]string, 0, len(tags))
-	for _, t := range tags {
-		dup := false
-		for _, o := range out {
-			if o == t {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func checkKey(key string) error {

@@ -143,12 +143,7 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	err := s.update(func(w *wtx) error {
 		n = 0
 		for _, key := range keys {
-			k := []byte(key)
-			rec := w.d.Get(k)
-			if rec == nil {
-				continue
-			}
-			wasLive, err := w.remove(k, rec)
+			wasLive, err := w.removeKey([]byte(key))
 			if err != nil {
 				return err
 			}
@@ -375,11 +370,7 @@ func (s *Store) deleteWhere(ctx context.Context, prefix []byte, match func([]byt
 			}
 			done = k == nil || !bytes.HasPrefix(k, prefix)
 			for _, k := range keys {
-				rec := w.d.Get(k)
-				if rec == nil {
-					continue
-				}
-				wasLive, err := w.remove(k, rec)
+				wasLive, err := w.removeKey(k)
 				if err != nil {
 					return err
 				}

@@ -24,28 +24,28 @@ import (
 // 100-byte values, and GetMany of 100 keys with 100 single Gets.
 //
 //	go test -run '^$' -bench BenchmarkMemcached -benchtime 2s -count 3 ./backend/memcached/
+//
+// benchClients returns, for the server at addr, the raw gomemcache client,
+// a default Store and a Cache (on its own default Store) with prefix.
+func benchClients(b *testing.B, addr, prefix string) (*memcache.Client, *memcached.Store, *yokedcache.Cache) {
+	raw := memcache.New(addr)
+	raw.Timeout, raw.MaxIdleConns = testTimeout, memcached.DefaultMaxIdleConns
+	b.Cleanup(func() { raw.Close() })
+	store := newStore(b, memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
+	cache, err := yokedcache.New(yokedcache.Config{Backend: newStore(b, memcached.Options{Servers: []string{addr}, Timeout: testTimeout}), KeyPrefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cache.Close() })
+	return raw, store, cache
+}
+
 func BenchmarkMemcached(b *testing.B) {
 	addr := testserver.SharedMemcached(b).Addr
 	ctx := context.Background()
 	val := bytes.Repeat([]byte("v"), 100)
 
-	raw := memcache.New(addr)
-	raw.Timeout, raw.MaxIdleConns = testTimeout, memcached.DefaultMaxIdleConns
-	defer raw.Close()
-	store, err := memcached.New(memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	cacheStore, err := memcached.New(memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cache, err := yokedcache.New(yokedcache.Config{Backend: cacheStore, KeyPrefix: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cache.Close()
+	raw, store, cache := benchClients(b, addr, "bench")
 
 	if err := raw.Set(&memcache.Item{Key: "raw:k", Value: val, Expiration: 3600}); err != nil {
 		b.Fatal(err)
@@ -170,28 +170,8 @@ func BenchmarkMemcachedAB(b *testing.B) {
 	addr := testserver.SharedMemcached(b).Addr
 	ctx := context.Background()
 	val := bytes.Repeat([]byte("v"), 100)
-	raw := memcache.New(addr)
-	raw.Timeout, raw.MaxIdleConns = testTimeout, memcached.DefaultMaxIdleConns
-	defer raw.Close()
-	store, err := memcached.New(memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	strict, err := memcached.New(memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: -1, Timeout: testTimeout})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer strict.Close()
-	cacheStore, err := memcached.New(memcached.Options{Servers: []string{addr}, Timeout: testTimeout})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cache, err := yokedcache.New(yokedcache.Config{Backend: cacheStore, KeyPrefix: "abc"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cache.Close()
+	raw, store, cache := benchClients(b, addr, "abc")
+	strict := newStore(b, memcached.Options{Servers: []string{addr}, ReadNamespaceTTL: -1, Timeout: testTimeout})
 	if err := cache.Set(ctx, "k", val, yokedcache.WithTTL(time.Hour)); err != nil {
 		b.Fatal(err)
 	}

@@ -252,6 +252,7 @@ var (
 	_ backend.HealthChecker = (*Store)(nil)
 	_ backend.Aser          = (*Store)(nil)
 	_ backend.Namer         = (*Store)(nil)
+	_ backend.SetCopier     = (*Store)(nil)
 )
 
 // New returns a Store for the servers in o. It does not connect:
@@ -612,7 +613,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	if isHashed(l.mkey) {
 		h.hasKey, h.fullKey = true, key
 	}
-	tags := dedupe(opts.Tags)
+	tags := backend.UniqueTags(opts.Tags)
 	// Check the size before any network work, with the largest encoding
 	// of every version (the real header is at most this long).
 	h.nsVersion = math.MaxUint64
@@ -700,7 +701,7 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 			return err
 		}
 		p := &ps[i]
-		tags := dedupe(it.Tags)
+		tags := backend.UniqueTags(it.Tags)
 		p.l, p.tagKeys = l, make([]string, len(tags))
 		p.h = header{expiryMs: expiryMs(it.TTL, now), nsVersion: math.MaxUint64}
 		if isHashed(l.mkey) {
@@ -776,21 +777,6 @@ func tooLarge(err error) error {
 		return fmt.Errorf("%w (the server's -I is below Options.MaxItemSize): %w", err, backend.ErrValueTooLarge)
 	}
 	return err
-}
-
-func dedupe(tags []string) []string {
-	if len(tags) < 2 {
-		return tags
-	}
-	out := make([]string, 0, len(tags))
-	seen := make(map[string]struct{}, len(tags))
-	for _, t := range tags {
-		if _, ok := seen[t]; !ok {
-			seen[t] = struct{}{}
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // entry is a live entry read from the server.
@@ -1225,7 +1211,7 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	tags = dedupe(tags)
+	tags = backend.UniqueTags(tags)
 	keys := make([][]string, len(tags))
 	for i, t := range tags {
 		ks, err := s.versionKeys(kindTag, t)

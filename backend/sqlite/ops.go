@@ -110,29 +110,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	return nil
 }
 
-func dedupe(tags []string) []string {
-	if len(tags) < 2 {
-		return tags
-	}
-	out := make([]string, 0, len(tags))
-	for _, t := range tags {
-		dup := false
-		for _, o := range out {
-			if o == t {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // setTx writes one entry and its tags inside tx.
 func setTx(ctx context.Context, tx *sql.Tx, set *sql.Stmt, it backend.Item, exp, size int64) error {
-	tags := dedupe(it.Tags)
+	tags := backend.UniqueTags(it.Tags)
 	val := it.Value
 	if val == nil {
 		val = []byte{}
@@ -441,7 +421,7 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	if err := s.check(); err != nil {
 		return 0, err
 	}
-	tags = dedupe(tags)
+	tags = backend.UniqueTags(tags)
 	if len(tags) == 0 {
 		return 0, nil
 	}

@@ -79,6 +79,7 @@ var (
 	_ backend.Pinger         = (*Store)(nil)
 	_ backend.HealthChecker  = (*Store)(nil)
 	_ backend.Namer          = (*Store)(nil)
+	_ backend.SetCopier      = (*Store)(nil)
 	_ backend.Aser           = (*Store)(nil)
 )
 

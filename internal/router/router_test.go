@@ -537,3 +537,25 @@ func BenchmarkDirectGet(b *testing.B) {
 		}
 	}
 }
+
+// copier is a memory store that says it copies Set's arguments.
+type copier struct{ *memory.Store }
+
+func (copier) SetCopies() bool { return true }
+
+func TestSetCopiesOnlyWhenEveryRouteCopies(t *testing.T) {
+	all, err := router.New(router.Options{Default: copier{mem(t)}, Routes: map[string]backend.Backend{"a:": copier{mem(t)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !all.SetCopies() {
+		t.Fatal("SetCopies = false with every route a copier")
+	}
+	mixed, err := router.New(router.Options{Default: copier{mem(t)}, Routes: map[string]backend.Backend{"a:": mem(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mixed.SetCopies() {
+		t.Fatal("SetCopies = true with a memory route, which keeps Set's arguments")
+	}
+}
