@@ -567,3 +567,60 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatalf("Get over a unix socket = %q, %v", s, err)
 	}
 }
+
+// TestInvalidateTagsRecordIdentity covers the identities InvalidateTags
+// reads from tag records: a member whose record is gone or carries no
+// expiry (as records written by earlier versions) is still checked by its
+// index score; a member re-set without the tag, or with other tags, or
+// whose TTL was changed, is judged by its current record.
+func TestInvalidateTagsRecordIdentity(t *testing.T) {
+	srv := testserver.SharedRedis(t)
+	ctx := context.Background()
+	prefix := fmt.Sprintf("recid%d", time.Now().UnixNano())
+	c := newCache(t, srv.URL(), prefix)
+	var rc rueidis.Client
+	if !c.As(&rc) {
+		t.Fatal("As(*rueidis.Client) = false")
+	}
+	set := func(k string, opts ...yokedcache.SetOption) {
+		t.Helper()
+		if err := c.Set(ctx, k, "v-"+k, append([]yokedcache.SetOption{yokedcache.WithTTL(time.Minute)}, opts...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := prefix + ":%s\xfft"
+	for _, k := range []string{"plain", "norecord", "oldrecord", "untagged", "retagged", "expired", "plain2"} {
+		set(k, yokedcache.WithTags("t"))
+	}
+	// The record of "norecord" is gone; "oldrecord" has one without expiry.
+	tagID := prefix + ":\xfftag:t"
+	for _, cmd := range []rueidis.Completed{
+		rc.B().Del().Key(fmt.Sprintf(record, "norecord")).Build(),
+		rc.B().Set().Key(fmt.Sprintf(record, "oldrecord")).Value(fmt.Sprintf("%d:%s", len(tagID), tagID)).Keepttl().Build(),
+	} {
+		if err := rc.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("untagged")                                                            // re-set without tags
+	set("retagged", yokedcache.WithTags("u"))                                  // re-set with another tag
+	if ok, err := c.Expire(ctx, "expired", 2*time.Minute); err != nil || !ok { // a new identity, still tagged
+		t.Fatalf("Expire = %v, %v", ok, err)
+	}
+	n, err := c.InvalidateTags(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Errorf("InvalidateTags = %d, want 5 (plain, plain2, norecord, oldrecord, expired)", n)
+	}
+	for k, want := range map[string]bool{"plain": false, "plain2": false, "norecord": false, "oldrecord": false, "expired": false, "untagged": true, "retagged": true} {
+		ok, err := c.Exists(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != want {
+			t.Errorf("after InvalidateTags(t), Exists(%q) = %v, want %v", k, ok, want)
+		}
+	}
+}

@@ -385,7 +385,7 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			at := s.expiryAt(it.Key, it.TTL)
 			first = append(first,
 				s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build(),
-				s.c.B().Set().Key(metaKey(it.Key)).Value(meta).PxatMillisecondsTimestamp(at).Build())
+				s.c.B().Set().Key(metaKey(it.Key)).Value(strconv.FormatInt(at, 10)+"@"+meta).PxatMillisecondsTimestamp(at).Build())
 			for _, t := range it.Tags {
 				ix := idx[t]
 				if ix == nil {
@@ -587,7 +587,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 		for _, t := range tags {
 			first = append(first, s.c.B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
 		}
-		second = append(second, s.c.B().Persist().Key(mk).Build(), s.c.B().Persist().Key(key).Build())
+		second = append(second, s.c.B().Set().Key(mk).Value(encodeRecord(0, tags)).Build(), s.c.B().Persist().Key(key).Build())
 	} else {
 		if err := s.syncClock(ctx, key); err != nil {
 			return false, err
@@ -599,8 +599,9 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Nx().Build(),
 				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Gt().Build())
 		}
+		// The record carries the new identity (see encodeRecord).
 		second = append(second,
-			s.c.B().Pexpireat().Key(mk).MillisecondsTimestamp(at).Build(),
+			s.c.B().Set().Key(mk).Value(encodeRecord(at, tags)).PxatMillisecondsTimestamp(at).Build(),
 			s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(at).Build())
 	}
 	if !s.cluster {
@@ -644,8 +645,37 @@ func encodeTags(tags []string) string {
 	return b.String()
 }
 
-// decodeTags parses encodeTags; malformed input yields what parsed.
+// encodeRecord is the tag record of an entry: for an entry that expires
+// at at (server Unix ms) "<at>@" followed by encodeTags(tags), so that
+// InvalidateTags can read entries' identities in bulk (MGET); for an entry
+// without expiry (at 0) just the tags.
+func encodeRecord(at int64, tags []string) string {
+	if at <= 0 {
+		return encodeTags(tags)
+	}
+	return strconv.FormatInt(at, 10) + "@" + encodeTags(tags)
+}
+
+// recordAt returns the expiry a tag record carries, or 0 (a record of an
+// entry without expiry, or written before records carried it).
+func recordAt(s string) int64 {
+	i := strings.IndexByte(s, '@')
+	if i <= 0 {
+		return 0
+	}
+	at, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || at <= 0 {
+		return 0
+	}
+	return at
+}
+
+// decodeTags parses encodeTags, or a record from encodeRecord;
+// malformed input yields what parsed.
 func decodeTags(s string) []string {
+	if i := strings.IndexByte(s, '@'); i > 0 && recordAt(s) > 0 {
+		s = s[i+1:]
+	}
 	var out []string
 	for s != "" {
 		i := strings.IndexByte(s, ':')
