@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"iter"
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -672,22 +674,28 @@ func recordAt(s string) int64 {
 
 // decodeTags parses encodeTags, or a record from encodeRecord;
 // malformed input yields what parsed.
-func decodeTags(s string) []string {
-	if i := strings.IndexByte(s, '@'); i > 0 && recordAt(s) > 0 {
-		s = s[i+1:]
-	}
-	var out []string
-	for s != "" {
-		i := strings.IndexByte(s, ':')
-		if i <= 0 {
-			return out
+func decodeTags(s string) []string { return slices.Collect(recordTags(s)) }
+
+// recordTags yields the tags of encodeTags or encodeRecord output, up to
+// the first malformed byte, without allocating.
+func recordTags(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if i := strings.IndexByte(s, '@'); i > 0 && recordAt(s) > 0 {
+			s = s[i+1:]
 		}
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 || n > len(s)-i-1 {
-			return out
+		for s != "" {
+			i := strings.IndexByte(s, ':')
+			if i <= 0 {
+				return
+			}
+			n, err := strconv.Atoi(s[:i])
+			if err != nil || n < 0 || n > len(s)-i-1 {
+				return
+			}
+			if !yield(s[i+1 : i+1+n]) {
+				return
+			}
+			s = s[i+1+n:]
 		}
-		out = append(out, s[i+1:i+1+n])
-		s = s[i+1+n:]
 	}
-	return out
 }
