@@ -568,59 +568,154 @@ func TestUnixSocket(t *testing.T) {
 	}
 }
 
-// TestInvalidateTagsRecordIdentity covers the identities InvalidateTags
-// reads from tag records: a member whose record is gone or carries no
-// expiry (as records written by earlier versions) is still checked by its
-// index score; a member re-set without the tag, or with other tags, or
-// whose TTL was changed, is judged by its current record.
-func TestInvalidateTagsRecordIdentity(t *testing.T) {
+// TestInvalidateTagsReadsCurrentTags covers how InvalidateTags judges a
+// member of a tag's index by the tags stored with its current value: small
+// and large values, entries without expiry, re-set or re-tagged keys,
+// moved expiries, tag lists longer than the head read, and members whose
+// key is gone.
+func TestInvalidateTagsReadsCurrentTags(t *testing.T) {
 	srv := testserver.SharedRedis(t)
 	ctx := context.Background()
-	prefix := fmt.Sprintf("recid%d", time.Now().UnixNano())
+	prefix := fmt.Sprintf("curtags%d", time.Now().UnixNano())
 	c := newCache(t, srv.URL(), prefix)
 	var rc rueidis.Client
 	if !c.As(&rc) {
 		t.Fatal("As(*rueidis.Client) = false")
 	}
-	set := func(k string, opts ...yokedcache.SetOption) {
+	small, large := "v", strings.Repeat("x", 2048)
+	set := func(k, v string, opts ...yokedcache.SetOption) {
 		t.Helper()
-		if err := c.Set(ctx, k, "v-"+k, append([]yokedcache.SetOption{yokedcache.WithTTL(time.Minute)}, opts...)...); err != nil {
+		if err := c.Set(ctx, k, v, append([]yokedcache.SetOption{yokedcache.WithTTL(time.Minute)}, opts...)...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	record := prefix + ":%s\xfft"
-	for _, k := range []string{"plain", "norecord", "oldrecord", "untagged", "retagged", "expired", "plain2"} {
-		set(k, yokedcache.WithTags("t"))
+	tagT := yokedcache.WithTags("t")
+	var many []string
+	for i := range 20 {
+		many = append(many, fmt.Sprintf("a-rather-long-tag-name-%02d", i))
 	}
-	// The record of "norecord" is gone; "oldrecord" has one without expiry.
-	tagID := prefix + ":\xfftag:t"
-	for _, cmd := range []rueidis.Completed{
-		rc.B().Del().Key(fmt.Sprintf(record, "norecord")).Build(),
-		rc.B().Set().Key(fmt.Sprintf(record, "oldrecord")).Value(fmt.Sprintf("%d:%s", len(tagID), tagID)).Keepttl().Build(),
-	} {
-		if err := rc.Do(ctx, cmd).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set("untagged")                                                            // re-set without tags
-	set("retagged", yokedcache.WithTags("u"))                                  // re-set with another tag
-	if ok, err := c.Expire(ctx, "expired", 2*time.Minute); err != nil || !ok { // a new identity, still tagged
+	set("plain", small, tagT)
+	set("plain2", small, tagT)
+	set("untagged", small, tagT)
+	set("untagged", small) // re-set without tags
+	set("retagged", small, tagT)
+	set("retagged", small, yokedcache.WithTags("u"))
+	set("expired", small, tagT)
+	if ok, err := c.Expire(ctx, "expired", 2*time.Minute); err != nil || !ok {
 		t.Fatalf("Expire = %v, %v", ok, err)
 	}
+	set("big", large, tagT)
+	set("bigUntagged", large, tagT)
+	set("bigUntagged", small)
+	set("grown", small, tagT)
+	set("grown", large, tagT) // now a member of both indexes
+	set("persist", small, tagT, yokedcache.WithTTL(yokedcache.NoExpiry))
+	set("persistUntagged", small, tagT, yokedcache.WithTTL(yokedcache.NoExpiry))
+	set("persistUntagged", small, yokedcache.WithTTL(yokedcache.NoExpiry))
+	set("manytags", large, yokedcache.WithTags(append(many, "t")...))
+	set("manytagsSmall", small, yokedcache.WithTags(append(many, "t")...))
+	set("gone", small, tagT)
+	if err := rc.Do(ctx, rc.B().Del().Key(prefix+":gone").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+
 	n, err := c.InvalidateTags(ctx, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 5 {
-		t.Errorf("InvalidateTags = %d, want 5 (plain, plain2, norecord, oldrecord, expired)", n)
+	deleted := []string{"plain", "plain2", "expired", "big", "grown", "persist", "manytags", "manytagsSmall"}
+	if n != int64(len(deleted)) {
+		t.Errorf("InvalidateTags = %d, want %d (%v)", n, len(deleted), deleted)
 	}
-	for k, want := range map[string]bool{"plain": false, "plain2": false, "norecord": false, "oldrecord": false, "expired": false, "untagged": true, "retagged": true} {
+	want := map[string]bool{"untagged": true, "retagged": true, "bigUntagged": true, "persistUntagged": true, "gone": false}
+	for _, k := range deleted {
+		want[k] = false
+	}
+	for k, w := range want {
 		ok, err := c.Exists(ctx, k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok != want {
-			t.Errorf("after InvalidateTags(t), Exists(%q) = %v, want %v", k, ok, want)
+		if ok != w {
+			t.Errorf("after InvalidateTags(t), Exists(%q) = %v, want %v", k, ok, w)
 		}
+	}
+	// The persistent set lost its members (deleted or re-set untagged).
+	tagID := prefix + ":\xfftag:t"
+	if n, err := rc.Do(ctx, rc.B().Scard().Key(tagID+"\xffp").Build()).AsInt64(); err != nil || n != 0 {
+		t.Errorf("persistent set of t has %d members (%v), want 0", n, err)
+	}
+	// Re-tagged entries are still found by their new tag.
+	if n, err := c.InvalidateTags(ctx, "u"); err != nil || n != 1 {
+		t.Errorf("InvalidateTags(u) = %d, %v; want 1", n, err)
+	}
+}
+
+// TestStoredValueHead covers values that start with the byte that marks a
+// stored tag list, with and without tags, and stored bytes that start with
+// it but are malformed.
+func TestStoredValueHead(t *testing.T) {
+	srv := testserver.SharedRedis(t)
+	ctx := context.Background()
+	b, err := redis.New(redis.Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	prefix := fmt.Sprintf("yokedcache:head%d:", time.Now().UnixNano())
+	tag := prefix + "\xfftag:a"
+	vals := map[string][]byte{
+		prefix + "plain":    {0xFE, 0x05, 'a'},
+		prefix + "tagged":   {0xFE},
+		prefix + "persist":  {0xFE, 0x00},
+		prefix + "ordinary": []byte("v"),
+	}
+	for k, v := range vals {
+		opts := backend.SetOptions{TTL: time.Minute}
+		switch {
+		case strings.HasSuffix(k, "tagged"):
+			opts.Tags = []string{tag}
+		case strings.HasSuffix(k, "persist"):
+			opts = backend.SetOptions{Tags: []string{tag}}
+		}
+		if err := b.Set(ctx, k, v, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []string{prefix + "plain", prefix + "tagged", prefix + "persist", prefix + "ordinary"}
+	got, err := b.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		one, err := b.Get(ctx, k)
+		if err != nil || string(one) != string(vals[k]) || string(got[i]) != string(vals[k]) {
+			t.Errorf("%s: Get = %q, %v; GetMany = %q; want %q", k, one, err, got[i], vals[k])
+		}
+	}
+	if n, err := b.InvalidateTags(ctx, []string{tag}); err != nil || n != 2 {
+		t.Errorf("InvalidateTags = %d, %v; want 2", n, err)
+	}
+	if ok, err := b.Exists(ctx, prefix+"plain"); err != nil || !ok {
+		t.Errorf("untagged value starting with the mark: Exists = %v, %v", ok, err)
+	}
+
+	// Bytes written by something else that start with the mark but are
+	// malformed come back as stored, and the Cache reports them corrupt.
+	var rc rueidis.Client
+	b.As(&rc)
+	bad := prefix + "bad"
+	if err := rc.Do(ctx, rc.B().Set().Key(bad).Value("\xfe\xff\xff").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Get(ctx, bad); err != nil || string(v) != "\xfe\xff\xff" {
+		t.Errorf("Get of malformed bytes = %q, %v; want them as stored", v, err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: b, KeyPrefix: strings.TrimSuffix(prefix, ":")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := yokedcache.Get[string](ctx, c, "bad"); !errors.Is(err, yokedcache.ErrCorrupt) {
+		t.Errorf("Cache Get of malformed bytes = %v; want ErrCorrupt", err)
 	}
 }

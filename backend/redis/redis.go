@@ -5,14 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"iter"
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,19 +58,10 @@ type Store struct {
 	offset   atomic.Int64
 	offsetAt atomic.Int64
 
-	seed   maphash.Seed
-	uniq   [uniqSlots]uniqSlot
-	uniqMu [uniqLocks]paddedMutex
-
 	conn connStats
 
 	// goredis is the caller's go-redis client (NewFromGoRedis), for As.
 	goredis goredis.UniversalClient
-}
-
-type paddedMutex struct {
-	sync.Mutex
-	_ [56]byte
 }
 
 // connStats counts connections made through our dialer.
@@ -90,7 +77,7 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{opts: o, log: o.Logger, seed: maphash.MakeSeed()}
+	s := &Store{opts: o, log: o.Logger}
 	if o.Client != nil {
 		s.c = o.Client
 	} else {
@@ -199,13 +186,6 @@ func (s *Store) wrapErr(err error) error {
 	return fmt.Errorf("redis: %w", err)
 }
 
-// metaKey is the per-entry record of an entry's tags: the entry key
-// followed by 0xFF (an internal key under the same prefix).
-func metaKey(key string) string { return key + "\xfft" }
-
-// persistentTagKey is the set of keys without expiry carrying tag.
-func persistentTagKey(tag string) string { return tag + "\xffp" }
-
 // Get returns the value of key or an error matching ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
@@ -218,7 +198,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 		return nil, s.wrapErr(err)
 	}
-	return b, nil
+	return valueOf(b), nil
 }
 
 // Exists reports whether key is present.
@@ -259,7 +239,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if err != nil {
 				return nil, s.wrapErr(err)
 			}
-			out[i] = b
+			out[i] = valueOf(b)
 		}
 		return out, nil
 	}
@@ -289,7 +269,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if err != nil {
 				return nil, s.wrapErr(err)
 			}
-			out[i] = b
+			out[i] = valueOf(b)
 		}
 	}
 	return out, nil
@@ -324,15 +304,13 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	if err := s.check(); err != nil {
 		return err
 	}
-	if len(opts.Tags) == 0 && opts.TTL > 0 {
-		if err := s.syncClock(ctx, key); err != nil {
-			return err
-		}
+	if len(opts.Tags) == 0 && !needsHead(value) {
+		v := rueidis.BinaryString(value)
 		var cmd rueidis.Completed
-		if s.legacy.Load() {
-			cmd = s.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxMilliseconds(ttlMillis(opts.TTL)).Build()
+		if opts.TTL > 0 {
+			cmd = s.c.B().Set().Key(key).Value(v).PxMilliseconds(ttlMillis(opts.TTL)).Build()
 		} else {
-			cmd = s.c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxatMillisecondsTimestamp(s.expiryAt(key, opts.TTL)).Build()
+			cmd = s.c.B().Set().Key(key).Value(v).Build()
 		}
 		return s.wrapErr(s.c.Do(ctx, cmd).Error())
 	}
@@ -352,78 +330,79 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 }
 
 func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
-	if err := s.syncClock(ctx, items[0].Key); err != nil {
-		return err
+	tagged := false
+	for i := range items {
+		if len(items[i].Tags) > 0 {
+			tagged = true
+			break
+		}
 	}
-	legacy := s.legacy.Load()
+	if tagged {
+		if err := s.syncClock(ctx, items[0].Key); err != nil {
+			return err
+		}
+		if s.legacy.Load() {
+			return errLegacyTags
+		}
+	}
 	var first, second rueidis.Commands
-	// Index writes per tag: one ZADD of all members, the index's expiry
-	// and a trim of expired members.
+	// Index writes per index key: one ZADD of all members, the index's
+	// expiry and a trim of expired members.
 	var idx map[string]*tagAdds
 	var order []string
 	for i := range items {
 		it := &items[i]
-		v := rueidis.BinaryString(it.Value)
+		value := it.Value
+		if len(it.Tags) > 0 || needsHead(value) {
+			value = storedValue(value, it.Tags)
+		}
+		v := rueidis.BinaryString(value)
 		if len(it.Tags) == 0 {
-			if it.TTL > 0 && legacy {
+			if it.TTL > 0 {
 				first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxMilliseconds(ttlMillis(it.TTL)).Build())
-			} else if it.TTL > 0 {
-				at := s.expiryAt(it.Key, it.TTL)
-				first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build())
 			} else {
-				// No expiry: also drop a previous tag record, which is
-				// what marks a persistent entry as tagged.
-				first = append(first,
-					s.c.B().Set().Key(it.Key).Value(v).Build(),
-					s.c.B().Unlink().Key(metaKey(it.Key)).Build())
+				first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
 			}
 			continue
 		}
-		if legacy {
-			return errLegacyTags
-		}
-		meta := encodeTags(it.Tags)
-		if it.TTL > 0 {
-			at := s.expiryAt(it.Key, it.TTL)
-			first = append(first,
-				s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build(),
-				s.c.B().Set().Key(metaKey(it.Key)).Value(strconv.FormatInt(at, 10)+"@"+meta).PxatMillisecondsTimestamp(at).Build())
-			for _, t := range it.Tags {
-				ix := idx[t]
-				if ix == nil {
-					if idx == nil {
-						idx = make(map[string]*tagAdds)
-					}
-					ix = &tagAdds{}
-					idx[t] = ix
-					order = append(order, t)
-				}
-				ix.keys = append(ix.keys, it.Key)
-				ix.scores = append(ix.scores, at)
-				ix.max = max(ix.max, at)
-			}
-		} else {
-			first = append(first,
-				s.c.B().Set().Key(it.Key).Value(v).Build(),
-				s.c.B().Set().Key(metaKey(it.Key)).Value(meta).Build())
+		if it.TTL <= 0 {
+			first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
 			for _, t := range it.Tags {
 				second = append(second, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
 			}
+			continue
+		}
+		at := s.expiryAt(it.TTL)
+		first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build())
+		for _, t := range it.Tags {
+			ik := indexKey(t, len(value))
+			ix := idx[ik]
+			if ix == nil {
+				if idx == nil {
+					idx = make(map[string]*tagAdds)
+				}
+				ix = &tagAdds{}
+				idx[ik] = ix
+				order = append(order, ik)
+			}
+			ix.keys = append(ix.keys, it.Key)
+			ix.scores = append(ix.scores, at)
+			ix.max = max(ix.max, at)
 		}
 	}
 	if len(order) > 0 {
 		trim := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
-		for _, t := range order {
-			ix := idx[t]
-			z := s.c.B().Zadd().Key(t).ScoreMember()
+		for _, ik := range order {
+			ix := idx[ik]
+			z := s.c.B().Zadd().Key(ik).ScoreMember()
 			for i, k := range ix.keys {
 				z = z.ScoreMember(float64(ix.scores[i]), k)
 			}
 			second = append(second,
 				z.Build(),
-				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(ix.max).Nx().Build(),
-				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(ix.max).Gt().Build(),
-				s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(trim).Build())
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Nx().Build(),
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Gt().Build(),
+				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(trim).Build())
 		}
 	}
 	if !s.cluster {
@@ -465,15 +444,16 @@ func ttlMillis(d time.Duration) int64 {
 	return ms
 }
 
-// Delete removes key (and its tag record) and reports whether it existed.
+// Delete removes key and reports whether it existed.
 func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 	n, err := s.DeleteMany(ctx, []string{key})
 	return n > 0, err
 }
 
-// DeleteMany removes keys in one pipeline of UNLINKs and returns how many
-// existed. Each key's tag record goes with it; a persistent entry's
-// memberships are removed in a second round trip.
+// DeleteMany removes keys in one pipeline (the head of each value, then
+// UNLINK) and returns how many existed. A deleted entry's memberships of
+// persistent tag sets are removed in a second round trip; its sorted-set
+// memberships are trimmed when their expiry passes.
 func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -481,28 +461,27 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	cmds := make(rueidis.Commands, 0, 3*len(keys))
+	cmds := make(rueidis.Commands, 0, 2*len(keys))
 	for _, k := range keys {
-		mk := metaKey(k)
-		cmds = append(cmds, s.c.B().Unlink().Key(k).Build(), s.c.B().Get().Key(mk).Build(), s.c.B().Unlink().Key(mk).Build())
+		cmds = append(cmds, s.c.B().Getrange().Key(k).Start(0).End(headRead-1).Build(), s.c.B().Unlink().Key(k).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
 	var n int64
 	var cleanup rueidis.Commands
 	for i, k := range keys {
-		c, err := res[3*i].AsInt64()
+		c, err := res[2*i+1].AsInt64()
 		if err != nil {
 			return n, s.wrapErr(err)
 		}
 		n += c
-		meta, err := res[3*i+1].ToString()
+		head, err := res[2*i].ToString()
 		if err != nil {
-			if rueidis.IsRedisNil(err) {
-				continue
-			}
 			return n, s.wrapErr(err)
 		}
-		for _, t := range decodeTags(meta) {
+		// A tag list longer than the head leaves its memberships to the
+		// next InvalidateTags of those tags, which drops stale ones.
+		list, _ := headTags(head)
+		for t := range tagList(list) {
 			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
 		}
 	}
@@ -530,50 +509,46 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 }
 
 // Expire sets a new TTL (PEXPIRE, or PERSIST for NoExpiry) and reports
-// whether key existed. A tagged entry's index records move with it.
+// whether key existed. A tagged entry's index memberships move with it:
+// the new ones are written before the entry's expiry changes.
 func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	if err := s.syncClock(ctx, key); err != nil {
-		return false, err
-	}
-	if s.legacy.Load() {
-		return s.expireLegacy(ctx, key, ttl)
-	}
-	mk := metaKey(key)
 	res := s.c.DoMulti(ctx,
-		s.c.B().Pexpiretime().Key(key).Build(),
-		s.c.B().Pexpiretime().Key(mk).Build(),
-		s.c.B().Get().Key(mk).Build())
-	exp, err := res[0].AsInt64()
+		s.c.B().Pttl().Key(key).Build(),
+		s.c.B().Getrange().Key(key).Start(0).End(headRead-1).Build(),
+		s.c.B().Strlen().Key(key).Build())
+	pttl, err := res[0].AsInt64()
 	if err != nil {
 		return false, s.wrapErr(err)
 	}
-	if exp == -2 {
+	if pttl == -2 {
 		return false, nil
 	}
-	mexp, err := res[1].AsInt64()
+	head, err := res[1].ToString()
 	if err != nil {
 		return false, s.wrapErr(err)
 	}
-	meta, err := res[2].ToString()
-	if err != nil && !rueidis.IsRedisNil(err) {
+	size, err := res[2].AsInt64()
+	if err != nil {
 		return false, s.wrapErr(err)
 	}
-	var tags []string
-	if err == nil && mexp == exp {
-		tags = decodeTags(meta)
+	list, need := headTags(head)
+	if need > 0 {
+		head, err = s.c.Do(ctx, s.c.B().Getrange().Key(key).Start(0).End(int64(need-1)).Build()).ToString()
+		if err != nil {
+			return false, s.wrapErr(err)
+		}
+		list, _ = headTags(head)
 	}
+	tags := decodeTags(list)
 	if len(tags) == 0 {
 		var cmd rueidis.Completed
 		if ttl == backend.NoExpiry {
 			cmd = s.c.B().Persist().Key(key).Build()
 		} else {
-			if err := s.syncClock(ctx, key); err != nil {
-				return false, err
-			}
-			cmd = s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(s.expiryAt(key, ttl)).Build()
+			cmd = s.c.B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()
 		}
 		n, err := s.c.Do(ctx, cmd).AsInt64()
 		if err != nil {
@@ -582,29 +557,31 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 		// PERSIST returns 0 for an existing key without expiry.
 		return n == 1 || ttl == backend.NoExpiry, nil
 	}
-	// A tagged entry: record the new identity in its tags first, then
-	// move the entry (one pipeline, in order).
 	var first, second rueidis.Commands
 	if ttl == backend.NoExpiry {
 		for _, t := range tags {
 			first = append(first, s.c.B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
 		}
-		second = append(second, s.c.B().Set().Key(mk).Value(encodeRecord(0, tags)).Build(), s.c.B().Persist().Key(key).Build())
+		second = append(second, s.c.B().Persist().Key(key).Build())
 	} else {
 		if err := s.syncClock(ctx, key); err != nil {
 			return false, err
 		}
-		at := s.expiryAt(key, ttl)
+		at := s.expiryAt(ttl)
 		for _, t := range tags {
+			ik := indexKey(t, int(size))
 			first = append(first,
-				s.c.B().Zadd().Key(t).ScoreMember().ScoreMember(float64(at), key).Build(),
-				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Nx().Build(),
-				s.c.B().Pexpireat().Key(t).MillisecondsTimestamp(at).Gt().Build())
+				s.c.B().Zadd().Key(ik).ScoreMember().ScoreMember(float64(at), key).Build(),
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(at).Nx().Build(),
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(at).Gt().Build())
 		}
-		// The record carries the new identity (see encodeRecord).
-		second = append(second,
-			s.c.B().Set().Key(mk).Value(encodeRecord(at, tags)).PxatMillisecondsTimestamp(at).Build(),
-			s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(at).Build())
+		second = append(second, s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(at).Build())
+		if pttl == -1 {
+			// It had no expiry: its persistent memberships go.
+			for _, t := range tags {
+				second = append(second, s.c.B().Srem().Key(persistentTagKey(t)).Member(key).Build())
+			}
+		}
 	}
 	if !s.cluster {
 		first = append(first, second...)
@@ -619,83 +596,4 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 	return true, nil
 }
 
-// expireLegacy is Expire on servers without PEXPIRETIME (no tags there).
-func (s *Store) expireLegacy(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if ttl == backend.NoExpiry {
-		res := s.c.DoMulti(ctx, s.c.B().Exists().Key(key).Build(), s.c.B().Persist().Key(key).Build())
-		n, err := res[0].AsInt64()
-		if err == nil {
-			err = res[1].Error()
-		}
-		return n > 0, s.wrapErr(err)
-	}
-	n, err := s.c.Do(ctx, s.c.B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()).AsInt64()
-	return n == 1, s.wrapErr(err)
-}
-
 var errLegacyTags = backend.Unsupported("redis", "tags", "the tag index needs Redis 7.0 or later (PEXPIRETIME, PEXPIREAT NX/GT)")
-
-// encodeTags serialises tag identifiers: each as a decimal length, ':'
-// and the bytes.
-func encodeTags(tags []string) string {
-	var b strings.Builder
-	for _, t := range tags {
-		b.WriteString(strconv.Itoa(len(t)))
-		b.WriteByte(':')
-		b.WriteString(t)
-	}
-	return b.String()
-}
-
-// encodeRecord is the tag record of an entry: for an entry that expires
-// at at (server Unix ms) "<at>@" followed by encodeTags(tags), so that
-// InvalidateTags can read entries' identities in bulk (MGET); for an entry
-// without expiry (at 0) just the tags.
-func encodeRecord(at int64, tags []string) string {
-	if at <= 0 {
-		return encodeTags(tags)
-	}
-	return strconv.FormatInt(at, 10) + "@" + encodeTags(tags)
-}
-
-// recordAt returns the expiry a tag record carries, or 0 (a record of an
-// entry without expiry, or written before records carried it).
-func recordAt(s string) int64 {
-	i := strings.IndexByte(s, '@')
-	if i <= 0 {
-		return 0
-	}
-	at, err := strconv.ParseInt(s[:i], 10, 64)
-	if err != nil || at <= 0 {
-		return 0
-	}
-	return at
-}
-
-// decodeTags parses encodeTags, or a record from encodeRecord;
-// malformed input yields what parsed.
-func decodeTags(s string) []string { return slices.Collect(recordTags(s)) }
-
-// recordTags yields the tags of encodeTags or encodeRecord output, up to
-// the first malformed byte, without allocating.
-func recordTags(s string) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		if i := strings.IndexByte(s, '@'); i > 0 && recordAt(s) > 0 {
-			s = s[i+1:]
-		}
-		for s != "" {
-			i := strings.IndexByte(s, ':')
-			if i <= 0 {
-				return
-			}
-			n, err := strconv.Atoi(s[:i])
-			if err != nil || n < 0 || n > len(s)-i-1 {
-				return
-			}
-			if !yield(s[i+1 : i+1+n]) {
-				return
-			}
-			s = s[i+1+n:]
-		}
-	}
-}

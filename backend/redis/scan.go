@@ -129,8 +129,9 @@ func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, erro
 }
 
 // DeletePattern removes every non-internal key matching the glob exactly:
-// SCAN batches filtered by the glob, each deleted with batched UNLINKs
-// (with the keys' tag records) as it arrives.
+// SCAN batches filtered by the glob, each deleted with batched UNLINKs as
+// it arrives. Tag memberships of the deleted entries are trimmed when
+// their expiry passes or dropped by the next InvalidateTags of the tag.
 func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -150,7 +151,7 @@ func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error
 				victims = append(victims, k)
 			}
 		}
-		n, err := s.unlink(ctx, victims, true, nil)
+		n, err := s.unlink(ctx, victims)
 		total += n
 		if err != nil {
 			return total, err
@@ -159,8 +160,8 @@ func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error
 	return total, nil
 }
 
-// Flush removes every key under prefix, internal ones (tag indexes, tag
-// records) included, with SCAN + UNLINK on every master. It never uses
+// Flush removes every key under prefix, internal ones (tag indexes)
+// included, with SCAN + UNLINK on every master. It never uses
 // FLUSHDB, FLUSHALL or KEYS.
 func (s *Store) Flush(ctx context.Context, prefix string) error {
 	if err := s.check(); err != nil {

@@ -2,7 +2,7 @@ package redis
 
 import (
 	"context"
-	"hash/maphash"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,46 +13,31 @@ import (
 )
 
 const (
-	uniqSlots    = 1 << 12
-	uniqLocks    = 64
 	clockRefresh = time.Minute
 	unlinkBatch  = 512
+	// checkChunk members are checked and unlinked per pipeline, with
+	// checkInFlight pipelines in flight: the client builds and parses
+	// some while the server works on others.
+	checkChunk    = 1250
+	checkInFlight = 8
 )
-
-// uniqSlot remembers the last absolute expiry given to a key (by hash), so
-// two writes of one key in the same millisecond get different expiries.
-type uniqSlot struct {
-	h  uint64
-	at int64
-}
 
 // serverNowMillis is the estimated server time in Unix milliseconds.
 func (s *Store) serverNowMillis() int64 { return time.Now().UnixMilli() + s.offset.Load() }
 
-// expiryAt returns the absolute expiry (server ms) for an entry of key
-// written now with ttl. Every expiry this Store writes comes from here and
-// is unique per key within the process: the expiry is the entry's identity
-// in the tag index.
-func (s *Store) expiryAt(key string, ttl time.Duration) int64 {
-	at := s.serverNowMillis() + ttlMillis(ttl)
-	h := maphash.String(s.seed, key)
-	i := h % uniqSlots
-	mu := &s.uniqMu[i%uniqLocks]
-	mu.Lock()
-	u := &s.uniq[i]
-	if u.h == h && at == u.at {
-		at = u.at + 1
-	}
-	u.h, u.at = h, at
-	mu.Unlock()
-	return at
+// expiryAt returns the absolute expiry (server ms) of a tagged entry
+// written now with ttl: the entry gets it with PXAT and its tags' indexes
+// as its score, so the indexes drop it exactly when it expires.
+func (s *Store) expiryAt(ttl time.Duration) int64 {
+	return s.serverNowMillis() + ttlMillis(ttl)
 }
 
 // syncClock estimates the server clock's offset from ours when it is
 // unknown or older than clockRefresh, by writing a probe key next to key
 // (under the same prefix, so the ACL allows it) and reading its
 // PEXPIRETIME. Tags need it: tagged entries expire at an absolute server
-// time (PXAT) that the tag index records.
+// time (PXAT) that the tag index records, and the index is trimmed by
+// server time.
 func (s *Store) syncClock(ctx context.Context, key string) error {
 	last := s.offsetAt.Load()
 	if last != 0 && time.Since(time.Unix(0, last)) < clockRefresh {
@@ -99,19 +84,15 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 	return nil
 }
 
-// membership is what the tag index says about one key.
-type membership struct {
-	scores     []int64  // expiry recorded in each TTL tag index
-	persistent []string // tags whose persistent set holds the key
-}
-
-// InvalidateTags deletes every live entry recorded under any of tags and
-// returns how many it deleted. Three pipelined round trips: read the
-// indexes (ZRANGE, SMEMBERS), check each member's identity (PEXPIRETIME
-// against the expiry in its tag record or its index score, and the tag
-// record for entries without expiry), then UNLINK the members that are
-// still the entries the index recorded, in batches. A single tag takes
-// invalidateOne.
+// InvalidateTags deletes every entry that carries any of tags and returns
+// how many it deleted. The first round trip trims each tag's indexes of
+// expired members and reads them (ZRANGE of the small and large index,
+// SMEMBERS of the persistent set); then, in chunks with several in
+// flight, it reads the members' stored tag lists (MGET of small values,
+// GETRANGE of the head of large ones) and UNLINKs, in multi-key batches,
+// the members whose current value still carries one of tags. A member
+// re-set without the tag, deleted or expired is left alone. Last, the
+// persistent sets lose the members seen (deleted or no longer theirs).
 func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -122,350 +103,241 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	if s.legacy.Load() {
 		return 0, errLegacyTags
 	}
-	if len(tags) == 1 {
-		if n, done, err := s.invalidateOne(ctx, tags[0]); done {
-			return n, err
-		}
-	}
-	cmds := make(rueidis.Commands, 0, 2*len(tags))
+	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+	cmds := make(rueidis.Commands, 0, 5*len(tags))
 	for _, t := range tags {
-		cmds = append(cmds,
-			s.c.B().Zrange().Key(t).Min("0").Max("-1").Withscores().Build(),
-			s.c.B().Smembers().Key(persistentTagKey(t)).Build())
+		for _, ik := range []string{t, largeIndexKey(t)} {
+			cmds = append(cmds,
+				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(now).Build(),
+				s.c.B().Zrange().Key(ik).Min("0").Max("-1").Build())
+		}
+		cmds = append(cmds, s.c.B().Smembers().Key(persistentTagKey(t)).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
-	members := make(map[string]*membership)
-	var order []string
-	get := func(k string) *membership {
-		m := members[k]
-		if m == nil {
-			m = &membership{}
-			members[k] = m
-			order = append(order, k)
-		}
-		return m
-	}
-	for i, t := range tags {
-		zs, err := res[2*i].AsZScores()
-		if err != nil {
-			return 0, s.wrapErr(err)
-		}
-		for _, z := range zs {
-			m := get(z.Member)
-			m.scores = append(m.scores, int64(z.Score))
-		}
-		ps, err := res[2*i+1].AsStrSlice()
-		if err != nil {
-			return 0, s.wrapErr(err)
-		}
-		for _, k := range ps {
-			m := get(k)
-			m.persistent = append(m.persistent, t)
-		}
-	}
-	if len(order) == 0 {
-		return 0, nil
-	}
-
-	// Check identities.
-	cmds = cmds[:0]
-	for _, k := range order {
-		cmds = append(cmds, s.c.B().Pexpiretime().Key(k).Build())
-		if len(members[k].persistent) > 0 {
-			cmds = append(cmds, s.c.B().Get().Key(metaKey(k)).Build())
-		}
-	}
-	res = s.c.DoMulti(ctx, cmds...)
-	var victims []string
-	var cleanup rueidis.Commands
-	j := 0
-	for _, k := range order {
-		m := members[k]
-		exp, err := res[j].AsInt64()
-		j++
-		if err != nil {
-			return 0, s.wrapErr(err)
-		}
-		var meta []string
-		if len(m.persistent) > 0 {
-			str, err := res[j].ToString()
-			j++
-			if err != nil && !rueidis.IsRedisNil(err) {
-				return 0, s.wrapErr(err)
-			}
-			if err == nil {
-				meta = decodeTags(str)
-			}
-		}
-		valid := false
-		if exp > 0 {
-			for _, sc := range m.scores {
-				if sc == exp {
-					valid = true
-				}
-			}
-		}
-		if exp == -1 {
-			for _, t := range m.persistent {
-				for _, mt := range meta {
-					if mt == t {
-						valid = true
-					}
-				}
-			}
-		}
-		if valid {
-			victims = append(victims, k)
-			if exp == -1 {
-				// A record without expiry would stay; a TTL'd one
-				// expires with the entry it described.
-				cleanup = append(cleanup, s.c.B().Unlink().Key(metaKey(k)).Build())
-			}
-		}
-		// Persistent memberships never expire: drop the ones of deleted
-		// or re-set entries now.
-		for _, t := range m.persistent {
-			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
-		}
-	}
-	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
-	for _, t := range tags {
-		cleanup = append(cleanup, s.c.B().Zremrangebyscore().Key(t).Min("-inf").Max(now).Build())
-	}
-	n, err := s.unlink(ctx, victims, false, cleanup)
-	if err != nil {
-		return n, err
-	}
-	return n, nil
-}
-
-// unlink deletes keys (and their tag records when withMeta) with
-// multi-key UNLINKs of at most unlinkBatch keys (one hash slot each on
-// Cluster), pipelined with extra, and returns how many of keys existed.
-func (s *Store) unlink(ctx context.Context, keys []string, withMeta bool, extra rueidis.Commands) (int64, error) {
-	var cmds rueidis.Commands
-	var counted []bool
-	add := func(ks []string, count bool) {
-		for len(ks) > 0 {
-			n := min(len(ks), unlinkBatch)
-			cmds = append(cmds, s.c.B().Unlink().Key(ks[:n]...).Build())
-			counted = append(counted, count)
-			ks = ks[n:]
-		}
-	}
-	var metas []string
-	if withMeta {
-		metas = make([]string, len(keys))
-		for i, k := range keys {
-			metas[i] = metaKey(k)
-		}
-	}
-	if s.cluster {
-		for si, set := range [][]string{keys, metas} {
-			for _, g := range groupBySlot(set) {
-				ks := make([]string, len(g))
-				for j, i := range g {
-					ks[j] = set[i]
-				}
-				add(ks, si == 0)
-			}
-		}
-	} else {
-		add(keys, true)
-		add(metas, false)
-	}
-	for range extra {
-		counted = append(counted, false)
-	}
-	cmds = append(cmds, extra...)
-	if len(cmds) == 0 {
-		return 0, nil
-	}
-	var total int64
-	var firstErr error
-	for i, r := range s.c.DoMulti(ctx, cmds...) {
-		if counted[i] {
-			n, err := r.AsInt64()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = s.wrapErr(err)
+	lists := make([][]string, 0, 3*len(tags)) // small, large, persistent per tag
+	sources := 0
+	for i := range tags {
+		for j, r := range res[5*i : 5*i+5] {
+			if j == 0 || j == 2 {
+				if err := r.Error(); err != nil {
+					return 0, s.wrapErr(err)
 				}
 				continue
 			}
-			total += n
-		} else if err := r.Error(); err != nil && firstErr == nil {
-			firstErr = s.wrapErr(err)
-		}
-	}
-	return total, firstErr
-}
-
-// invalidateOne is InvalidateTags of one tag whose index holds only
-// entries with a TTL (the common case), without building a map: done is
-// false when the tag also has entries without expiry (the general path
-// runs).
-//
-// On a standalone or Sentinel server it reads the index without scores and
-// takes each member's identity from its tag record (checkAndUnlink): Redis
-// 7.0 formats every score with printf's %.17g, which made ZRANGE
-// WITHSCORES of 10 000 members cost ~5 ms of server time against ~1 ms
-// without scores. On Cluster the records of a chunk live in many slots (no
-// MGET), so there the scores are read and compared with PEXPIRETIME.
-func (s *Store) invalidateOne(ctx context.Context, tag string) (int64, bool, error) {
-	read := s.c.B().Zrange().Key(tag).Min("0").Max("-1")
-	var cmd rueidis.Completed
-	if s.cluster {
-		cmd = read.Withscores().Build()
-	} else {
-		cmd = read.Build()
-	}
-	res := s.c.DoMulti(ctx, cmd, s.c.B().Smembers().Key(persistentTagKey(tag)).Build())
-	ps, err := res[1].AsStrSlice()
-	if err != nil {
-		return 0, true, s.wrapErr(err)
-	}
-	if len(ps) > 0 {
-		return 0, false, nil
-	}
-	if !s.cluster {
-		members, err := res[0].AsStrSlice()
-		if err != nil {
-			return 0, true, s.wrapErr(err)
-		}
-		return s.inChunks(ctx, tag, len(members), func(lo, hi int) (int64, error) {
-			return s.checkAndUnlink(ctx, tag, members[lo:hi])
-		})
-	}
-	zs, err := res[0].AsZScores()
-	if err != nil {
-		return 0, true, s.wrapErr(err)
-	}
-	return s.inChunks(ctx, tag, len(zs), func(lo, hi int) (int64, error) {
-		part := zs[lo:hi]
-		cmds := make(rueidis.Commands, len(part))
-		for i, z := range part {
-			cmds[i] = s.c.B().Pexpiretime().Key(z.Member).Build()
-		}
-		victims := make([]string, 0, len(part))
-		for i, r := range s.c.DoMulti(ctx, cmds...) {
-			exp, err := r.AsInt64()
+			ks, err := r.AsStrSlice()
 			if err != nil {
 				return 0, s.wrapErr(err)
 			}
-			if exp > 0 && exp == int64(part[i].Score) {
-				victims = append(victims, part[i].Member)
+			lists = append(lists, ks)
+			if len(ks) > 0 {
+				sources++
 			}
 		}
-		return s.unlink(ctx, victims, false, nil)
-	})
-}
-
-// inChunks runs check over [0, n) in chunks, several in flight, then
-// trims tag's index of expired members. It returns the total check
-// counted. Several chunks in flight let the client build and parse some
-// while the server works on others: 1250 x 8 measured 10-15 % faster than
-// 2500 x 2 (BenchmarkCache/InvalidateTags10000). Reading the index itself
-// in pages was slower: page reads queue behind the checks on the same
-// connection.
-func (s *Store) inChunks(ctx context.Context, tag string, n int, check func(lo, hi int) (int64, error)) (int64, bool, error) {
-	if n == 0 {
-		return 0, true, nil
 	}
-	const chunk = 1250
+	var small, large []string
+	if sources <= 1 {
+		// The common case, one tag with one kind of member: no dedupe.
+		for i, ks := range lists {
+			switch {
+			case len(ks) == 0:
+			case i%3 == 0:
+				small = ks
+			default:
+				large = ks
+			}
+		}
+	} else {
+		seen := make(map[string]struct{})
+		for i, ks := range lists {
+			for _, k := range ks {
+				if _, ok := seen[k]; ok {
+					continue
+				}
+				seen[k] = struct{}{}
+				if i%3 == 0 {
+					small = append(small, k)
+				} else {
+					large = append(large, k)
+				}
+			}
+		}
+	}
 	var (
 		total atomic.Int64
 		g     errgroup.Group
 	)
-	g.SetLimit(8)
-	for lo := 0; lo < n; lo += chunk {
-		g.Go(func() error {
-			c, err := check(lo, min(lo+chunk, n))
-			total.Add(c)
-			return err
-		})
+	g.SetLimit(checkInFlight)
+	for _, part := range []struct {
+		keys  []string
+		whole bool
+	}{{small, true}, {large, false}} {
+		for lo := 0; lo < len(part.keys); lo += checkChunk {
+			chunk := part.keys[lo:min(lo+checkChunk, len(part.keys))]
+			g.Go(func() error {
+				n, err := s.checkAndUnlink(ctx, chunk, part.whole, tags)
+				total.Add(n)
+				return err
+			})
+		}
 	}
 	if err := g.Wait(); err != nil {
-		return total.Load(), true, err
+		return total.Load(), err
 	}
-	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
-	err := s.doAll(ctx, rueidis.Commands{s.c.B().Zremrangebyscore().Key(tag).Min("-inf").Max(now).Build()})
-	return total.Load(), true, err
+	var cleanup rueidis.Commands
+	for i, t := range tags {
+		if ps := lists[3*i+2]; len(ps) > 0 {
+			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(ps...).Build())
+		}
+	}
+	return total.Load(), s.doAll(ctx, cleanup)
 }
 
-// checkAndUnlink deletes the members of tag's index (keys) that are still
-// the entries it recorded and returns how many: a member whose current
-// expiry (PEXPIRETIME) equals the expiry in its tag record (MGET) and
-// whose record lists tag. A member without such a record (written by a
-// version whose records carried no expiry, or whose record was evicted) is
-// checked against its index score (ZMSCORE).
-func (s *Store) checkAndUnlink(ctx context.Context, tag string, keys []string) (int64, error) {
-	cmds := make(rueidis.Commands, 0, len(keys)+len(keys)/unlinkBatch+1)
-	for _, k := range keys {
-		cmds = append(cmds, s.c.B().Pexpiretime().Key(k).Build())
-	}
-	for i := 0; i < len(keys); i += unlinkBatch {
-		part := keys[i:min(i+unlinkBatch, len(keys))]
-		mks := make([]string, len(part))
-		for j, k := range part {
-			mks[j] = metaKey(k)
-		}
-		cmds = append(cmds, s.c.B().Mget().Key(mks...).Build())
-	}
-	res := s.c.DoMulti(ctx, cmds...)
-	exps := make([]int64, len(keys))
-	for i := range keys {
-		exp, err := res[i].AsInt64()
-		if err != nil {
-			return 0, s.wrapErr(err)
-		}
-		exps[i] = exp
+// checkAndUnlink deletes those of keys whose stored value carries any of
+// tags and returns how many it deleted. whole: read whole values (MGET,
+// for small values; per slot on Cluster); otherwise the head of each
+// (GETRANGE), and again in full where a tag list is longer than the head.
+func (s *Store) checkAndUnlink(ctx context.Context, keys []string, whole bool, tags []string) (int64, error) {
+	heads, err := s.readHeads(ctx, keys, whole)
+	if err != nil {
+		return 0, err
 	}
 	victims := make([]string, 0, len(keys))
-	var unsure []int // live members whose record cannot say
-	for b, i := 0, 0; i < len(keys); b++ {
-		arr, err := res[len(keys)+b].ToArray()
-		if err != nil {
-			return 0, s.wrapErr(err)
+	var longer []int
+	var needs []int
+	for i, h := range heads {
+		list, need := headTags(h)
+		if need > 0 {
+			longer, needs = append(longer, i), append(needs, need)
+			continue
 		}
-		for _, m := range arr {
-			if exps[i] > 0 {
-				rec, err := m.ToString()
-				switch {
-				case err != nil && !m.IsNil():
-					return 0, s.wrapErr(err)
-				case err != nil || recordAt(rec) == 0:
-					unsure = append(unsure, i)
-				case recordAt(rec) == exps[i] && recordHasTag(rec, tag):
-					victims = append(victims, keys[i])
-				}
-			}
-			i++
+		if list != "" && listHasAny(list, tags) {
+			victims = append(victims, keys[i])
 		}
 	}
-	if len(unsure) > 0 {
-		members := make([]string, len(unsure))
-		for j, i := range unsure {
-			members[j] = keys[i]
+	if len(longer) > 0 {
+		cmds := make(rueidis.Commands, len(longer))
+		for j, i := range longer {
+			cmds[j] = s.c.B().Getrange().Key(keys[i]).Start(0).End(int64(needs[j] - 1)).Build()
 		}
-		scores, err := s.c.Do(ctx, s.c.B().Zmscore().Key(tag).Member(members...).Build()).ToArray()
-		if err != nil {
-			return 0, s.wrapErr(err)
-		}
-		for j, i := range unsure {
-			if sc, err := scores[j].AsFloat64(); err == nil && int64(sc) == exps[i] {
-				victims = append(victims, keys[i])
+		for j, r := range s.c.DoMulti(ctx, cmds...) {
+			h, err := r.ToString()
+			if err != nil {
+				return 0, s.wrapErr(err)
+			}
+			if list, need := headTags(h); need == 0 && listHasAny(list, tags) {
+				victims = append(victims, keys[longer[j]])
 			}
 		}
 	}
-	return s.unlink(ctx, victims, false, nil)
+	return s.unlink(ctx, victims)
 }
 
-// recordHasTag reports whether a tag record lists tag.
-func recordHasTag(rec, tag string) bool {
-	for t := range recordTags(rec) {
-		if t == tag {
-			return true
+// readHeads returns the stored bytes of keys ("" for a missing key),
+// aliasing the replies: whole values with MGET when whole, else the first
+// headRead bytes of each with GETRANGE.
+func (s *Store) readHeads(ctx context.Context, keys []string, whole bool) ([]string, error) {
+	out := make([]string, len(keys))
+	if !whole {
+		cmds := make(rueidis.Commands, len(keys))
+		for i, k := range keys {
+			cmds[i] = s.c.B().Getrange().Key(k).Start(0).End(headRead - 1).Build()
+		}
+		for i, r := range s.c.DoMulti(ctx, cmds...) {
+			b, err := r.ToString()
+			if err != nil {
+				return nil, s.wrapErr(err)
+			}
+			out[i] = b
+		}
+		return out, nil
+	}
+	var groups [][]int
+	if s.cluster {
+		groups = groupBySlot(keys)
+	}
+	n := len(groups)
+	if !s.cluster {
+		n = (len(keys) + unlinkBatch - 1) / unlinkBatch
+	}
+	cmds := make(rueidis.Commands, n)
+	for gi := range cmds {
+		if !s.cluster {
+			cmds[gi] = s.c.B().Mget().Key(keys[gi*unlinkBatch : min((gi+1)*unlinkBatch, len(keys))]...).Build()
+			continue
+		}
+		g := groups[gi]
+		ks := make([]string, len(g))
+		for j, i := range g {
+			ks[j] = keys[i]
+		}
+		cmds[gi] = s.c.B().Mget().Key(ks...).Build()
+	}
+	for gi, r := range s.c.DoMulti(ctx, cmds...) {
+		arr, err := r.ToArray()
+		if err != nil {
+			return nil, s.wrapErr(err)
+		}
+		want := len(arr)
+		if s.cluster {
+			want = len(groups[gi])
+		} else {
+			want = min((gi+1)*unlinkBatch, len(keys)) - gi*unlinkBatch
+		}
+		if len(arr) != want {
+			return nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), want)
+		}
+		for j := range arr {
+			if arr[j].IsNil() {
+				continue
+			}
+			b, err := arr[j].ToString()
+			if err != nil {
+				return nil, s.wrapErr(err)
+			}
+			if s.cluster {
+				out[groups[gi][j]] = b
+			} else {
+				out[gi*unlinkBatch+j] = b
+			}
 		}
 	}
-	return false
+	return out, nil
+}
+
+// unlink deletes keys with multi-key UNLINKs of at most unlinkBatch keys
+// (one hash slot each on Cluster), in one pipeline, and returns how many
+// existed.
+func (s *Store) unlink(ctx context.Context, keys []string) (int64, error) {
+	var cmds rueidis.Commands
+	add := func(ks []string) {
+		for len(ks) > 0 {
+			n := min(len(ks), unlinkBatch)
+			cmds = append(cmds, s.c.B().Unlink().Key(ks[:n]...).Build())
+			ks = ks[n:]
+		}
+	}
+	if s.cluster {
+		for _, g := range groupBySlot(keys) {
+			ks := make([]string, len(g))
+			for j, i := range g {
+				ks[j] = keys[i]
+			}
+			add(ks)
+		}
+	} else {
+		add(keys)
+	}
+	var total int64
+	var firstErr error
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = s.wrapErr(err)
+			}
+			continue
+		}
+		total += n
+	}
+	return total, firstErr
 }
