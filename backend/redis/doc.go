@@ -54,48 +54,46 @@
 //
 // # Tags
 //
-// A tag index: per tag a sorted set of the member keys scored by their
-// absolute expiry (ms), plus per tagged entry a tag record (the entry key
-// followed by the byte 0xFF and "t") listing its tags. Both live under the
-// cache prefix, so the minimal ACL ~prefix:* covers them.
+// Per tag two sorted sets of member keys scored by their absolute expiry
+// (ms): the tag identifier itself for entries stored in at most 512
+// bytes, and the identifier followed by 0xFF and "L" for larger ones. A
+// tagged entry's value is stored with its tag list in front (the byte
+// 0xFE, the list's length as a uvarint, the list), which Get strips; an
+// untagged value that starts with 0xFE gets an empty list, so every value
+// reads back as written. Everything lives under the cache prefix, so the
+// minimal ACL ~prefix:* covers it.
 //
 // A tagged Set with a TTL is one pipelined round trip (two on Cluster,
 // where pipelines to different nodes are not ordered): SET key PXAT at,
-// SET record PXAT at, and per tag ZADD tag at key, PEXPIREAT tag at NX,
-// PEXPIREAT tag at GT (the index lives as long as its longest member) and
-// ZREMRANGEBYSCORE tag -inf now (trims expired members); SetMany sends one
-// ZADD of all its members per tag. No MULTI, no Lua.
-// The absolute expiry "at" is the entry's identity. Every expiry the
-// backend writes, with or without tags, is such an absolute time, unique
-// per key within a process and computed from an estimate of the server's
-// clock (PEXPIRETIME of a probe key, refreshed every minute), so TTLs stay
-// right even when the clocks differ.
+// and per tag ZADD index at key, PEXPIREAT index at NX, PEXPIREAT index
+// at GT (the index lives as long as its longest member) and
+// ZREMRANGEBYSCORE index -inf (now-1s) (trims expired members); SetMany
+// sends one ZADD of all its members per index. No MULTI, no Lua. "at" is
+// computed from an estimate of the server's clock (PEXPIRETIME of a probe
+// key, refreshed every minute). An untagged Set is one SET PX.
 //
-// InvalidateTags reads the indexes (ZRANGE), checks each member's
-// PEXPIRETIME against the recorded score and UNLINKs, in multi-key batches
-// of 512 (per slot on Cluster), only the members that are still the entry
-// the index recorded: three pipelined round trips whatever the number of
-// keys. So re-setting a key replaces its tags without a read-modify-write
-// in Set: the old memberships simply stop matching (and are trimmed when
-// their score passes), and an untagged Set costs one SET as without tags.
-// A Set that completed before InvalidateTags started is always found: its
-// ZADD followed its SET. A Set racing the invalidation may be deleted too
-// (a miss, which is safe). Expire moves a tagged entry's identity in the
-// same pipeline (index first, entry last).
+// InvalidateTags trims and reads the indexes (ZRANGE), then reads what
+// each member holds now (MGET of the small-value index, GETRANGE of the
+// first 128 bytes for the large one) and UNLINKs, in multi-key batches of
+// 512 (per slot on Cluster), the members whose stored tag list still has
+// the tag, in chunks with several pipelines in flight. The value and its
+// tags are written by one SET, so re-setting a key replaces its tags
+// without a read-modify-write in Set: the old memberships simply stop
+// matching (and are trimmed when their score passes). A Set that
+// completed before InvalidateTags started is always found. A Set racing
+// the invalidation may be deleted too (a miss, which is safe). Expire
+// moves a tagged entry in the index first, then changes its expiry.
 //
-// Entries without expiry (NoExpiry) have no expiry to identify them: their
-// tags go to a plain set per tag (tag + 0xFF + "p"), and their tag record
-// is checked instead; an untagged Set without expiry deletes the record.
-// Delete and InvalidateTags remove those memberships.
+// Entries without expiry (NoExpiry) are recorded in a plain set per tag
+// (tag + 0xFF + "p") and checked the same way. Delete and InvalidateTags
+// remove those memberships.
 //
-// Bookkeeping is bounded: the tag records expire with their entries, the
-// sorted sets are trimmed on every tagged Set and expire with their last
-// member, so after tagged entries expire the index is gone without any
-// sweep. Limits: tags need Redis 7.0+ (PEXPIRETIME, PEXPIREAT NX/GT);
-// two processes re-setting one key within the same millisecond with the
-// same TTL and different tags can over-invalidate that key (a miss); a
-// Set with tags and no expiry overwritten by an untagged Set with a TTL
-// leaves its record until the tag is invalidated or the prefix flushed.
+// Bookkeeping is bounded: the sorted sets are trimmed on every tagged Set
+// and expire with their last member, so after tagged entries expire the
+// index is gone without any sweep. Limits: tags need Redis 7.0+
+// (PEXPIRETIME, PEXPIREAT NX/GT); a persistent tagged entry removed by
+// DeletePattern keeps its membership of the persistent set until the tag
+// is next invalidated or the prefix flushed.
 //
 // # Minimal ACL
 //

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -391,7 +390,7 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 		}
 	}
 	if len(order) > 0 {
-		trim := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+		trim := s.trimBefore()
 		for _, ik := range order {
 			ix := idx[ik]
 			z := s.c.B().Zadd().Key(ik).ScoreMember()

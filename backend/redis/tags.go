@@ -25,6 +25,14 @@ const (
 // serverNowMillis is the estimated server time in Unix milliseconds.
 func (s *Store) serverNowMillis() int64 { return time.Now().UnixMilli() + s.offset.Load() }
 
+// trimBefore is the bound below which index members count as expired
+// ("(ms" for ZREMRANGEBYSCORE): the estimated server time less a second,
+// so an error in the clock estimate never drops a live member. Members
+// that expired within the second are read once more and found missing.
+func (s *Store) trimBefore() string {
+	return "(" + strconv.FormatInt(s.serverNowMillis()-1000, 10)
+}
+
 // expiryAt returns the absolute expiry (server ms) of a tagged entry
 // written now with ttl: the entry gets it with PXAT and its tags' indexes
 // as its score, so the indexes drop it exactly when it expires.
@@ -100,10 +108,13 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	if len(tags) == 0 {
 		return 0, nil
 	}
+	if err := s.syncClock(ctx, tags[0]); err != nil {
+		return 0, err
+	}
 	if s.legacy.Load() {
 		return 0, errLegacyTags
 	}
-	now := "(" + strconv.FormatInt(s.serverNowMillis(), 10)
+	now := s.trimBefore()
 	cmds := make(rueidis.Commands, 0, 5*len(tags))
 	for _, t := range tags {
 		for _, ik := range []string{t, largeIndexKey(t)} {
