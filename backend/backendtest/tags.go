@@ -3,6 +3,7 @@ package backendtest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,66 @@ func tagsLeaves() []leaf {
 				_, err = e.c.InvalidateTags(e.ctx, "ft")
 				e.must(err, "InvalidateTags(ft)")
 				e.wantMiss(e.c, "f")
+			},
+		},
+		{
+			name:   "tags hold for values of every size, long tag lists and entries without expiry",
+			clause: "InvalidateTags(tags...) makes **every** entry that carries **any** of the tags a miss ... Re-setting a key replaces its tags.",
+			run: func(e *env) {
+				e.needTags()
+				big := strings.Repeat("x", 4<<10)
+				huge := strings.Repeat("y", 64<<10)
+				var long []string
+				for i := range 30 {
+					long = append(long, fmt.Sprintf("a-rather-long-tag-name-number-%02d", i))
+				}
+				forever := yokedcache.WithTTL(yokedcache.NoExpiry)
+				tagged := map[string]string{}
+				for _, c := range []struct {
+					key, val string
+					opts     []yokedcache.SetOption
+				}{
+					{"small", "v", nil},
+					{"big", big, nil},
+					{"huge", huge, nil},
+					{"forever", "v", []yokedcache.SetOption{forever}},
+					{"foreverBig", big, []yokedcache.SetOption{forever}},
+				} {
+					e.set(e.c, c.key, c.val, append([]yokedcache.SetOption{yokedcache.WithTags("t")}, c.opts...)...)
+					tagged[c.key] = c.val
+				}
+				e.set(e.c, "longList", big, yokedcache.WithTags(append(long, "t")...))
+				e.set(e.c, "longListSmall", "v", yokedcache.WithTags(append(long, "t")...))
+				// Re-set across sizes and expiry kinds, without the tag.
+				e.set(e.c, "shrunk", big, yokedcache.WithTags("t"))
+				e.set(e.c, "shrunk", "v")
+				e.set(e.c, "grown", "v", yokedcache.WithTags("t"))
+				e.set(e.c, "grown", big)
+				e.set(e.c, "madeForever", big, yokedcache.WithTags("t"))
+				e.set(e.c, "madeForever", "v", forever)
+				e.set(e.c, "madeExpiring", "v", yokedcache.WithTags("t"), forever)
+				e.set(e.c, "madeExpiring", big)
+				// Re-set across sizes with the tag: still one entry.
+				e.set(e.c, "resized", "v", yokedcache.WithTags("t"))
+				e.set(e.c, "resized", big, yokedcache.WithTags("t"))
+				n, err := e.c.InvalidateTags(e.ctx, "t")
+				e.must(err, "InvalidateTags(t)")
+				e.wantTagCount("InvalidateTags(t) over 8 tagged entries", n, 8)
+				for k := range tagged {
+					e.wantMiss(e.c, k)
+				}
+				for _, k := range []string{"longList", "longListSmall", "resized"} {
+					e.wantMiss(e.c, k)
+				}
+				e.wantHit(e.c, "shrunk", "v")
+				e.wantHit(e.c, "grown", big)
+				e.wantHit(e.c, "madeForever", "v")
+				e.wantHit(e.c, "madeExpiring", big)
+				// The other tags of a long list still find nothing more, and
+				// the survivors are not found by t again.
+				n, err = e.c.InvalidateTags(e.ctx, append(long, "t")...)
+				e.must(err, "InvalidateTags(long list)")
+				e.wantTagCount("InvalidateTags of already invalidated tags", n, 0)
 			},
 		},
 		{
