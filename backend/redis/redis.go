@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +53,9 @@ type Store struct {
 	// expiries, no tags.
 	legacy atomic.Bool
 
-	// Server clock: offset (server - local, ms) estimated from
-	// PEXPIRETIME, and when it was measured (unix ns, 0 = never).
+	// Server clock: offset (server Unix ms - monoNanos in ms) estimated
+	// from PEXPIRETIME, and when it was measured (monoNanos, 0 = never).
+	base     time.Time
 	clockMu  sync.Mutex
 	offset   atomic.Int64
 	offsetAt atomic.Int64
@@ -76,7 +79,7 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{opts: o, log: o.Logger}
+	s := &Store{opts: o, log: o.Logger, base: time.Now()}
 	if o.Client != nil {
 		s.c = o.Client
 	} else {
@@ -344,7 +347,9 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			return errLegacyTags
 		}
 	}
-	var first, second rueidis.Commands
+	// The sorted-set index writes, the entries, the persistent-set
+	// writes, in that order (see below).
+	var zidx, first, sadds rueidis.Commands
 	// Index writes per index key: one ZADD of all members, the index's
 	// expiry and a trim of expired members.
 	var idx map[string]*tagAdds
@@ -367,7 +372,7 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 		if it.TTL <= 0 {
 			first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
 			for _, t := range it.Tags {
-				second = append(second, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
+				sadds = append(sadds, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
 			}
 			continue
 		}
@@ -397,22 +402,31 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			for i, k := range ix.keys {
 				z = z.ScoreMember(float64(ix.scores[i]), k)
 			}
-			second = append(second,
+			// GT first: an index about to expire is extended before it
+			// gains the member; NX after: a new index gets its expiry.
+			zidx = append(zidx,
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Gt().Build(),
 				z.Build(),
 				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Nx().Build(),
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Gt().Build(),
 				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(trim).Build())
 		}
 	}
+	// Sorted-set memberships go first: if the entries' writes then fail,
+	// an index holds a member that does not match (harmless), never an
+	// entry that no index records. Persistent-set memberships go last:
+	// they are removed by InvalidateTags and Delete, which rely on a
+	// member's value being written before it is added (see
+	// forgetMemberships).
 	if !s.cluster {
 		// One pipeline on one connection: executed in order.
-		first = append(first, second...)
-		second = nil
+		return s.doAll(ctx, slices.Concat(zidx, first, sadds))
 	}
-	if err := s.doAll(ctx, first); err != nil {
-		return err
+	for _, cmds := range []rueidis.Commands{zidx, first, sadds} {
+		if err := s.doAll(ctx, cmds); err != nil {
+			return err
+		}
 	}
-	return s.doAll(ctx, second)
+	return nil
 }
 
 // tagAdds are the index entries one SetMany adds to one tag.
@@ -449,10 +463,11 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 	return n > 0, err
 }
 
-// DeleteMany removes keys in one pipeline (the head of each value, then
-// UNLINK) and returns how many existed. A deleted entry's memberships of
-// persistent tag sets are removed in a second round trip; its sorted-set
-// memberships are trimmed when their expiry passes.
+// DeleteMany removes keys in one pipeline (the head of each value and its
+// PTTL, then UNLINK) and returns how many existed. A deleted entry without
+// expiry that carried tags leaves their persistent sets in a second round
+// trip (forgetMemberships); entries with a TTL leave their sorted sets when
+// their expiry passes.
 func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -460,31 +475,49 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	cmds := make(rueidis.Commands, 0, 2*len(keys))
+	cmds := make(rueidis.Commands, 0, 3*len(keys))
 	for _, k := range keys {
-		cmds = append(cmds, s.c.B().Getrange().Key(k).Start(0).End(headRead-1).Build(), s.c.B().Unlink().Key(k).Build())
+		cmds = append(cmds,
+			s.c.B().Getrange().Key(k).Start(0).End(headRead-1).Build(),
+			s.c.B().Pttl().Key(k).Build(),
+			s.c.B().Unlink().Key(k).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
-	var n int64
-	var cleanup rueidis.Commands
+	var (
+		n        int64
+		firstErr error
+		forget   []string
+		forgetOf [][]string
+	)
 	for i, k := range keys {
-		c, err := res[2*i+1].AsInt64()
+		c, err := res[3*i+2].AsInt64()
 		if err != nil {
-			return n, s.wrapErr(err)
+			firstErr = cmp.Or(firstErr, s.wrapErr(err))
+			continue
 		}
 		n += c
-		head, err := res[2*i].ToString()
-		if err != nil {
-			return n, s.wrapErr(err)
+		// A value that is not a string (WRONGTYPE) has no tags.
+		head, herr := res[3*i].ToString()
+		pttl, perr := res[3*i+1].AsInt64()
+		if c == 0 || herr != nil || perr != nil || pttl != -1 {
+			continue
 		}
 		// A tag list longer than the head leaves its memberships to the
 		// next InvalidateTags of those tags, which drops stale ones.
-		list, _ := headTags(head)
-		for t := range tagList(list) {
-			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
+		if list, _ := headTags(head); list != "" {
+			forget = append(forget, k)
+			forgetOf = append(forgetOf, decodeTags(list))
 		}
 	}
-	return n, s.doAll(ctx, cleanup)
+	if firstErr != nil {
+		return n, firstErr
+	}
+	for i, k := range forget {
+		if err := s.forgetMemberships(ctx, k, forgetOf[i]); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // TTL returns the remaining time to live (PTTL).
@@ -508,91 +541,38 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 }
 
 // Expire sets a new TTL (PEXPIRE, or PERSIST for NoExpiry) and reports
-// whether key existed. A tagged entry's index memberships move with it:
-// the new ones are written before the entry's expiry changes.
+// whether key existed. Then it records the entry, as it is now, in the
+// indexes of the tags its value carries (recordCurrent): whatever wrote
+// the value last, the indexes match the expiry it has now.
 func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	res := s.c.DoMulti(ctx,
-		s.c.B().Pttl().Key(key).Build(),
-		s.c.B().Getrange().Key(key).Start(0).End(headRead-1).Build(),
-		s.c.B().Strlen().Key(key).Build())
-	pttl, err := res[0].AsInt64()
-	if err != nil {
-		return false, s.wrapErr(err)
+	if err := s.syncClock(ctx, key); err != nil {
+		return false, err
 	}
-	if pttl == -2 {
-		return false, nil
-	}
-	head, err := res[1].ToString()
-	if err != nil {
-		return false, s.wrapErr(err)
-	}
-	size, err := res[2].AsInt64()
-	if err != nil {
-		return false, s.wrapErr(err)
-	}
-	list, need := headTags(head)
-	if need > 0 {
-		head, err = s.c.Do(ctx, s.c.B().Getrange().Key(key).Start(0).End(int64(need-1)).Build()).ToString()
-		if err != nil {
-			return false, s.wrapErr(err)
-		}
-		list, _ = headTags(head)
-	}
-	tags := decodeTags(list)
-	if len(tags) == 0 {
-		var cmd rueidis.Completed
-		if ttl == backend.NoExpiry {
-			cmd = s.c.B().Persist().Key(key).Build()
-		} else {
-			cmd = s.c.B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()
-		}
-		n, err := s.c.Do(ctx, cmd).AsInt64()
-		if err != nil {
-			return false, s.wrapErr(err)
-		}
-		// PERSIST returns 0 for an existing key without expiry.
-		return n == 1 || ttl == backend.NoExpiry, nil
-	}
-	var first, second rueidis.Commands
+	var existed bool
 	if ttl == backend.NoExpiry {
-		for _, t := range tags {
-			first = append(first, s.c.B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
+		res := s.c.DoMulti(ctx, s.c.B().Exists().Key(key).Build(), s.c.B().Persist().Key(key).Build())
+		n, err := res[0].AsInt64()
+		if err == nil {
+			err = res[1].Error()
 		}
-		second = append(second, s.c.B().Persist().Key(key).Build())
+		if err != nil {
+			return false, s.wrapErr(err)
+		}
+		existed = n > 0
 	} else {
-		if err := s.syncClock(ctx, key); err != nil {
-			return false, err
+		n, err := s.c.Do(ctx, s.c.B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()).AsInt64()
+		if err != nil {
+			return false, s.wrapErr(err)
 		}
-		at := s.expiryAt(ttl)
-		for _, t := range tags {
-			ik := indexKey(t, int(size))
-			first = append(first,
-				s.c.B().Zadd().Key(ik).ScoreMember().ScoreMember(float64(at), key).Build(),
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(at).Nx().Build(),
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(at).Gt().Build())
-		}
-		second = append(second, s.c.B().Pexpireat().Key(key).MillisecondsTimestamp(at).Build())
-		if pttl == -1 {
-			// It had no expiry: its persistent memberships go.
-			for _, t := range tags {
-				second = append(second, s.c.B().Srem().Key(persistentTagKey(t)).Member(key).Build())
-			}
-		}
+		existed = n == 1
 	}
-	if !s.cluster {
-		first = append(first, second...)
-		second = nil
+	if !existed || s.legacy.Load() {
+		return existed, nil
 	}
-	if err := s.doAll(ctx, first); err != nil {
-		return false, err
-	}
-	if err := s.doAll(ctx, second); err != nil {
-		return false, err
-	}
-	return true, nil
+	return true, s.recordCurrent(ctx, key)
 }
 
 var errLegacyTags = backend.Unsupported("redis", "tags", "the tag index needs Redis 7.0 or later (PEXPIRETIME, PEXPIREAT NX/GT)")

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,8 +23,14 @@ const (
 	checkInFlight = 8
 )
 
+// monoNanos is the time since New on the monotonic clock, in ns (never
+// 0): stepping the wall clock (NTP, a resumed VM) does not move it.
+func (s *Store) monoNanos() int64 { return int64(time.Since(s.base)) + 1 }
+
 // serverNowMillis is the estimated server time in Unix milliseconds.
-func (s *Store) serverNowMillis() int64 { return time.Now().UnixMilli() + s.offset.Load() }
+func (s *Store) serverNowMillis() int64 {
+	return s.monoNanos()/int64(time.Millisecond) + s.offset.Load()
+}
 
 // trimBefore is the bound below which index members count as expired
 // ("(ms" for ZREMRANGEBYSCORE): the estimated server time less a second,
@@ -48,7 +55,7 @@ func (s *Store) expiryAt(ttl time.Duration) int64 {
 // server time.
 func (s *Store) syncClock(ctx context.Context, key string) error {
 	last := s.offsetAt.Load()
-	if last != 0 && time.Since(time.Unix(0, last)) < clockRefresh {
+	if last != 0 && s.monoNanos()-last < int64(clockRefresh) {
 		return nil
 	}
 	if last != 0 {
@@ -64,12 +71,12 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 	}
 	probe := key + "\xffclock"
 	const probeTTL = 600_000
-	t0 := time.Now()
+	t0 := s.monoNanos()
 	res := s.c.DoMulti(ctx,
 		s.c.B().Set().Key(probe).Value("1").PxMilliseconds(probeTTL).Build(),
 		s.c.B().Pexpiretime().Key(probe).Build(),
 		s.c.B().Unlink().Key(probe).Build())
-	t1 := time.Now()
+	t1 := s.monoNanos()
 	exp, err := res[1].AsInt64()
 	if err == nil {
 		err = res[0].Error()
@@ -80,27 +87,131 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 		}
 		if re, ok := rueidis.IsRedisErr(err); ok && strings.Contains(strings.ToLower(re.Error()), "unknown command") {
 			s.legacy.Store(true)
-			s.offsetAt.Store(time.Now().UnixNano())
+			s.offsetAt.Store(s.monoNanos())
 			s.log.Warn("redis: server lacks PEXPIRETIME (Redis < 7.0): tags are unsupported")
 			return nil
 		}
 		return s.wrapErr(err)
 	}
-	mid := (t0.UnixNano() + t1.UnixNano()) / 2 / int64(time.Millisecond)
+	mid := (t0 + t1) / 2 / int64(time.Millisecond)
 	s.offset.Store(exp - probeTTL - mid)
-	s.offsetAt.Store(time.Now().UnixNano())
+	s.offsetAt.Store(s.monoNanos())
 	return nil
+}
+
+// entryState is what a key holds now, as far as its tags are concerned.
+type entryState struct {
+	exp  int64    // PEXPIRETIME: absolute expiry in ms, -1 none, -2 missing
+	tags []string // the tags stored with the value
+	size int      // stored bytes
+}
+
+// stateCmds are the commands readState parses, to pipeline after others.
+func (s *Store) stateCmds(key string) rueidis.Commands {
+	return rueidis.Commands{
+		s.c.B().Pexpiretime().Key(key).Build(),
+		s.c.B().Getrange().Key(key).Start(0).End(headRead - 1).Build(),
+		s.c.B().Strlen().Key(key).Build(),
+	}
+}
+
+// readState parses the replies to stateCmds(key), reading a tag list
+// longer than the head in full. A value that is not a string has no tags.
+func (s *Store) readState(ctx context.Context, key string, res []rueidis.RedisResult) (entryState, error) {
+	exp, err := res[0].AsInt64()
+	if err != nil {
+		return entryState{}, s.wrapErr(err)
+	}
+	head, herr := res[1].ToString()
+	size, serr := res[2].AsInt64()
+	if exp == -2 || herr != nil || serr != nil {
+		return entryState{exp: exp}, nil
+	}
+	list, need := headTags(head)
+	if need > 0 {
+		head, err = s.c.Do(ctx, s.c.B().Getrange().Key(key).Start(0).End(int64(need-1)).Build()).ToString()
+		if err != nil {
+			return entryState{}, s.wrapErr(err)
+		}
+		list, _ = headTags(head)
+	}
+	return entryState{exp: exp, tags: decodeTags(list), size: int(size)}, nil
+}
+
+// indexCmds record key, in state st, in the indexes of its tags: the
+// persistent sets for an entry without expiry, else the sorted sets
+// scored by its expiry. Recording a member twice changes nothing.
+func (s *Store) indexCmds(key string, st entryState) rueidis.Commands {
+	var cmds rueidis.Commands
+	for _, t := range st.tags {
+		switch {
+		case st.exp == -1:
+			cmds = append(cmds, s.c.B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
+		case st.exp > 0:
+			ik := indexKey(t, st.size)
+			cmds = append(cmds,
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Gt().Build(),
+				s.c.B().Zadd().Key(ik).ScoreMember().ScoreMember(float64(st.exp), key).Build(),
+				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Nx().Build())
+		}
+	}
+	return cmds
+}
+
+// recordCurrent reads key's state and records it in the indexes of its
+// tags (Expire: the entry kept its tags but changed its expiry). An entry
+// that now expires also leaves the persistent sets of its tags
+// (forgetMemberships).
+func (s *Store) recordCurrent(ctx context.Context, key string) error {
+	st, err := s.readState(ctx, key, s.c.DoMulti(ctx, s.stateCmds(key)...))
+	if err != nil || len(st.tags) == 0 {
+		return err
+	}
+	if err := s.doAll(ctx, s.indexCmds(key, st)); err != nil {
+		return err
+	}
+	if st.exp > 0 {
+		return s.forgetMemberships(ctx, key, st.tags)
+	}
+	return nil
+}
+
+// forgetMemberships removes key from the persistent sets of tags (an
+// entry without expiry that was deleted or now expires), then reads key
+// again and records it back if meanwhile a Set stored it without expiry
+// and with some of those tags: removing a member is otherwise racy, as a
+// concurrent Set's SADD of a member still present changes nothing.
+func (s *Store) forgetMemberships(ctx context.Context, key string, tags []string) error {
+	cmds := make(rueidis.Commands, 0, len(tags)+3)
+	for _, t := range tags {
+		cmds = append(cmds, s.c.B().Srem().Key(persistentTagKey(t)).Member(key).Build())
+	}
+	cmds = append(cmds, s.stateCmds(key)...)
+	res := s.c.DoMulti(ctx, cmds...)
+	for _, r := range res[:len(tags)] {
+		if err := r.Error(); err != nil {
+			return s.wrapErr(err)
+		}
+	}
+	st, err := s.readState(ctx, key, res[len(tags):])
+	if err != nil || st.exp != -1 || len(st.tags) == 0 {
+		return err
+	}
+	return s.doAll(ctx, s.indexCmds(key, st))
 }
 
 // InvalidateTags deletes every entry that carries any of tags and returns
 // how many it deleted. The first round trip trims each tag's indexes of
-// expired members and reads them (ZRANGE of the small and large index,
-// SMEMBERS of the persistent set); then, in chunks with several in
-// flight, it reads the members' stored tag lists (MGET of small values,
-// GETRANGE of the head of large ones) and UNLINKs, in multi-key batches,
-// the members whose current value still carries one of tags. A member
-// re-set without the tag, deleted or expired is left alone. Last, the
-// persistent sets lose the members seen (deleted or no longer theirs).
+// expired members and reads them (ZRANGE of the small and large index)
+// and empties the persistent set (SPOP of all its members); then, in
+// chunks with several in flight, it reads the members' stored tag lists
+// (MGET of small values, GETRANGE of the head of large ones) and UNLINKs,
+// in multi-key batches, the members whose current value still carries one
+// of tags. A member re-set without the tag, deleted or expired is left
+// alone. Popping the persistent members before reading their values keeps
+// a concurrent Set safe: its value is written before its SADD, so either
+// the read sees the value or the SADD comes after the pop and stays. If
+// the invalidation fails, the popped members are added back.
 func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -122,7 +233,7 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(now).Build(),
 				s.c.B().Zrange().Key(ik).Min("0").Max("-1").Build())
 		}
-		cmds = append(cmds, s.c.B().Smembers().Key(persistentTagKey(t)).Build())
+		cmds = append(cmds, s.c.B().Spop().Key(persistentTagKey(t)).Count(math.MaxInt32).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
 	lists := make([][]string, 0, 3*len(tags)) // small, large, persistent per tag
@@ -192,15 +303,22 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 		}
 	}
 	if err := g.Wait(); err != nil {
+		// Put the popped memberships back (members that no longer carry
+		// the tag included: the next invalidation drops them).
+		var back rueidis.Commands
+		for i, t := range tags {
+			if ps := lists[3*i+2]; len(ps) > 0 {
+				back = append(back, s.c.B().Sadd().Key(persistentTagKey(t)).Member(ps...).Build())
+			}
+		}
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.SocketTimeout)
+		defer cancel()
+		if berr := s.doAll(bctx, back); berr != nil {
+			s.log.Error("redis: InvalidateTags failed and could not restore the memberships of entries without expiry", "err", berr)
+		}
 		return total.Load(), err
 	}
-	var cleanup rueidis.Commands
-	for i, t := range tags {
-		if ps := lists[3*i+2]; len(ps) > 0 {
-			cleanup = append(cleanup, s.c.B().Srem().Key(persistentTagKey(t)).Member(ps...).Build())
-		}
-	}
-	return total.Load(), s.doAll(ctx, cleanup)
+	return total.Load(), nil
 }
 
 // checkAndUnlink deletes those of keys whose stored value carries any of

@@ -26,6 +26,10 @@ const (
 	// (whole values); larger values go to the "large" index and are
 	// checked with GETRANGE of their first headRead bytes.
 	smallValue = 512
+	// maxTagList bounds the tag-list length headTags believes (a head
+	// claiming more is malformed), so a hostile head cannot ask for a huge
+	// read or overflow int on 32-bit platforms.
+	maxTagList = 1 << 24
 )
 
 // largeIndexKey is the index of tag's entries stored in more than
@@ -94,6 +98,9 @@ func headTags(head string) (list string, need int) {
 		if c < 0x80 {
 			break
 		}
+	}
+	if n > maxTagList {
+		return "", 0
 	}
 	end := 1 + w + int(n)
 	if end > len(head) {
