@@ -170,3 +170,51 @@ func TestConcurrentSetKeepsIndex(t *testing.T) {
 		run("Expire(1m)", target, forever(tagA), forever(tagA), expire)
 	}
 }
+
+// TestPersistentTagSetsBounded writes entries without expiry under a tag
+// and re-sets most of them with a TTL and no tags, which leaves stale
+// members in the tag's persistent set that no Delete or invalidation
+// removes: the sweep keeps the set within about twice its live members,
+// and never drops a live one.
+func TestPersistentTagSetsBounded(t *testing.T) {
+	srv := testserver.SharedRedis(t)
+	ctx := context.Background()
+	s, err := New(Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var rc rueidis.Client
+	s.As(&rc)
+	prefix := fmt.Sprintf("yokedcache:sweep%d:", time.Now().UnixNano())
+	tag := prefix + "\xfftag:t"
+	const n = 3000
+	var live []string
+	for i := range n {
+		key := fmt.Sprintf("%sk%d", prefix, i)
+		if err := s.Set(ctx, key, []byte("v"), backend.SetOptions{Tags: []string{tag}}); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			live = append(live, key)
+			continue
+		}
+		if err := s.Set(ctx, key, []byte("v"), backend.SetOptions{TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size, err := rc.Do(ctx, rc.B().Scard().Key(persistentTagKey(tag)).Build()).AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d entries written without expiry, %d still tagged: persistent set holds %d", n, len(live), size)
+	if bound := int64(2*len(live) + 2*sweepSample); size > bound {
+		t.Errorf("persistent set holds %d members for %d live entries; want at most %d", size, len(live), bound)
+	}
+	for _, k := range live {
+		assertIndexed(t, rc, k, "after the sweeps")
+	}
+	if got, err := s.InvalidateTags(ctx, []string{tag}); err != nil || got != int64(len(live)) {
+		t.Errorf("InvalidateTags = %d, %v; want %d", got, err, len(live))
+	}
+}

@@ -55,10 +55,13 @@ type Store struct {
 
 	// Server clock: offset (server Unix ms - monoNanos in ms) estimated
 	// from PEXPIRETIME, and when it was measured (monoNanos, 0 = never).
-	base     time.Time
-	clockMu  sync.Mutex
-	offset   atomic.Int64
-	offsetAt atomic.Int64
+	base    time.Time
+	clockMu sync.Mutex
+	// persistentWrites counts writes of tagged entries without expiry
+	// (sweepPersistent).
+	persistentWrites atomic.Uint64
+	offset           atomic.Int64
+	offsetAt         atomic.Int64
 
 	conn connStats
 
@@ -350,6 +353,8 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 	// The sorted-set index writes, the entries, the persistent-set
 	// writes, in that order (see below).
 	var zidx, first, sadds rueidis.Commands
+	var ptags []string // tags of entries without expiry
+	pn := 0            // how many such entries
 	// Index writes per index key: one ZADD of all members, the index's
 	// expiry and a trim of expired members.
 	var idx map[string]*tagAdds
@@ -370,9 +375,13 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			continue
 		}
 		if it.TTL <= 0 {
+			pn++
 			first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
 			for _, t := range it.Tags {
 				sadds = append(sadds, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
+				if !slices.Contains(ptags, t) {
+					ptags = append(ptags, t)
+				}
 			}
 			continue
 		}
@@ -419,13 +428,17 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 	// forgetMemberships).
 	if !s.cluster {
 		// One pipeline on one connection: executed in order.
-		return s.doAll(ctx, slices.Concat(zidx, first, sadds))
-	}
-	for _, cmds := range []rueidis.Commands{zidx, first, sadds} {
-		if err := s.doAll(ctx, cmds); err != nil {
+		if err := s.doAll(ctx, slices.Concat(zidx, first, sadds)); err != nil {
 			return err
 		}
+	} else {
+		for _, cmds := range []rueidis.Commands{zidx, first, sadds} {
+			if err := s.doAll(ctx, cmds); err != nil {
+				return err
+			}
+		}
 	}
+	s.persistentWritten(ctx, ptags, pn)
 	return nil
 }
 
@@ -466,7 +479,7 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 // DeleteMany removes keys in one pipeline (the head of each value and its
 // PTTL, then UNLINK) and returns how many existed. A deleted entry without
 // expiry that carried tags leaves their persistent sets in a second round
-// trip (forgetMemberships); entries with a TTL leave their sorted sets when
+// trip (forget); entries with a TTL leave their sorted sets when
 // their expiry passes.
 func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if err := s.check(); err != nil {
@@ -512,12 +525,7 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if firstErr != nil {
 		return n, firstErr
 	}
-	for i, k := range forget {
-		if err := s.forgetMemberships(ctx, k, forgetOf[i]); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return n, s.forget(ctx, forget, forgetOf)
 }
 
 // TTL returns the remaining time to live (PTTL).

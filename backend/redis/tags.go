@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,6 +22,9 @@ const (
 	// some while the server works on others.
 	checkChunk    = 1250
 	checkInFlight = 8
+	// sweepEvery and sweepSample pace sweepPersistent.
+	sweepEvery  = 16
+	sweepSample = 32
 )
 
 // monoNanos is the time since New on the monotonic clock, in ns (never
@@ -173,31 +177,134 @@ func (s *Store) recordCurrent(ctx context.Context, key string) error {
 	if st.exp > 0 {
 		return s.forgetMemberships(ctx, key, st.tags)
 	}
+	s.persistentWritten(ctx, st.tags, 1)
 	return nil
 }
 
 // forgetMemberships removes key from the persistent sets of tags (an
-// entry without expiry that was deleted or now expires), then reads key
-// again and records it back if meanwhile a Set stored it without expiry
-// and with some of those tags: removing a member is otherwise racy, as a
-// concurrent Set's SADD of a member still present changes nothing.
+// entry without expiry that was deleted or now expires); see forget.
 func (s *Store) forgetMemberships(ctx context.Context, key string, tags []string) error {
-	cmds := make(rueidis.Commands, 0, len(tags)+3)
-	for _, t := range tags {
-		cmds = append(cmds, s.c.B().Srem().Key(persistentTagKey(t)).Member(key).Build())
+	return s.forget(ctx, []string{key}, [][]string{tags})
+}
+
+// forget removes each keys[i] from the persistent sets of tagsOf[i], then
+// reads the keys again and records back those that meanwhile a Set stored
+// without expiry and with tags: removing a member is otherwise racy, as a
+// concurrent Set's SADD of a member still present changes nothing (its
+// value is written before its SADD, so the read sees it). One pipeline,
+// plus one more for the rare key recorded back.
+func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) error {
+	var cmds rueidis.Commands
+	at := make([]int, len(keys)) // where keys[i]'s state replies start
+	for i, k := range keys {
+		for _, t := range tagsOf[i] {
+			cmds = append(cmds, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
+		}
+		at[i] = len(cmds)
+		cmds = append(cmds, s.stateCmds(k)...)
 	}
-	cmds = append(cmds, s.stateCmds(key)...)
+	if len(cmds) == 0 {
+		return nil
+	}
 	res := s.c.DoMulti(ctx, cmds...)
-	for _, r := range res[:len(tags)] {
-		if err := r.Error(); err != nil {
-			return s.wrapErr(err)
+	var back rueidis.Commands
+	for i, k := range keys {
+		for _, r := range res[at[i]-len(tagsOf[i]) : at[i]] {
+			if err := r.Error(); err != nil {
+				return s.wrapErr(err)
+			}
+		}
+		st, err := s.readState(ctx, k, res[at[i]:at[i]+3])
+		if err != nil {
+			return err
+		}
+		if st.exp == -1 {
+			back = append(back, s.indexCmds(k, st)...)
 		}
 	}
-	st, err := s.readState(ctx, key, res[len(tags):])
-	if err != nil || st.exp != -1 || len(st.tags) == 0 {
-		return err
+	return s.doAll(ctx, back)
+}
+
+// sweepPersistent drops stale members of the persistent sets of tags: it
+// samples up to sample random members of each (SRANDMEMBER) and forgets
+// those whose entry is gone, now expires, or no longer carries the tag.
+// Writes of entries without expiry and with tags run it
+// (persistentWritten): each such entry adds at most one member per tag,
+// and the sweeps sample sweepSample/sweepEvery = 2 members per entry
+// written, so stale members are removed at least as fast as members are
+// added once half a set is stale: a set stays within about twice its live
+// members. Nothing else removes a member whose key was re-set with a TTL,
+// untagged or with other tags.
+func (s *Store) sweepPersistent(ctx context.Context, tags []string, sample int64) error {
+	cmds := make(rueidis.Commands, len(tags))
+	for i, t := range tags {
+		cmds[i] = s.c.B().Srandmember().Key(persistentTagKey(t)).Count(sample).Build()
 	}
-	return s.doAll(ctx, s.indexCmds(key, st))
+	var (
+		members []string
+		pairs   []tagMember
+	)
+	seen := make(map[string]bool)
+	for i, r := range s.c.DoMulti(ctx, cmds...) {
+		ks, err := r.AsStrSlice()
+		if err != nil {
+			return s.wrapErr(err)
+		}
+		for _, k := range ks {
+			pairs = append(pairs, tagMember{tags[i], k})
+			if !seen[k] {
+				seen[k] = true
+				members = append(members, k)
+			}
+		}
+	}
+	if len(members) == 0 {
+		return nil
+	}
+	cmds = cmds[:0]
+	for _, k := range members {
+		cmds = append(cmds, s.stateCmds(k)...)
+	}
+	res := s.c.DoMulti(ctx, cmds...)
+	states := make(map[string]entryState, len(members))
+	for i, k := range members {
+		st, err := s.readState(ctx, k, res[3*i:3*i+3])
+		if err != nil {
+			return err
+		}
+		states[k] = st
+	}
+	var keys []string
+	var tagsOf [][]string
+	for _, p := range pairs {
+		st := states[p.member]
+		if st.exp == -1 && slices.Contains(st.tags, p.tag) {
+			continue
+		}
+		keys = append(keys, p.member)
+		tagsOf = append(tagsOf, []string{p.tag})
+	}
+	return s.forget(ctx, keys, tagsOf)
+}
+
+type tagMember struct{ tag, member string }
+
+// persistentWritten counts n entries without expiry just added to the
+// persistent sets of tags and, for every sweepEvery of them counted,
+// samples sweepSample members of each of those sets (sweepPersistent).
+// The write itself has succeeded: a failed sweep is logged.
+func (s *Store) persistentWritten(ctx context.Context, tags []string, n int) {
+	if len(tags) == 0 || n <= 0 {
+		return
+	}
+	after := s.persistentWrites.Add(uint64(n))
+	sweeps := after/sweepEvery - (after-uint64(n))/sweepEvery
+	if sweeps == 0 {
+		return
+	}
+	if err := s.sweepPersistent(ctx, tags, int64(sweeps)*sweepSample); err != nil {
+		s.log.Warn("redis: sweeping the tag sets of entries without expiry failed", "err", err)
+	}
 }
 
 // InvalidateTags deletes every entry that carries any of tags and returns
