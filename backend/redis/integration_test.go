@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -155,6 +156,45 @@ func TestMinimalACL(t *testing.T) {
 	r := c.DetailedHealthCheck(t.Context())
 	if r.Details["server_info_source"] != "HELLO (INFO refused)" {
 		t.Fatalf("server_info_source = %v", r.Details["server_info_source"])
+	}
+	// The sweep of the tag sets of entries without expiry (SRANDMEMBER,
+	// then SREM and a re-read of the stale members) works for this user:
+	// nothing is logged and the stale members go.
+	var logs strings.Builder
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	st, err := redis.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tag := "yokedcache:\xfftag:sweep"
+	items := func(from int, opts backend.SetOptions) []backend.Item {
+		var its []backend.Item
+		for i := from; i < from+64; i++ {
+			its = append(its, backend.Item{Key: fmt.Sprint("yokedcache:sweep:", i), Value: []byte("v"), SetOptions: opts})
+		}
+		return its
+	}
+	for _, batch := range [][]backend.Item{
+		items(0, backend.SetOptions{Tags: []string{tag}}),
+		items(0, backend.SetOptions{TTL: time.Minute}), // all 64 stale now
+		items(64, backend.SetOptions{Tags: []string{tag}}),
+	} {
+		if err := st.SetMany(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rc rueidis.Client
+	st.As(&rc)
+	if n, err := rc.Do(t.Context(), rc.B().Scard().Key(tag+"\xffp").Build()).AsInt64(); err != nil || n != 64 {
+		t.Errorf("persistent tag set after the sweep: %d members (%v); want the 64 live ones", n, err)
+	}
+	if logs.Len() > 0 {
+		t.Errorf("the sweep logged: %s", logs.String())
 	}
 	// A key outside the prefix is refused: the user really is minimal.
 	other := newCache(t, u, "other")
