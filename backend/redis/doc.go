@@ -46,8 +46,9 @@
 //
 // Store implements every optional interface of package backend:
 // BatchGetter (MGET; one MGET per hash slot on Cluster, pipelined),
-// BatchSetter (pipelined SET PXAT), BatchDeleter (pipelined UNLINK),
-// Exister, Expirer (PTTL, PEXPIRE, PERSIST), Tagger, Scanner (SCAN MATCH
+// BatchSetter (pipelined SET PX), BatchDeleter (pipelined UNLINK, with
+// GETRANGE and PTTL to find tags), Exister, Expirer (PEXPIRE, PERSIST),
+// Tagger, Scanner (SCAN MATCH
 // on every master), PatternDeleter (SCAN + batched UNLINK, the glob
 // applied exactly), Flusher (SCAN + UNLINK of the prefix; never FLUSHDB,
 // FLUSHALL or KEYS), Stater, Pinger, HealthChecker, Aser and Namer.
@@ -63,12 +64,13 @@
 // reads back as written. Everything lives under the cache prefix, so the
 // minimal ACL ~prefix:* covers it.
 //
-// A tagged Set with a TTL is one pipelined round trip (two on Cluster,
-// where pipelines to different nodes are not ordered): SET key PXAT at,
-// and per tag ZADD index at key, PEXPIREAT index at NX, PEXPIREAT index
-// at GT (the index lives as long as its longest member) and
-// ZREMRANGEBYSCORE index -inf (now-1s) (trims expired members); SetMany
-// sends one ZADD of all its members per index. No MULTI, no Lua. "at" is
+// A tagged Set with a TTL is one pipelined round trip (ordered pipelines on
+// Cluster, where pipelines to different nodes are not ordered): per tag
+// PEXPIREAT index at GT, ZADD index at key, PEXPIREAT index at NX (the
+// index lives as long as its longest member) and ZREMRANGEBYSCORE index
+// -inf (now-1s) (trims expired members), then SET key PXAT at: the index
+// first, so a failed write never leaves an entry no index records.
+// SetMany sends one ZADD of all its members per index. No MULTI, no Lua. "at" is
 // computed from an estimate of the server's clock (PEXPIRETIME of a probe
 // key, refreshed every minute). An untagged Set is one SET PX.
 //
@@ -82,18 +84,22 @@
 // matching (and are trimmed when their score passes). A Set that
 // completed before InvalidateTags started is always found. A Set racing
 // the invalidation may be deleted too (a miss, which is safe). Expire
-// moves a tagged entry in the index first, then changes its expiry.
+// changes the expiry, then records the entry as it is now in its tags'
+// indexes.
 //
 // Entries without expiry (NoExpiry) are recorded in a plain set per tag
-// (tag + 0xFF + "p") and checked the same way. Delete and InvalidateTags
-// remove those memberships.
+// (tag + 0xFF + "p"), written after the entry, and checked the same way.
+// InvalidateTags pops those sets (SPOP) before reading the values; Delete
+// and Expire remove a membership, then read the key again and record it
+// back if a concurrent Set stored it meanwhile. Writes of such entries
+// also sample two random members per entry written (SRANDMEMBER) and drop
+// stale ones (keys since re-set with a TTL, untagged or with other tags).
 //
 // Bookkeeping is bounded: the sorted sets are trimmed on every tagged Set
 // and expire with their last member, so after tagged entries expire the
-// index is gone without any sweep. Limits: tags need Redis 7.0+
-// (PEXPIRETIME, PEXPIREAT NX/GT); a persistent tagged entry removed by
-// DeletePattern keeps its membership of the persistent set until the tag
-// is next invalidated or the prefix flushed.
+// index is gone without any sweep; the sets of entries without expiry stay
+// within about twice their live members. Tags need Redis 7.0+
+// (PEXPIRETIME, PEXPIREAT NX/GT).
 //
 // # Minimal ACL
 //
