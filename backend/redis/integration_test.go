@@ -542,6 +542,10 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := b.Set(t.Context(), "yokedcache:k", []byte("v"), backend.SetOptions{TTL: time.Minute, Tags: []string{"yokedcache:\xfftag:t"}}); err != nil {
 		t.Fatal(err)
 	}
+	// An entry without expiry starts the background sweep of its tag set.
+	if err := b.Set(t.Context(), "yokedcache:p", []byte("v"), backend.SetOptions{Tags: []string{"yokedcache:\xfftag:t"}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.InvalidateTags(t.Context(), []string{"yokedcache:\xfftag:t"}); err != nil {
 		t.Fatal(err)
 	}

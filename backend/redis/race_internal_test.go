@@ -153,7 +153,7 @@ func TestConcurrentSetKeepsIndex(t *testing.T) {
 		assertIndexed(t, raw, key, fmt.Sprintf("%s, Set before %s", name, target))
 	}
 	invalidate := func(string) error { _, err := a.InvalidateTags(ctx, []string{tagA}); return err }
-	for _, target := range []string{"SPOP", "GETRANGE", "UNLINK"} {
+	for _, target := range []string{"SMEMBERS", "GETRANGE", "UNLINK", "SREM"} {
 		run("InvalidateTags", target, forever(tagA), forever(tagA), invalidate)
 		run("InvalidateTags", target, forever(tagA), expiring(time.Minute, tagA), invalidate)
 	}
@@ -168,6 +168,39 @@ func TestConcurrentSetKeepsIndex(t *testing.T) {
 	expire := func(key string) error { _, err := a.Expire(ctx, key, time.Minute); return err }
 	for _, target := range []string{"PEXPIRE", "PEXPIRETIME", "ZADD", "SREM"} {
 		run("Expire(1m)", target, forever(tagA), forever(tagA), expire)
+	}
+	// A Set with a later expiry landing between Expire's read and its
+	// index write: the index keeps the later score.
+	for _, target := range []string{"PEXPIRETIME", "ZADD"} {
+		run("Expire(1m)", target, expiring(time.Minute, tagA), expiring(time.Hour, tagA), expire)
+	}
+
+	// An InvalidateTags that starts while another is between its reads
+	// and its deletes still deletes the entry before it returns.
+	for _, target := range []string{"GETRANGE", "UNLINK", "SREM"} {
+		n++
+		key := fmt.Sprintf("%sk%d", prefix, n)
+		if err := a.Set(ctx, key, []byte("v"), forever(tagA)); err != nil {
+			t.Fatal(err)
+		}
+		hc.arm(target, func() {
+			if _, err := b.InvalidateTags(ctx, []string{tagA}); err != nil {
+				t.Error(err)
+			}
+			if ok, err := b.Exists(ctx, key); err != nil || ok {
+				t.Errorf("InvalidateTags during another's (before its %s) returned with the entry live: Exists = %v, %v", target, ok, err)
+			}
+		})
+		if err := invalidate(key); err != nil {
+			t.Fatal(err)
+		}
+		hc.mu.Lock()
+		fired := hc.fired
+		hc.fn = nil
+		hc.mu.Unlock()
+		if !fired {
+			t.Fatalf("InvalidateTags: no %s was sent", target)
+		}
 	}
 }
 
@@ -214,7 +247,30 @@ func TestPersistentTagSetsBounded(t *testing.T) {
 	for _, k := range live {
 		assertIndexed(t, rc, k, "after the sweeps")
 	}
-	if got, err := s.InvalidateTags(ctx, []string{tag}); err != nil || got != int64(len(live)) {
-		t.Errorf("InvalidateTags = %d, %v; want %d", got, err, len(live))
+
+	// With no more writes, the background sweep empties the set of the
+	// stale members, sweepIdleSample at a time, and then forgets the tag.
+	for _, k := range live {
+		if err := s.Set(ctx, k, []byte("v"), backend.SetOptions{TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passes := int((size + sweepIdleSample - 1) / sweepIdleSample)
+	for range passes {
+		if err := s.sweepIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, err := rc.Do(ctx, rc.B().Scard().Key(persistentTagKey(tag)).Build()).AsInt64(); err != nil || left != 0 {
+		t.Errorf("after %d background passes the set holds %d stale members (%v); want 0", passes, left, err)
+	}
+	if err := s.sweepIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.sweep.mu.Lock()
+	_, remembered := s.sweep.tags[tag]
+	s.sweep.mu.Unlock()
+	if remembered {
+		t.Error("the background sweep still remembers a tag whose set is empty")
 	}
 }

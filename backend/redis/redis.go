@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,13 +57,16 @@ type Store struct {
 
 	// Server clock: offset (server Unix ms - monoNanos in ms) estimated
 	// from PEXPIRETIME, and when it was measured (monoNanos, 0 = never).
-	base    time.Time
-	clockMu sync.Mutex
-	// persistentWrites counts writes of tagged entries without expiry
-	// (sweepPersistent).
+	base     time.Time
+	clockMu  sync.Mutex
+	offset   atomic.Int64
+	offsetAt atomic.Int64
+	probeID  string // random suffix of this Store's clock probe key
+
+	// persistentWrites counts writes of tagged entries without expiry,
+	// and sweep is the background sweep of their sets (sweep.go).
 	persistentWrites atomic.Uint64
-	offset           atomic.Int64
-	offsetAt         atomic.Int64
+	sweep            sweeper
 
 	conn connStats
 
@@ -82,7 +87,7 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{opts: o, log: o.Logger, base: time.Now()}
+	s := &Store{opts: o, log: o.Logger, base: time.Now(), probeID: strconv.FormatUint(rand.Uint64(), 36)}
 	if o.Client != nil {
 		s.c = o.Client
 	} else {
@@ -161,6 +166,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return fmt.Errorf("redis: %w", backend.ErrClosed)
 	}
+	s.stopSweep()
 	if s.owned {
 		s.c.Close()
 	}
@@ -354,7 +360,8 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 	// writes, in that order (see below).
 	var zidx, first, sadds rueidis.Commands
 	var ptags []string // tags of entries without expiry
-	pn := 0            // how many such entries
+	var pseen map[string]struct{}
+	pn := 0 // how many such entries
 	// Index writes per index key: one ZADD of all members, the index's
 	// expiry and a trim of expired members.
 	var idx map[string]*tagAdds
@@ -379,7 +386,11 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
 			for _, t := range it.Tags {
 				sadds = append(sadds, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
-				if !slices.Contains(ptags, t) {
+				if _, ok := pseen[t]; !ok {
+					if pseen == nil {
+						pseen = make(map[string]struct{})
+					}
+					pseen[t] = struct{}{}
 					ptags = append(ptags, t)
 				}
 			}
@@ -407,7 +418,11 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 		trim := s.trimBefore()
 		for _, ik := range order {
 			ix := idx[ik]
-			z := s.c.B().Zadd().Key(ik).ScoreMember()
+			// GT: a score only grows, so a write that read or computed
+			// an earlier expiry never lowers the one a concurrent write
+			// recorded (a member must not be trimmed while its entry
+			// lives; one kept too long is only checked and skipped).
+			z := s.c.B().Zadd().Key(ik).Gt().ScoreMember()
 			for i, k := range ix.keys {
 				z = z.ScoreMember(float64(ix.scores[i]), k)
 			}

@@ -3,8 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,9 +20,6 @@ const (
 	// some while the server works on others.
 	checkChunk    = 1250
 	checkInFlight = 8
-	// sweepEvery and sweepSample pace sweepPersistent.
-	sweepEvery  = 16
-	sweepSample = 32
 )
 
 // monoNanos is the time since New on the monotonic clock, in ns (never
@@ -53,7 +48,8 @@ func (s *Store) expiryAt(ttl time.Duration) int64 {
 
 // syncClock estimates the server clock's offset from ours when it is
 // unknown or older than clockRefresh, by writing a probe key next to key
-// (under the same prefix, so the ACL allows it) and reading its
+// (under the same prefix, so the ACL allows it; with a suffix unique to
+// this Store, so two processes never read each other's) and reading its
 // PEXPIRETIME. Tags need it: tagged entries expire at an absolute server
 // time (PXAT) that the tag index records, and the index is trimmed by
 // server time.
@@ -73,7 +69,7 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 	if s.offsetAt.Load() != last {
 		return nil
 	}
-	probe := key + "\xffclock"
+	probe := key + "\xffclock" + s.probeID
 	const probeTTL = 600_000
 	t0 := s.monoNanos()
 	res := s.c.DoMulti(ctx,
@@ -84,6 +80,11 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 	exp, err := res[1].AsInt64()
 	if err == nil {
 		err = res[0].Error()
+	}
+	if err == nil && exp <= 0 {
+		// The probe is this Store's own key, so only something else
+		// deleting it (or a full server) gets here.
+		err = fmt.Errorf("PEXPIRETIME of the clock probe returned %d", exp)
 	}
 	if err != nil {
 		if last != 0 {
@@ -155,7 +156,7 @@ func (s *Store) indexCmds(key string, st entryState) rueidis.Commands {
 			ik := indexKey(t, st.size)
 			cmds = append(cmds,
 				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Gt().Build(),
-				s.c.B().Zadd().Key(ik).ScoreMember().ScoreMember(float64(st.exp), key).Build(),
+				s.c.B().Zadd().Key(ik).Gt().ScoreMember().ScoreMember(float64(st.exp), key).Build(),
 				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Nx().Build())
 		}
 	}
@@ -194,27 +195,36 @@ func (s *Store) forgetMemberships(ctx context.Context, key string, tags []string
 // value is written before its SADD, so the read sees it). One pipeline,
 // plus one more for the rare key recorded back.
 func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) error {
-	var cmds rueidis.Commands
-	at := make([]int, len(keys)) // where keys[i]'s state replies start
-	for i, k := range keys {
-		for _, t := range tagsOf[i] {
-			cmds = append(cmds, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
-		}
-		at[i] = len(cmds)
-		cmds = append(cmds, s.stateCmds(k)...)
-	}
-	if len(cmds) == 0 {
+	if len(keys) == 0 {
 		return nil
 	}
-	res := s.c.DoMulti(ctx, cmds...)
-	var back rueidis.Commands
+	var srems, reads rueidis.Commands
 	for i, k := range keys {
-		for _, r := range res[at[i]-len(tagsOf[i]) : at[i]] {
+		for _, t := range tagsOf[i] {
+			srems = append(srems, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
+		}
+		reads = append(reads, s.stateCmds(k)...)
+	}
+	var res []rueidis.RedisResult
+	if s.cluster {
+		// A pipeline across nodes is not ordered: the removals must be
+		// done before the reads start.
+		if err := s.doAll(ctx, srems); err != nil {
+			return err
+		}
+		res = s.c.DoMulti(ctx, reads...)
+	} else {
+		res = s.c.DoMulti(ctx, append(srems, reads...)...)
+		for _, r := range res[:len(srems)] {
 			if err := r.Error(); err != nil {
 				return s.wrapErr(err)
 			}
 		}
-		st, err := s.readState(ctx, k, res[at[i]:at[i]+3])
+		res = res[len(srems):]
+	}
+	var back rueidis.Commands
+	for i, k := range keys {
+		st, err := s.readState(ctx, k, res[3*i:3*i+3])
 		if err != nil {
 			return err
 		}
@@ -225,100 +235,19 @@ func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) er
 	return s.doAll(ctx, back)
 }
 
-// sweepPersistent drops stale members of the persistent sets of tags: it
-// samples up to sample random members of each (SRANDMEMBER) and forgets
-// those whose entry is gone, now expires, or no longer carries the tag.
-// Writes of entries without expiry and with tags run it
-// (persistentWritten): each such entry adds at most one member per tag,
-// and the sweeps sample sweepSample/sweepEvery = 2 members per entry
-// written, so stale members are removed at least as fast as members are
-// added once half a set is stale: a set stays within about twice its live
-// members. Nothing else removes a member whose key was re-set with a TTL,
-// untagged or with other tags.
-func (s *Store) sweepPersistent(ctx context.Context, tags []string, sample int64) error {
-	cmds := make(rueidis.Commands, len(tags))
-	for i, t := range tags {
-		cmds[i] = s.c.B().Srandmember().Key(persistentTagKey(t)).Count(sample).Build()
-	}
-	var (
-		members []string
-		pairs   []tagMember
-	)
-	seen := make(map[string]bool)
-	for i, r := range s.c.DoMulti(ctx, cmds...) {
-		ks, err := r.AsStrSlice()
-		if err != nil {
-			return s.wrapErr(err)
-		}
-		for _, k := range ks {
-			pairs = append(pairs, tagMember{tags[i], k})
-			if !seen[k] {
-				seen[k] = true
-				members = append(members, k)
-			}
-		}
-	}
-	if len(members) == 0 {
-		return nil
-	}
-	cmds = cmds[:0]
-	for _, k := range members {
-		cmds = append(cmds, s.stateCmds(k)...)
-	}
-	res := s.c.DoMulti(ctx, cmds...)
-	states := make(map[string]entryState, len(members))
-	for i, k := range members {
-		st, err := s.readState(ctx, k, res[3*i:3*i+3])
-		if err != nil {
-			return err
-		}
-		states[k] = st
-	}
-	var keys []string
-	var tagsOf [][]string
-	for _, p := range pairs {
-		st := states[p.member]
-		if st.exp == -1 && slices.Contains(st.tags, p.tag) {
-			continue
-		}
-		keys = append(keys, p.member)
-		tagsOf = append(tagsOf, []string{p.tag})
-	}
-	return s.forget(ctx, keys, tagsOf)
-}
-
-type tagMember struct{ tag, member string }
-
-// persistentWritten counts n entries without expiry just added to the
-// persistent sets of tags and, for every sweepEvery of them counted,
-// samples sweepSample members of each of those sets (sweepPersistent).
-// The write itself has succeeded: a failed sweep is logged.
-func (s *Store) persistentWritten(ctx context.Context, tags []string, n int) {
-	if len(tags) == 0 || n <= 0 {
-		return
-	}
-	after := s.persistentWrites.Add(uint64(n))
-	sweeps := after/sweepEvery - (after-uint64(n))/sweepEvery
-	if sweeps == 0 {
-		return
-	}
-	if err := s.sweepPersistent(ctx, tags, int64(sweeps)*sweepSample); err != nil {
-		s.log.Warn("redis: sweeping the tag sets of entries without expiry failed", "err", err)
-	}
-}
-
 // InvalidateTags deletes every entry that carries any of tags and returns
 // how many it deleted. The first round trip trims each tag's indexes of
-// expired members and reads them (ZRANGE of the small and large index)
-// and empties the persistent set (SPOP of all its members); then, in
-// chunks with several in flight, it reads the members' stored tag lists
-// (MGET of small values, GETRANGE of the head of large ones) and UNLINKs,
-// in multi-key batches, the members whose current value still carries one
-// of tags. A member re-set without the tag, deleted or expired is left
-// alone. Popping the persistent members before reading their values keeps
-// a concurrent Set safe: its value is written before its SADD, so either
-// the read sees the value or the SADD comes after the pop and stays. If
-// the invalidation fails, the popped members are added back.
+// expired members and reads them (ZRANGE of the small and large index,
+// SMEMBERS of the persistent set); then, in chunks with several in
+// flight, it reads the members' stored tag lists (MGET of small values,
+// GETRANGE of the head of large ones) and UNLINKs, in multi-key batches,
+// the members whose current value still carries one of tags. A member
+// re-set without the tag, deleted or expired is left alone. Last, once
+// every chunk succeeded, the persistent sets forget the members seen
+// (forget: removed, then re-read and recorded back if a Set stored them
+// meanwhile). Nothing is removed from an index before the entries are
+// gone, so a concurrent or failed invalidation leaves every live tagged
+// entry findable.
 func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -340,7 +269,7 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(now).Build(),
 				s.c.B().Zrange().Key(ik).Min("0").Max("-1").Build())
 		}
-		cmds = append(cmds, s.c.B().Spop().Key(persistentTagKey(t)).Count(math.MaxInt32).Build())
+		cmds = append(cmds, s.c.B().Smembers().Key(persistentTagKey(t)).Build())
 	}
 	res := s.c.DoMulti(ctx, cmds...)
 	lists := make([][]string, 0, 3*len(tags)) // small, large, persistent per tag
@@ -410,22 +339,17 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 		}
 	}
 	if err := g.Wait(); err != nil {
-		// Put the popped memberships back (members that no longer carry
-		// the tag included: the next invalidation drops them).
-		var back rueidis.Commands
-		for i, t := range tags {
-			if ps := lists[3*i+2]; len(ps) > 0 {
-				back = append(back, s.c.B().Sadd().Key(persistentTagKey(t)).Member(ps...).Build())
-			}
-		}
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.SocketTimeout)
-		defer cancel()
-		if berr := s.doAll(bctx, back); berr != nil {
-			s.log.Error("redis: InvalidateTags failed and could not restore the memberships of entries without expiry", "err", berr)
-		}
 		return total.Load(), err
 	}
-	return total.Load(), nil
+	var keys []string
+	var tagsOf [][]string
+	for i, t := range tags {
+		for _, k := range lists[3*i+2] {
+			keys = append(keys, k)
+			tagsOf = append(tagsOf, []string{t})
+		}
+	}
+	return total.Load(), s.forget(ctx, keys, tagsOf)
 }
 
 // checkAndUnlink deletes those of keys whose stored value carries any of
