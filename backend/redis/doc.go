@@ -89,16 +89,20 @@
 //
 // Entries without expiry (NoExpiry) are recorded in a plain set per tag
 // (tag + 0xFF + "p"), written after the entry, and checked the same way.
-// InvalidateTags pops those sets (SPOP) before reading the values; Delete
-// and Expire remove a membership, then read the key again and record it
-// back if a concurrent Set stored it meanwhile. Writes of such entries
-// also sample two random members per entry written (SRANDMEMBER) and drop
-// stale ones (keys since re-set with a TTL, untagged or with other tags).
+// Delete, Expire and InvalidateTags (after its deletes) remove a
+// membership, then read the key again and record it back if a concurrent
+// Set stored it meanwhile. Writes of such entries also sample two random
+// members per entry written (SRANDMEMBER), and a background sweep samples
+// each set this Store wrote to every minute, dropping stale members (keys
+// since re-set with a TTL, untagged or with other tags); Close stops it.
+// Index scores only grow (ZADD GT), so a write based on an older read
+// never lets a live member be trimmed.
 //
 // Bookkeeping is bounded: the sorted sets are trimmed on every tagged Set
 // and expire with their last member, so after tagged entries expire the
 // index is gone without any sweep; the sets of entries without expiry stay
-// within about twice their live members. Tags need Redis 7.0+
+// within about twice their live members under writes and lose their stale
+// members within minutes without. Tags need Redis 7.0+
 // (PEXPIRETIME, PEXPIREAT NX/GT).
 //
 // # Minimal ACL

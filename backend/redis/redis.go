@@ -328,8 +328,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	return s.setMany(ctx, []backend.Item{{Key: key, Value: value, SetOptions: opts}})
 }
 
-// SetMany writes items in one pipeline (two on Cluster when tags are
-// involved, see the package doc).
+// SetMany writes items in one pipeline (with tags on Cluster, up to three
+// ordered ones: sorted-set index, entries, persistent sets; see the
+// package doc).
 func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 	if err := s.check(); err != nil {
 		return err
