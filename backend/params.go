@@ -1,18 +1,27 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 )
 
+// maxSeconds bounds a duration given in seconds (about 31 years).
+const maxSeconds = 1e9
+
 // ParseDuration accepts a Go duration ("1m30s") or a plain number of
-// seconds ("90"), as the reference guide's settings do.
+// seconds ("90"), as the reference guide's settings do. Negative values,
+// NaN, infinities and more than 1e9 seconds are errors; callers wrap them
+// with the sentinel that fits (ErrInvalidConfig, ErrInvalidTTL).
 func ParseDuration(s string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		if n < 0 || n > 1e9 {
-			return 0, fmt.Errorf("%q is out of range", s)
+	if n, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// NaN compares false with everything: test it explicitly, or
+		// it converts to math.MinInt64 (NoExpiry).
+		if math.IsNaN(n) || math.IsInf(n, 0) || n < 0 || n > maxSeconds {
+			return 0, fmt.Errorf("%q is not a number of seconds from 0 to %.0f", s, float64(maxSeconds))
 		}
 		return time.Duration(n * float64(time.Second)), nil
 	}

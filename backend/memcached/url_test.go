@@ -62,6 +62,8 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h1:11211?write_namespace_ttl=soon",
 		"memcached://h1:11211?read_namespace_ttl=0",
 		"memcached://h1:11211?read_namespace_ttl=-2s",
+		"memcached://h1:11211?timeout=NaN",
+		"memcached://h1:11211?read_namespace_ttl=NaN",
 		"memcached://user:secret@h1:11211",
 		"memcached://h1:11211/path",
 		"memcached://",

@@ -290,7 +290,7 @@ func TestParseURL(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"mem://?unknown=1", "mem://?max_size=abc", "mem://?max_size=-5", "mem://?shards=-1",
-		"mem://?shards=99999", "mem://?max_bytes=lots", "mem://?cleanup_interval=soon",
+		"mem://?shards=99999", "mem://?max_bytes=lots", "mem://?cleanup_interval=soon", "mem://?cleanup_interval=NaN",
 		"mem://host", "mem:///path", "mem://user:secret@", "redis://localhost", "", "::",
 		"mem://?max_size=5&typo_param=1",
 	} {

@@ -113,6 +113,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"", "empty"},
 		{"redis://:" + pw + "@h:99999/0", "port"},
 		{"redis://:" + pw + "@h:6379/0#frag", "fragment"},
+		{"redis://:" + pw + "@h:6379/0?socket_timeout=NaN", "socket_timeout"},
+		{"redis://:" + pw + "@h:6379/0?flush_delay=NaN", "flush_delay"},
+		{"redis://:" + pw + "@h:6379/0?health_check_interval=Inf", "health_check_interval"},
 	}
 	for _, c := range bad {
 		_, err := ParseURL(c.url)

@@ -42,6 +42,8 @@ func TestParseURL(t *testing.T) {
 		"sqlite:///tmp/c.db?unknown=1",
 		"sqlite:///tmp/c.db?busy_timeout=-1s",
 		"sqlite:///tmp/c.db?busy_timeout=0",
+		"sqlite:///tmp/c.db?busy_timeout=NaN",
+		"sqlite:///tmp/c.db?cleanup_interval=nan",
 		"sqlite:///tmp/c.db?max_entries=-3",
 		"sqlite:///tmp/c.db?max_size=lots",
 		"sqlite:///tmp/c.db?synchronous=off",
