@@ -14,7 +14,8 @@ import (
 type URLOpener interface {
 	// OpenURL validates u (unknown query parameters are errors matching
 	// ErrInvalidConfig) and returns a new backend. It must not print the
-	// URL except through u.Redacted().
+	// URL except through RedactedURL (url.URL.Redacted shows secret query
+	// parameters and credentials of URLs without "//").
 	OpenURL(ctx context.Context, u *url.URL) (Backend, error)
 }
 
@@ -79,7 +80,7 @@ func (m *URLMux) OpenParsed(ctx context.Context, u *url.URL) (Backend, error) {
 	m.mu.RUnlock()
 	if op == nil {
 		return nil, fmt.Errorf("open %s: unknown scheme %q (registered: %s; forgotten import?): %w",
-			u.Redacted(), u.Scheme, strings.Join(m.Schemes(), ", "), ErrInvalidConfig)
+			RedactedURL(u), u.Scheme, strings.Join(m.Schemes(), ", "), ErrInvalidConfig)
 	}
 	return op.OpenURL(ctx, u)
 }
@@ -92,17 +93,12 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		// url.Error contains the URL verbatim; report only the cause.
-		var ue *url.Error
-		msg := err.Error()
-		if e, ok := err.(*url.Error); ok {
-			ue = e
-			msg = ue.Err.Error()
-		}
-		return nil, fmt.Errorf("invalid backend URL: %s: %w", msg, ErrInvalidConfig)
+		// url.Error contains the URL verbatim, and its cause may quote
+		// part of it: report only the cause, without quotes.
+		return nil, fmt.Errorf("invalid backend URL: %s: %w", sanitizeParseError(err), ErrInvalidConfig)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("invalid backend URL %s: missing scheme (for example redis:// or mem://): %w", u.Redacted(), ErrInvalidConfig)
+		return nil, fmt.Errorf("invalid backend URL %s: missing scheme (for example redis:// or mem://): %w", RedactedURL(u), ErrInvalidConfig)
 	}
 	return u, nil
 }

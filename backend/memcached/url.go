@@ -66,18 +66,18 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 		return o, errInvalid("scheme %q is not memcached://", u.Scheme)
 	}
 	if u.User != nil {
-		return o, errInvalid("%s: memcached URLs take no credentials", u.Redacted())
+		return o, errInvalid("%s: memcached URLs take no credentials", backend.RedactedURL(u))
 	}
 	if (u.Path != "" && u.Path != "/") || u.Fragment != "" || u.Opaque != "" {
-		return o, errInvalid("%s: memcached URLs take no path or fragment", u.Redacted())
+		return o, errInvalid("%s: memcached URLs take no path or fragment", backend.RedactedURL(u))
 	}
 	if u.Host == "" {
-		return o, errInvalid("%s: no servers", u.Redacted())
+		return o, errInvalid("%s: no servers", backend.RedactedURL(u))
 	}
 	o.Servers = nil
 	for _, s := range strings.Split(u.Host, ",") {
 		if s == "" {
-			return o, errInvalid("%s: empty server in list", u.Redacted())
+			return o, errInvalid("%s: empty server in list", backend.RedactedURL(u))
 		}
 		o.Servers = append(o.Servers, s)
 	}

@@ -64,6 +64,8 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h1:11211?read_namespace_ttl=-2s",
 		"memcached://h1:11211?timeout=NaN",
 		"memcached://h1:11211?read_namespace_ttl=NaN",
+		"memcached://:secret@h1:11211?password=secret",
+		"memcached:user:secret@h1:11211",
 		"memcached://user:secret@h1:11211",
 		"memcached://h1:11211/path",
 		"memcached://",

@@ -46,7 +46,7 @@ type URLOpener struct {
 func (o URLOpener) OpenURL(ctx context.Context, u *url.URL) (backend.Backend, error) {
 	opts, err := parseURL(u, o.Options)
 	if err != nil {
-		return nil, fmt.Errorf("redis: open %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("redis: open %s: %w", backend.RedactedURL(u), err)
 	}
 	return New(opts)
 }
@@ -61,7 +61,7 @@ func ParseURL(rawURL string) (Options, error) {
 	}
 	opts, err := parseURL(u, Options{})
 	if err != nil {
-		return Options{}, fmt.Errorf("redis: %s: %w", u.Redacted(), err)
+		return Options{}, fmt.Errorf("redis: %s: %w", backend.RedactedURL(u), err)
 	}
 	return opts, nil
 }

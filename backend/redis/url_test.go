@@ -116,6 +116,11 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://:" + pw + "@h:6379/0?socket_timeout=NaN", "socket_timeout"},
 		{"redis://:" + pw + "@h:6379/0?flush_delay=NaN", "flush_delay"},
 		{"redis://:" + pw + "@h:6379/0?health_check_interval=Inf", "health_check_interval"},
+		// Secrets in query parameters and in URLs without "//".
+		{"redis+sentinel://h/m?sentinel_password=" + pw + "&bogus=1", "bogus"},
+		{"redis://h/0?password=" + pw, "password"},
+		{"redis:admin:" + pw + "@h:6379", "scheme://host"},
+		{"redis:/admin:" + pw + "@h:6379", "missing host"},
 	}
 	for _, c := range bad {
 		_, err := ParseURL(c.url)
