@@ -270,16 +270,25 @@ func (r *Router) lookup(skey string) *member {
 	return r.def
 }
 
-// routeErr wraps a backend error with the route's name.
+// wrap wraps a backend error with the route's name, unless the error
+// already names it (m.unsupported).
 func (m *member) wrap(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(labelled); ok {
+		return err
+	}
 	return fmt.Errorf("router: %s: %w", m.label, err)
 }
 
+// labelled is an error whose text already names its route.
+type labelled struct{ error }
+
+func (e labelled) Unwrap() error { return e.error }
+
 func (m *member) unsupported(feature, why string) error {
-	return backend.Unsupported("router: "+m.label, feature, why)
+	return labelled{backend.Unsupported("router: "+m.label, feature, why)}
 }
 
 func (r *Router) check() error {

@@ -383,8 +383,15 @@ func TestMissingCapabilityPerRoute(t *testing.T) {
 	if n != 1 || !errors.Is(err, backend.ErrUnsupported) {
 		t.Fatalf("DeletePattern = %d, %v", n, err)
 	}
+	// The route is named once, not by both the error and the fan-out.
+	if c := strings.Count(err.Error(), `route "plain"`); c != 1 {
+		t.Fatalf("DeletePattern error names the route %d times: %v", c, err)
+	}
 	if err := r.Flush(ctx, "app:"); !errors.Is(err, backend.ErrUnsupported) {
 		t.Fatalf("Flush: %v", err)
+	}
+	if err := r.Flush(ctx, "app:"); strings.Count(err.Error(), `route "plain"`) != 1 {
+		t.Fatalf("Flush error names the route more than once: %v", err)
 	}
 	st, err := r.Stats(ctx, "app:")
 	if err != nil || st.Keys != -1 || st.Extra["routes"].(map[string]router.RouteStats)["plain"].Error == "" {
