@@ -102,7 +102,7 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 			return nil, err
 		}
 		if !strings.HasPrefix(strings.ToLower(u.Scheme), "redis") && !strings.HasPrefix(strings.ToLower(u.Scheme), "unix") {
-			return nil, fmt.Errorf("RedisURL %s is not a Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://, unix://): %w", u.Redacted(), ErrInvalidConfig)
+			return nil, fmt.Errorf("RedisURL %s is not a Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://, unix://): %w", backend.RedactedURL(u), ErrInvalidConfig)
 		}
 		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 	}

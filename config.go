@@ -207,7 +207,9 @@ func (cfg *Config) normalizeRoutes() error {
 	}
 	if len(cfg.RouteDefaultTTL) > 0 {
 		m := make(map[string]time.Duration, len(cfg.RouteDefaultTTL))
-		for raw, d := range cfg.RouteDefaultTTL {
+		from := make(map[string]string, len(cfg.RouteDefaultTTL))
+		for _, raw := range slices.Sorted(maps.Keys(cfg.RouteDefaultTTL)) {
+			d := cfg.RouteDefaultTTL[raw]
 			p, ok := router.NormalizePrefix(raw)
 			if !ok {
 				return fmt.Errorf("RouteDefaultTTL prefix %q must be non-empty UTF-8: %w", raw, ErrInvalidConfig)
@@ -215,7 +217,10 @@ func (cfg *Config) normalizeRoutes() error {
 			if d <= 0 && d != NoExpiry {
 				return fmt.Errorf("RouteDefaultTTL[%q] %v must be > 0 or NoExpiry: %w", raw, d, ErrInvalidConfig)
 			}
-			m[p] = d
+			if prev, dup := from[p]; dup {
+				return fmt.Errorf("RouteDefaultTTL has both %q and %q, the same route %q (a trailing ':' is ignored): %w", prev, raw, p, ErrInvalidConfig)
+			}
+			m[p], from[p] = d, raw
 		}
 		cfg.RouteDefaultTTL = m
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/router"
 )
 
 // FileConfig is the schema of a YAML configuration file (see
@@ -103,7 +103,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("yokedcache: config file %s: %w: %w", path, err, ErrInvalidConfig)
+		return Config{}, fmt.Errorf("config file %s: %w: %w", path, err, ErrInvalidConfig)
 	}
 	cfg, err := ParseConfig(data)
 	if err != nil {
@@ -137,6 +137,12 @@ func (fc FileConfig) Config() (Config, error) {
 	bad := func(field, format string, args ...any) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalidConfig)
 	}
+	badErr := func(field string, err error) (Config, error) {
+		if errors.Is(err, ErrInvalidConfig) {
+			return Config{}, fmt.Errorf("%s: %w", field, err)
+		}
+		return bad(field, "%v", err)
+	}
 	if fc.TTLJitterPercent != nil {
 		j, err := jitterSetting(*fc.TTLJitterPercent)
 		if err != nil {
@@ -164,21 +170,28 @@ func (fc FileConfig) Config() (Config, error) {
 	for name, u := range map[string]string{"url": fc.URL, "redis_url": fc.RedisURL} {
 		if u != "" {
 			if _, err := backend.ParseURL(u); err != nil {
-				return bad(name, "%v", err)
+				return badErr(name, err)
 			}
 		}
 	}
 	if fc.URL != "" && fc.RedisURL != "" {
 		return bad("url", "url and redis_url are both set; use one")
 	}
+	seen := map[string]string{} // normalized prefix -> route name
 	for _, p := range slices.Sorted(maps.Keys(fc.Routes)) {
 		rc := fc.Routes[p]
 		if rc.URL == "" && rc.DefaultTTL == 0 {
 			return bad("routes."+p, "a route needs a url, a default_ttl or both")
 		}
+		if np, ok := router.NormalizePrefix(p); ok {
+			if prev, dup := seen[np]; dup {
+				return bad("routes", "%q and %q are the same route %q (a trailing ':' is ignored); merge them", prev, p, np)
+			}
+			seen[np] = p
+		}
 		if rc.URL != "" {
 			if _, err := backend.ParseURL(rc.URL); err != nil {
-				return bad("routes."+p+".url", "%v", err)
+				return badErr("routes."+p+".url", err)
 			}
 			if cfg.PrefixURLs == nil {
 				cfg.PrefixURLs = map[string]string{}
@@ -261,37 +274,9 @@ func logLevelOf(l *slog.Logger) string {
 	return "error"
 }
 
-// redactURL hides a URL's password (and any password-like query
-// parameter).
-func redactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") {
-			q.Set(k, "xxxxx")
-			changed = true
-		}
-	}
-	if _, hasPw := u.User.Password(); !changed && !hasPw {
-		return raw
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	out := u.Redacted()
-	if u.Host == "" && strings.HasPrefix(raw, u.Scheme+"://") && !strings.HasPrefix(out, u.Scheme+"://") {
-		out = u.Scheme + "://" + strings.TrimPrefix(out, u.Scheme+":")
-	}
-	return out
-}
+// redactURL hides a URL's password and secret query parameters, also in
+// malformed URLs (see backend.RedactURL).
+func redactURL(raw string) string { return backend.RedactURL(raw) }
 
 // Redacted returns the file form of the configuration with every password
 // replaced by "xxxxx", safe to print or log. Explicit backend values
@@ -518,7 +503,7 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 	q := u.Query()
 	if v := q.Get("prefix"); q.Has("prefix") {
 		if v == "" {
-			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: empty prefix parameter: %w", u.Redacted(), ErrInvalidConfig)}
+			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: empty prefix parameter: %w", backend.RedactedURL(u), ErrInvalidConfig)}
 		}
 		cfg.KeyPrefix = v
 		q.Del("prefix")
@@ -529,7 +514,7 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 			err = errors.New("must be > 0")
 		}
 		if err != nil {
-			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: default_ttl: %v: %w", u.Redacted(), err, ErrInvalidConfig)}
+			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: default_ttl: %v: %w", backend.RedactedURL(u), err, ErrInvalidConfig)}
 		}
 		cfg.DefaultTTL = d
 		q.Del("default_ttl")

@@ -1,6 +1,7 @@
 package yokedcache
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -63,6 +64,9 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 		shown := v
 		if strings.Contains(name, "URL") {
 			shown = redactURL(v)
+		}
+		if errors.Is(err, ErrInvalidConfig) {
+			return Config{}, fmt.Errorf("environment variable %s=%q: %w", name, shown, err)
 		}
 		return Config{}, fmt.Errorf("environment variable %s=%q: %v: %w", name, shown, err, ErrInvalidConfig)
 	}

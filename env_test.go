@@ -114,6 +114,45 @@ func TestFromEnvMalformedValuesNameTheVariable(t *testing.T) {
 	}
 }
 
+// TestFromEnvRejectsNaN: NaN once converted to math.MinInt64, which is
+// NoExpiry, and was dropped silently from the Redis pool settings.
+func TestFromEnvRejectsNaN(t *testing.T) {
+	for _, name := range []string{
+		"YOKEDCACHE_DEFAULT_TTL", "YOKEDCACHE_MEMORY_CLEANUP_INTERVAL",
+		"YOKEDCACHE_SOCKET_TIMEOUT", "YOKEDCACHE_SOCKET_CONNECT_TIMEOUT",
+	} {
+		for _, val := range []string{"NaN", "nan", "Inf", "-inf", "1e400"} {
+			_, err := yokedcache.FromEnvMap(envMap(map[string]string{name: val, "YOKEDCACHE_REDIS_URL": "redis://h:1/0"}))
+			if !errors.Is(err, yokedcache.ErrInvalidConfig) || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: err = %v", name, val, err)
+			}
+		}
+	}
+}
+
+// TestConfigErrorsSayInvalidOnce: a wrapped URL error is not followed by a
+// second "invalid configuration".
+func TestConfigErrorsSayInvalidOnce(t *testing.T) {
+	var errs []error
+	_, err := yokedcache.FromEnvMap(envMap(map[string]string{"YOKEDCACHE_URL": "::x"}))
+	errs = append(errs, err)
+	_, err = yokedcache.ParseConfig([]byte("url: '::x'\n"))
+	errs = append(errs, err)
+	_, err = yokedcache.ParseConfig([]byte("routes:\n  a:\n    url: '::x'\n"))
+	errs = append(errs, err)
+	_, err = yokedcache.LoadConfig(filepath.Join(t.TempDir(), "missing.yaml"))
+	errs = append(errs, err)
+	for i, err := range errs {
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("%d: %v does not match ErrInvalidConfig", i, err)
+			continue
+		}
+		if n := strings.Count(err.Error(), "invalid configuration"); n != 1 {
+			t.Errorf("%d: %q says invalid configuration %d times", i, err, n)
+		}
+	}
+}
+
 const sampleYAML = `
 key_prefix: fileapp
 default_ttl: 10m
@@ -184,6 +223,13 @@ func TestLoadConfigRejects(t *testing.T) {
 		"empty route":        "routes:\n  hot: {}\n",
 		"bad prefix":         "key_prefix: 'a:'\n",
 		"not a mapping":      "- a\n- b\n",
+		"NaN duration":       "default_ttl: nan\n",
+		"Inf duration":       "default_ttl: inf\n",
+		"NaN cleanup":        "memory_cleanup_interval: NaN\n",
+		"NaN route ttl":      "routes:\n  hot:\n    default_ttl: NaN\n",
+		"same ttl route":     "routes:\n  user:\n    default_ttl: 60s\n  \"user:\":\n    default_ttl: 1h\n",
+		"same route mixed":   "routes:\n  user:\n    url: mem://\n  \"user::\":\n    default_ttl: 1h\n",
+		"same url route":     "routes:\n  user:\n    url: mem://\n  \"user:\":\n    url: mem://\n",
 	} {
 		_, err := yokedcache.ParseConfig([]byte(body))
 		if !errors.Is(err, yokedcache.ErrInvalidConfig) {
@@ -285,6 +331,7 @@ func TestRoutingConfigErrors(t *testing.T) {
 		"route twice":                {PrefixBackends: map[string]backend.Backend{"a": s}, PrefixURLs: map[string]string{"a": "mem://"}},
 		"bad route URL":              {PrefixURLs: map[string]string{"a": "nope://"}},
 		"empty route":                {PrefixBackends: map[string]backend.Backend{":": s}},
+		"route TTL twice":            {RouteDefaultTTL: map[string]time.Duration{"user": time.Minute, "user:": time.Hour}},
 	} {
 		if _, err := yokedcache.New(cfg); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)
@@ -306,7 +353,7 @@ func TestOpenSharedParams(t *testing.T) {
 	if d, err := c.TTL(ctx, "k"); err != nil || d > 90*time.Second || d < 80*time.Second {
 		t.Fatalf("TTL = %v, %v", d, err)
 	}
-	for _, bad := range []string{"mem://?prefix=", "mem://?default_ttl=soon", "mem://?bogus=1", "nope://", "mem://?prefix=a:"} {
+	for _, bad := range []string{"mem://?prefix=", "mem://?default_ttl=soon", "mem://?bogus=1", "nope://", "mem://?prefix=a:", "mem://?default_ttl=NaN", "mem://?default_ttl=-Inf"} {
 		if _, err := yokedcache.Open(ctx, bad); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 			t.Errorf("Open(%q): %v", bad, err)
 		}
@@ -327,6 +374,23 @@ func TestRedactedURLs(t *testing.T) {
 	}
 	if fc.Routes["hot"].URL != "mem://?max_size=1000" {
 		t.Errorf("URL without secrets changed: %q", fc.Routes["hot"].URL)
+	}
+	// URLs without "//", or that do not parse, hide everything up to the
+	// last '@'; secret query parameters are hidden in every form.
+	cfg = yokedcache.Config{
+		RedisURL: "default:pw4@h",
+		PrefixURLs: map[string]string{
+			"a": "redis:admin:pw5@h:6379",
+			"b": "redis+sentinel://h/m?sentinel_password=pw6&bogus=1",
+			"c": "redis://u:pw%ZZ7@h/0?token=pw8",
+		},
+	}
+	fc = cfg.Redacted()
+	all = fc.RedisURL + fc.Routes["a"].URL + fc.Routes["b"].URL + fc.Routes["c"].URL + cfg.String()
+	for _, secret := range []string{"pw4", "pw5", "pw6", "pw7", "pw8"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%s leaked: %s", secret, all)
+		}
 	}
 }
 
