@@ -151,13 +151,7 @@ func schemeName(u string) string {
 	return scheme
 }
 
-func redact(raw string) string {
-	u, err := backend.ParseURL(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return u.Redacted()
-}
+func redact(raw string) string { return backend.RedactURL(raw) }
 
 // defaultTargets lists the backends --all tries: the embedded ones and
 // the configured URLs. It never guesses servers on local ports: a cache
@@ -423,11 +417,14 @@ func (a *app) printBench(results []benchResult, o benchOptions) error {
 		}
 	}
 	if a.output == "json" || a.output == "yaml" {
-		return a.print(nil, map[string]any{
+		if err := a.print(nil, map[string]any{
 			"results": results,
 			"settings": map[string]any{"ops": o.ops, "keys": o.keys, "value_size": o.valueSize, "concurrency": o.concurrency,
 				"fuzzy_ops": o.fuzzyOps, "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os_arch": runtime.GOOS + "/" + runtime.GOARCH},
-		})
+		}); err != nil {
+			return err
+		}
+		return a.benchStatus(results)
 	}
 	header := []string{""}
 	for _, r := range ran {
@@ -458,16 +455,32 @@ func (a *app) printBench(results []benchResult, o benchOptions) error {
 	if a.output == "table" {
 		fmt.Fprintf(a.stdout, "\nMeasured on this machine: %d ops per operation (%d fuzzy searches over %d+ keys), %d-byte values, concurrency %d, GOMAXPROCS %d, %s %s/%s.\n",
 			o.ops, o.fuzzyOps, 2*o.keys, o.valueSize, o.concurrency, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		for _, r := range ran {
-			for _, op := range r.Ops {
-				if op.Error != "" && !op.Unsupported {
-					fmt.Fprintf(a.stdout, "%s %s: %s\n", r.Backend, op.Op, op.Error)
-				}
+	}
+	return a.benchStatus(results)
+}
+
+// benchStatus reports every failed measurement on standard error and
+// returns the exit status: 3 when no backend could be reached, 1 when any
+// measured operation failed (an unsupported one is not a failure).
+func (a *app) benchStatus(results []benchResult) error {
+	ran, failed := 0, 0
+	for _, r := range results {
+		if r.Skipped != "" {
+			continue
+		}
+		ran++
+		for _, op := range r.Ops {
+			if op.Error != "" && !op.Unsupported {
+				failed++
+				fmt.Fprintf(a.stderr, "yokedcache: bench: %s %s failed: %s\n", r.Backend, op.Op, op.Error)
 			}
 		}
 	}
-	if len(ran) == 0 {
+	switch {
+	case ran == 0:
 		return withCode(exitConnFail, errors.New("bench: no backend could be reached"))
+	case failed > 0:
+		return withCode(exitError, fmt.Errorf("bench: %d measured operation(s) failed", failed))
 	}
 	return nil
 }

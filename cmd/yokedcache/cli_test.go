@@ -88,6 +88,14 @@ func (r result) stderrHas(t *testing.T, s string) result {
 	return r
 }
 
+func (r result) stderrLacks(t *testing.T, s string) result {
+	t.Helper()
+	if strings.Contains(r.stderr, s) {
+		t.Fatalf("stderr has %q:\n%s", s, r.stderr)
+	}
+	return r
+}
+
 func jsonOf(t *testing.T, s string, dst any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), dst); err != nil {
@@ -125,6 +133,133 @@ func TestUsageAndConfigErrors(t *testing.T) {
 	cli(t, nil, "", "ping", "--count", "0").want(t, 2)
 }
 
+// TestBadArgumentsExit2: every malformed argument, flag value, variable or
+// file is a usage error (exit 2), not an operation failure (exit 1), and
+// NaN or infinite durations are rejected wherever durations are read.
+func TestBadArgumentsExit2(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name   string
+		env    map[string]string
+		stdin  string
+		args   []string
+		stderr string
+	}{
+		{"ttl NaN", nil, "", []string{"set", "k", "v", "--ttl", "NaN"}, "--ttl"},
+		{"ttl nan", nil, "", []string{"set", "k", "v", "--ttl", "nan"}, "--ttl"},
+		{"ttl Inf", nil, "", []string{"set", "k", "v", "--ttl", "+Inf"}, "--ttl"},
+		{"ttl too long", nil, "", []string{"set", "k", "v", "--ttl", "1e12"}, "--ttl"},
+		{"env default ttl NaN", map[string]string{"YOKEDCACHE_DEFAULT_TTL": "nan"}, "", []string{"ping"}, "YOKEDCACHE_DEFAULT_TTL"},
+		{"env socket timeout NaN", map[string]string{"YOKEDCACHE_SOCKET_TIMEOUT": "NaN"}, "", []string{"ping"}, "YOKEDCACHE_SOCKET_TIMEOUT"},
+		{"file default ttl NaN", nil, "", []string{"-c", file("nan.yaml", "default_ttl: nan\n"), "ping"}, "nan"},
+		{"file route ttl NaN", nil, "", []string{"-c", file("rnan.yaml", "routes:\n  hot:\n    default_ttl: NaN\n"), "ping"}, "NaN"},
+		{"duplicate ttl routes", nil, "", []string{"-c", file("dup.yaml", "routes:\n  user:\n    default_ttl: 60s\n  \"user:\":\n    default_ttl: 1h\n"), "ping"}, "same route"},
+		{"warm ttl NaN", nil, `[{"key":"k","value":1,"ttl":"NaN"}]`, []string{"warm", "-"}, "ttl"},
+		{"route url ttl NaN", nil, "", []string{"--url", "mem://?cleanup_interval=NaN", "ping"}, "cleanup_interval"},
+		{"empty key", nil, "", []string{"set", "", "v"}, "invalid key"},
+		{"empty key get", nil, "", []string{"get", ""}, "invalid key"},
+		{"threshold over 100", nil, "", []string{"search", "x", "--threshold", "200"}, "--threshold"},
+		{"threshold negative", nil, "", []string{"search", "x", "--threshold", "-1"}, "--threshold"},
+		{"max results 0", nil, "", []string{"search", "x", "--max-results", "0"}, "--max-results"},
+		{"json trailing brace", nil, "", []string{"set", "k", `{"a":1}}`, "--json"}, "trailing data"},
+		{"json trailing bracket", nil, "", []string{"set", "k", `[1]]`, "--json"}, "trailing data"},
+		{"json second value", nil, "", []string{"set", "k", `{"a":1} 2`, "--json"}, "trailing data"},
+		{"json trailing stdin", nil, "{\"a\":1}\n}\n", []string{"set", "k", "-", "--json"}, "trailing data"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cli(t, c.env, c.stdin, c.args...).want(t, 2).stderrHas(t, c.stderr)
+		})
+	}
+	// White space after the JSON value is fine.
+	cli(t, nil, "", "set", "k", "{\"a\":1} \n\t", "--json").want(t, 0, "OK")
+	// A bad file given with -c is reported as the file, not as
+	// YOKEDCACHE_CONFIG_FILE's; from the variable it names the variable.
+	bad := file("bad.yaml", "key_prefx: typo\n")
+	cli(t, nil, "", "-c", bad, "ping").want(t, 2).stderrHas(t, "config file "+bad).stderrLacks(t, "YOKEDCACHE_CONFIG_FILE")
+	cli(t, map[string]string{"YOKEDCACHE_CONFIG_FILE": bad}, "", "ping").want(t, 2).stderrHas(t, "YOKEDCACHE_CONFIG_FILE")
+	r := cli(t, nil, "", "-c", filepath.Join(dir, "missing.yaml"), "ping").want(t, 2).stderrLacks(t, "YOKEDCACHE_CONFIG_FILE")
+	if n := strings.Count(r.stderr, "invalid configuration"); n != 1 {
+		t.Fatalf("\"invalid configuration\" %d times:\n%s", n, r.stderr)
+	}
+	r = cli(t, map[string]string{"YOKEDCACHE_URL": "::x"}, "", "ping").want(t, 2)
+	if n := strings.Count(r.stderr, "invalid configuration"); n != 1 {
+		t.Fatalf("\"invalid configuration\" %d times:\n%s", n, r.stderr)
+	}
+}
+
+// TestSecretsNeverPrinted: passwords in userinfo, in query parameters and
+// in URLs that are malformed or lack "//" stay out of every error and
+// printed configuration.
+func TestSecretsNeverPrinted(t *testing.T) {
+	const pw = "TOPSECRET"
+	dir := t.TempDir()
+	routes := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routes, []byte("routes:\n  s:\n    url: 'redis+sentinel://h/m?sentinel_password="+pw+"&bogus=1'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dead := closedPort(t)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+	}{
+		{"sentinel_password param", nil, []string{"--url", "redis+sentinel://h/m?sentinel_password=" + pw + "&bogus=1", "ping"}, 2},
+		{"password param", nil, []string{"--url", "redis://h/0?password=" + pw, "ping"}, 2},
+		{"no slashes", nil, []string{"--url", "redis:admin:" + pw + "@h:6379", "ping"}, 2},
+		{"no slashes redis-url", nil, []string{"-r", "redis:admin:" + pw + "@h:6379", "ping"}, 2},
+		{"no scheme env", map[string]string{"YOKEDCACHE_REDIS_URL": "default:" + pw + "@h"}, []string{"ping"}, 2},
+		{"no scheme export", map[string]string{"YOKEDCACHE_REDIS_URL": "default:" + pw + "@h"}, []string{"export-config"}, 0},
+		{"no scheme export json", map[string]string{"YOKEDCACHE_URL": "default:" + pw + "@h"}, []string{"export-config", "-o", "json"}, 0},
+		{"hash in password", nil, []string{"--url", "redis://:" + pw + "#x@h", "ping"}, 2},
+		{"bad escape", nil, []string{"--url", "redis://u:" + pw + "%zz@h", "ping"}, 2},
+		{"memcached credentials", nil, []string{"--url", "memcached://u:" + pw + "@h:11211", "ping"}, 2},
+		{"memcached no slashes", nil, []string{"--url", "memcached:u:" + pw + "@h:11211", "ping"}, 2},
+		{"route url", nil, []string{"-c", routes, "ping"}, 2},
+		{"route url export", nil, []string{"-c", routes, "export-config"}, 0},
+		{"bench skipped", nil, []string{"bench", "--target", "mem://", "--target", "redis://u:" + pw + "@" + dead + "/0", "--ops", "10", "--keys", "10", "--fuzzy-ops", "1"}, 0},
+		{"dead server", nil, []string{"-r", "redis://u:" + pw + "@" + dead + "/0?socket_timeout=1", "ping"}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := cli(t, c.env, "", c.args...).want(t, c.code)
+			if strings.Contains(r.stdout+r.stderr, pw) {
+				t.Fatalf("the password was printed:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// TestFlagURLKeepsEnvPoolSettings: a URL given by flag replaces only the
+// URL; YOKEDCACHE_MAX_CONNECTIONS and the socket timeouts still apply, as
+// they do to YOKEDCACHE_REDIS_URL.
+func TestFlagURLKeepsEnvPoolSettings(t *testing.T) {
+	pool := map[string]string{"YOKEDCACHE_MAX_CONNECTIONS": "7", "YOKEDCACHE_SOCKET_TIMEOUT": "4s", "YOKEDCACHE_URL": "mem://"}
+	for _, args := range [][]string{
+		{"-r", "redis://h:6379/0"},
+		{"--redis-url", "redis://h:6379/0"},
+		{"--url", "redis://h:6379/0"},
+	} {
+		r := cli(t, pool, "", append(args, "export-config")...).want(t, 0, "max_connections=7", "socket_timeout=4s")
+		if strings.Contains(r.stdout, "mem://") {
+			t.Fatalf("%v: the flag did not replace YOKEDCACHE_URL:\n%s", args, r.stdout)
+		}
+	}
+	// A URL's own setting wins, as with the variables.
+	cli(t, pool, "", "-r", "redis://h:6379/0?max_connections=3", "export-config").want(t, 0, "max_connections=3")
+	// Not a Redis URL: the settings do not apply.
+	r := cli(t, pool, "", "--url", "mem://?max_size=5", "export-config").want(t, 0, "mem://?max_size=5")
+	if strings.Contains(r.stdout, "max_connections") {
+		t.Fatalf("pool settings on a memory URL:\n%s", r.stdout)
+	}
+}
+
 func TestMemoryDefault(t *testing.T) {
 	cli(t, nil, "", "ping").want(t, 0, "OK (")
 	r := cli(t, nil, "", "ping", "--count", "3", "--interval", "10ms", "--show-timing").want(t, 0, "3 pings, 0 failed; backend memory; min/avg/max")
@@ -146,6 +281,27 @@ func TestMemoryDefault(t *testing.T) {
 	cli(t, nil, "", "ping", "-o", "yaml").want(t, 0, "backend: memory", "failed: 0")
 	cli(t, nil, "", "stats", "-o", "csv").want(t, 0, "METRIC,VALUE,COVERS")
 	cli(t, nil, "", "stats", "-o", "yaml").want(t, 0, "backend: memory", "covers:")
+	// --watch -o json: one compact object per line (JSON Lines).
+	r = cli(t, nil, "", "stats", "--watch", "--interval", "10ms", "--times", "3", "-o", "json").want(t, 0)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("--watch -o json: want 3 lines:\n%s", r.stdout)
+	}
+	for _, l := range lines {
+		var st map[string]any
+		jsonOf(t, l, &st)
+		if st["backend"] != "memory" {
+			t.Fatalf("--watch -o json line: %s", l)
+		}
+	}
+	r = cli(t, nil, "", "stats", "--watch", "--interval", "10ms", "--times", "2", "-o", "yaml").want(t, 0)
+	dec := yaml.NewDecoder(strings.NewReader(r.stdout))
+	for i := 0; i < 2; i++ {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil || doc["backend"] != "memory" {
+			t.Fatalf("--watch -o yaml document %d: %v %v\n%s", i, doc, err, r.stdout)
+		}
+	}
 	cli(t, nil, "", "health", "-o", "yaml").want(t, 0, "status: healthy")
 	cli(t, nil, "", "stats").want(t, 0, "backend", "memory", "keys", "this CLI process only", "note: the memory backend lives inside one process")
 	r = cli(t, nil, "", "stats", "--watch", "--interval", "10ms", "--times", "3").want(t, 0)
@@ -205,10 +361,32 @@ func TestBenchMemory(t *testing.T) {
 	cli(t, nil, "", "bench", "--target", "redis://"+closedPort(t)+"/0", "--ops", "50").want(t, 3)
 }
 
+// TestBenchFailuresExit1: a measured operation that fails is reported on
+// standard error (standard output keeps only the table) and the exit
+// status is 1, in every output format.
+func TestBenchFailuresExit1(t *testing.T) {
+	// A memory backend holding one entry: gets of evicted keys miss.
+	args := []string{"--url", "mem://?max_size=1&shards=1", "bench", "--ops", "20", "--keys", "10", "--fuzzy-ops", "1", "--no-progress"}
+	r := cli(t, nil, "", args...).want(t, 1, "Latency get p50 / p99", "error")
+	r.stderrHas(t, "bench: memory get failed").stderrHas(t, "1 measured operation(s) failed")
+	if strings.Contains(r.stdout, "failed") || strings.Contains(r.stdout, "not found") {
+		t.Fatalf("failures on standard output:\n%s", r.stdout)
+	}
+	r = cli(t, nil, "", append(args, "-o", "json")...).want(t, 1, `"error"`).stderrHas(t, "bench: memory get failed")
+	var out map[string]any
+	jsonOf(t, r.stdout, &out)
+}
+
 func TestPingExitCodes(t *testing.T) {
 	srv := testserver.StartRedis(t, testserver.RedisOptions{})
 	cli(t, nil, "", "ping", "-r", srv.URL()).want(t, 0, "OK (")
 	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "ping").want(t, 0, "OK (")
+	// The pool size from the environment applies to a flag's URL too.
+	pool := map[string]string{"YOKEDCACHE_MAX_CONNECTIONS": "7"}
+	cli(t, pool, "", "-r", srv.URL(), "stats", "-o", "json").want(t, 0, `"max_conns": 7`)
+	cli(t, pool, "", "--url", srv.URL(), "stats", "-o", "json").want(t, 0, `"max_conns": 7`)
+	pool["YOKEDCACHE_REDIS_URL"] = srv.URL()
+	cli(t, pool, "", "stats", "-o", "json").want(t, 0, `"max_conns": 7`)
 	dead := "redis://" + closedPort(t) + "/0"
 	cli(t, nil, "", "ping", "--redis-url", dead).want(t, 3)
 	cli(t, nil, "", "health", "--redis-url", dead).want(t, 3)
@@ -423,6 +601,12 @@ func TestMemcached(t *testing.T) {
 	cli(t, env, "", "get", "k").want(t, 1)
 	cli(t, env, "", "stats").want(t, 0, "memcached")
 	cli(t, env, "", "health").want(t, 0, "healthy")
+	// bench with values over the item size: every measured operation
+	// fails (fuzzy search is unsupported, not failed), so exit 1.
+	r := cli(t, nil, "", "--url", "memcached://"+mc.Addr+"?max_item_size=1KiB", "bench", "--value-size", "4096",
+		"--ops", "10", "--keys", "10", "--fuzzy-ops", "1", "--no-progress").want(t, 1, "memcached", "unsupported")
+	r.stderrHas(t, "memcached set failed").stderrHas(t, "memcached get failed").stderrHas(t, "memcached tagged_set failed").
+		stderrHas(t, "memcached invalidate failed").stderrHas(t, "4 measured operation(s) failed").stderrLacks(t, "fuzzy failed")
 }
 
 // TestDiskFile: a file:// cache persists across invocations.
@@ -512,4 +696,19 @@ func TestRoutedPartialFailure(t *testing.T) {
 	cli(t, nil, "", "-c", file, "list", "--pattern", "user:*").want(t, 0, "user:1")
 	cli(t, nil, "", "-c", file, "stats").want(t, 0, "route sess", "route (default)")
 	cli(t, nil, "", "-c", file, "health").want(t, 0, "healthy")
+	// invalidate --pattern: the default route's keys are invalidated and
+	// counted; the Memcached route's error follows, naming it once.
+	r := cli(t, nil, "", "-c", file, "invalidate", "--pattern", "*").want(t, 1, "invalidated 1 keys matching *")
+	r.stderrHas(t, `route "sess" (memcached)`)
+	if n := strings.Count(r.stderr, `route "sess"`); n != 1 {
+		t.Fatalf("the route is named %d times:\n%s", n, r.stderr)
+	}
+	cli(t, nil, "", "-c", file, "get", "user:1").want(t, 1)
+	cli(t, nil, "", "-c", file, "get", "sess:1").want(t, 0, "s")
+	cli(t, nil, "", "-c", file, "set", "user:2", "u").want(t, 0)
+	var out map[string]any
+	jsonOf(t, cli(t, nil, "", "-c", file, "invalidate", "--pattern", "*", "-o", "json").want(t, 1).stdout, &out)
+	if out["invalidated_by_pattern"] != 1.0 || !strings.Contains(fmt.Sprint(out["error"]), "sess") {
+		t.Fatalf("invalidate -o json: %v", out)
+	}
 }

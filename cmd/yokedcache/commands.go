@@ -155,7 +155,10 @@ Hit/miss/set counters of the cache API count this CLI process only.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withCache(func(c *yokedcache.Cache, cfg yokedcache.Config) error {
 				for i := 0; ; i++ {
-					if err := a.printStats(c); err != nil {
+					if watch && a.output == "yaml" && i > 0 {
+						fmt.Fprintln(a.stdout, "---") // one YAML document per refresh
+					}
+					if err := a.printStats(c, watch); err != nil {
 						return err
 					}
 					if !watch || (times > 0 && i+1 >= times) {
@@ -173,13 +176,16 @@ Hit/miss/set counters of the cache API count this CLI process only.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted (-o json: one object per line)")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
 	cmd.Flags().IntVar(&times, "times", 0, "with --watch: stop after this many refreshes (0: until interrupted)")
 	return cmd
 }
 
-func (a *app) printStats(c *yokedcache.Cache) error {
+// printStats prints one snapshot. With watch, JSON output is one compact
+// object per line (JSON Lines), so that a stream of snapshots can be
+// read line by line.
+func (a *app) printStats(c *yokedcache.Cache, watch bool) error {
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	st, err := c.Stats(ctx)
@@ -246,6 +252,9 @@ func (a *app) printStats(c *yokedcache.Cache) error {
 	}
 	if a.output == "csv" {
 		return a.print(t, nil)
+	}
+	if watch && a.output == "json" {
+		return json.NewEncoder(a.stdout).Encode(out)
 	}
 	return a.print(t, out)
 }
@@ -475,10 +484,12 @@ func (a *app) setCommand() *cobra.Command {
 				dec.UseNumber()
 				var v any
 				if err := dec.Decode(&v); err != nil {
-					return withCode(exitUsage, fmt.Errorf("--json: the value is not JSON: %v", err))
+					return withCode(exitUsage, fmt.Errorf("--json: the value is not JSON: %v: %w", err, yokedcache.ErrInvalidValue))
 				}
-				if dec.More() {
-					return withCode(exitUsage, fmt.Errorf("--json: trailing data after the JSON value"))
+				// Only white space may follow the value (dec.More is
+				// false before a stray '}' or ']').
+				if _, err := dec.Token(); err != io.EOF {
+					return withCode(exitUsage, fmt.Errorf("--json: trailing data after the JSON value: %w", yokedcache.ErrInvalidValue))
 				}
 				value = v
 			}
@@ -486,7 +497,7 @@ func (a *app) setCommand() *cobra.Command {
 			if ttl != "" {
 				d, err := parseTTL(ttl)
 				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("--ttl: %v", err))
+					return withCode(exitUsage, fmt.Errorf("--ttl: %w", err))
 				}
 				opts = append(opts, yokedcache.WithTTL(d))
 			}
@@ -507,6 +518,8 @@ func (a *app) setCommand() *cobra.Command {
 	return cmd
 }
 
+// parseTTL parses a --ttl or warm-file ttl: seconds, a Go duration or
+// "never". Errors (including NaN and infinities) match ErrInvalidTTL.
 func parseTTL(s string) (time.Duration, error) {
 	if s == "never" || s == "-1" {
 		return yokedcache.NoExpiry, nil
@@ -515,7 +528,10 @@ func parseTTL(s string) (time.Duration, error) {
 	if err == nil && d == 0 {
 		err = fmt.Errorf("%q: a TTL must be > 0 (or 'never')", s)
 	}
-	return d, err
+	if err != nil {
+		return 0, fmt.Errorf("%v: %w", err, yokedcache.ErrInvalidTTL)
+	}
+	return d, nil
 }
 
 // done prints a one-line confirmation (table) or a small object.
@@ -561,13 +577,14 @@ func (a *app) invalidateCommand() *cobra.Command {
 				return withCode(exitUsage, fmt.Errorf("give --tags or --pattern"))
 			}
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
+				// A failing route does not undo the other routes' work:
+				// print what was invalidated, then fail with the error.
 				out := map[string]any{}
 				var lines []string
+				var errs []error
 				if len(tags) > 0 {
 					n, err := c.InvalidateTags(a.ctx, tags...)
-					if err != nil {
-						return err
-					}
+					errs = append(errs, err)
 					out["tags"], out["invalidated_by_tags"] = tags, n
 					if n < 0 {
 						lines = append(lines, fmt.Sprintf("invalidated tags %s (the backend cannot count entries)", strings.Join(tags, ",")))
@@ -577,13 +594,18 @@ func (a *app) invalidateCommand() *cobra.Command {
 				}
 				if pattern != "" {
 					n, err := c.InvalidatePattern(a.ctx, pattern)
-					if err != nil {
-						return err
-					}
+					errs = append(errs, err)
 					out["pattern"], out["invalidated_by_pattern"] = pattern, n
 					lines = append(lines, fmt.Sprintf("invalidated %d keys matching %s", n, pattern))
 				}
-				return a.done(out, strings.Join(lines, "\n"))
+				err := errors.Join(errs...)
+				if err != nil {
+					out["error"] = err.Error()
+				}
+				if perr := a.done(out, strings.Join(lines, "\n")); perr != nil {
+					return perr
+				}
+				return err
 			})
 		},
 	}
@@ -628,6 +650,12 @@ func (a *app) searchCommand() *cobra.Command {
 		Short: "Fuzzy-search keys (scores like fuzzywuzzy's partial_ratio)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if threshold < 0 || threshold > 100 {
+				return withCode(exitUsage, fmt.Errorf("--threshold %d: want 0-100", threshold))
+			}
+			if max < 1 {
+				return withCode(exitUsage, fmt.Errorf("--max-results %d: want at least 1", max))
+			}
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
 				opts := []yokedcache.SearchOption{yokedcache.WithThreshold(threshold), yokedcache.WithMaxResults(max)}
 				if len(tags) > 0 {
@@ -760,7 +788,7 @@ or a Go duration, or "never") and tags.
 				if e.TTL != "" {
 					d, err := parseTTL(e.TTL)
 					if err != nil {
-						return withCode(exitUsage, fmt.Errorf("%s: entry %q: ttl: %v", args[0], e.Key, err))
+						return withCode(exitUsage, fmt.Errorf("%s: entry %q: ttl: %w", args[0], e.Key, err))
 					}
 					opts = append(opts, yokedcache.WithTTL(d))
 				}

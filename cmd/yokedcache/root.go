@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
 )
 
 // Exit codes.
@@ -140,15 +141,42 @@ error, 3 connection failure.`,
 }
 
 // config builds the effective configuration: flags > environment > file.
+//
+// --config, --url and --redis-url stand in for YOKEDCACHE_CONFIG_FILE,
+// YOKEDCACHE_URL and YOKEDCACHE_REDIS_URL (a URL flag hides both URL
+// variables), so that FromEnvMap applies the rest of the environment,
+// such as the Redis pool settings, to the flag's URL exactly as it would
+// to the variable's.
 func (a *app) config() (yokedcache.Config, error) {
-	lookup := a.lookup
-	if a.configFile != "" {
-		lookup = func(k string) (string, bool) {
-			if k == yokedcache.EnvConfigFile {
-				return a.configFile, true
-			}
-			return a.lookup(k)
+	if a.url != "" && a.redisURL != "" {
+		return yokedcache.Config{}, withCode(exitUsage, fmt.Errorf("--url and --redis-url are both set; use one"))
+	}
+	for flag, u := range map[string]string{"--url": a.url, "--redis-url": a.redisURL} {
+		if u == "" {
+			continue
 		}
+		if _, err := backend.ParseURL(u); err != nil {
+			return yokedcache.Config{}, withCode(exitUsage, fmt.Errorf("%s %s: %w", flag, backend.RedactURL(u), err))
+		}
+	}
+	if a.configFile != "" {
+		// Report a bad file as the flag's, not as YOKEDCACHE_CONFIG_FILE's.
+		if _, err := yokedcache.LoadConfig(a.configFile); err != nil {
+			return yokedcache.Config{}, withCode(exitUsage, err)
+		}
+	}
+	flagVars := map[string]string{}
+	if a.configFile != "" {
+		flagVars[yokedcache.EnvConfigFile] = a.configFile
+	}
+	if a.url != "" || a.redisURL != "" {
+		flagVars[yokedcache.EnvURL], flagVars[yokedcache.EnvRedisURL] = a.url, a.redisURL
+	}
+	lookup := func(k string) (string, bool) {
+		if v, ok := flagVars[k]; ok {
+			return v, v != ""
+		}
+		return a.lookup(k)
 	}
 	cfg, err := yokedcache.FromEnvMap(lookup)
 	if err != nil {
@@ -156,10 +184,6 @@ func (a *app) config() (yokedcache.Config, error) {
 	}
 	var flags yokedcache.Config
 	flags.KeyPrefix = a.keyPrefix
-	if a.url != "" && a.redisURL != "" {
-		return cfg, withCode(exitUsage, fmt.Errorf("--url and --redis-url are both set; use one"))
-	}
-	flags.URL, flags.RedisURL = a.url, a.redisURL
 	if a.logLevel != "" {
 		lv, err := yokedcache.ParseLogLevel(a.logLevel)
 		if err != nil {
@@ -197,7 +221,9 @@ func classify(err error) error {
 		return err
 	}
 	switch {
-	case errors.Is(err, yokedcache.ErrInvalidConfig):
+	case errors.Is(err, yokedcache.ErrInvalidConfig),
+		// Keys and TTLs come from the command line or a warm file.
+		errors.Is(err, yokedcache.ErrInvalidKey), errors.Is(err, yokedcache.ErrInvalidTTL):
 		return withCode(exitUsage, err)
 	case isConnErr(err):
 		return withCode(exitConnFail, err)
