@@ -29,8 +29,13 @@ type Value struct {
 	env codec.Envelope
 }
 
-// Decode decodes the value into dst, like Cache.Get.
+// Decode decodes the value into dst, like Cache.Get: a dst that is not a
+// non-nil pointer returns an error matching ErrInvalidValue; a value that
+// does not decode into dst, one matching ErrCorrupt and ErrNotFound.
 func (v Value) Decode(dst any) error {
+	if err := checkDst(dst); err != nil {
+		return &Error{Op: "decode", Key: v.key, Err: err}
+	}
 	if err := v.c.decodeInto(v.key, v.env, dst); err != nil {
 		return &Error{Op: "decode", Key: v.key, Err: err}
 	}

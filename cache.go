@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -341,7 +342,40 @@ func (c *Cache) corrupt(key string, err error) error {
 	return &corruptErr{cause: err}
 }
 
-// decodeInto decodes an envelope's payload into dst.
+// checkDst validates a read's destination before the backend is touched.
+// It must be a non-nil pointer, as Codec.Unmarshal requires; *[]byte,
+// *string and *any are checked without reflection. A bad destination is a
+// programming error, reported as ErrInvalidValue and never as corruption.
+func checkDst(dst any) error {
+	switch d := dst.(type) {
+	case nil:
+		return fmt.Errorf("destination is nil; pass a non-nil pointer: %w", ErrInvalidValue)
+	case *string:
+		if d != nil {
+			return nil
+		}
+	case *[]byte:
+		if d != nil {
+			return nil
+		}
+	case *any:
+		if d != nil {
+			return nil
+		}
+	default:
+		v := reflect.ValueOf(dst)
+		if v.Kind() != reflect.Pointer {
+			return fmt.Errorf("destination of type %T is not a pointer; pass a pointer such as &v: %w", dst, ErrInvalidValue)
+		}
+		if !v.IsNil() {
+			return nil
+		}
+	}
+	return fmt.Errorf("destination is a nil %T; pass a non-nil pointer: %w", dst, ErrInvalidValue)
+}
+
+// decodeInto decodes an envelope's payload into dst, which checkDst has
+// accepted.
 func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
 	switch env.Codec {
 	case codec.IDRaw, codec.IDString:
@@ -359,17 +393,12 @@ func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
 				*d = string(env.Payload)
 			}
 			return nil
-		case nil:
-			return fmt.Errorf("destination is nil: %w", ErrInvalidValue)
 		}
 		return c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into %T", codec.NameOf(env.Codec), dst))
 	}
 	cd := c.codecs[env.Codec]
 	if cd == nil {
 		return c.corrupt(key, fmt.Errorf("stored with unknown codec %s (add it to Config.ExtraCodecs)", codec.NameOf(env.Codec)))
-	}
-	if dst == nil {
-		return fmt.Errorf("destination is nil: %w", ErrInvalidValue)
 	}
 	if err := cd.Unmarshal(env.Payload, dst); err != nil {
 		return c.corrupt(key, fmt.Errorf("%s decode into %T: %v", cd.Name(), dst, err))
@@ -427,7 +456,17 @@ func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelo
 // miss returns an error matching ErrNotFound. []byte and string values
 // decode into *[]byte, *string or *any; other values are decoded by the
 // codec that stored them.
+//
+// A dst that is not a non-nil pointer returns an error matching
+// ErrInvalidValue before the backend is read. Stored bytes that do not
+// decode into dst (corrupt bytes, or a value of another type, as after a
+// schema change) return an error matching both ErrCorrupt and ErrNotFound,
+// counted in Stats.Corrupt and logged (dst may then be partly written). Fetch
+// and GetOrSet treat that as a miss and reload the entry.
 func (c *Cache) Get(ctx context.Context, key string, dst any) error {
+	if err := checkDst(dst); err != nil {
+		return &Error{Op: "get", Key: key, Err: err}
+	}
 	env, err := c.fetchEnvelope(ctx, "get", key)
 	if err != nil {
 		return err
