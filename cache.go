@@ -375,8 +375,18 @@ func checkDst(dst any) error {
 }
 
 // decodeInto decodes an envelope's payload into dst, which checkDst has
-// accepted.
+// accepted. A failure is counted in Stats.Corrupt, logged and returned as
+// a corrupt miss.
 func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
+	if err := c.decodeValue(env, dst); err != nil {
+		return c.corrupt(key, err)
+	}
+	return nil
+}
+
+// decodeValue decodes an envelope's payload into dst, which checkDst has
+// accepted, without counting or logging a failure.
+func (c *Cache) decodeValue(env codec.Envelope, dst any) error {
 	switch env.Codec {
 	case codec.IDRaw, codec.IDString:
 		switch d := dst.(type) {
@@ -394,14 +404,14 @@ func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
 			}
 			return nil
 		}
-		return c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into %T", codec.NameOf(env.Codec), dst))
+		return fmt.Errorf("a stored %s value cannot be decoded into %T", codec.NameOf(env.Codec), dst)
 	}
 	cd := c.codecs[env.Codec]
 	if cd == nil {
-		return c.corrupt(key, fmt.Errorf("stored with unknown codec %s (add it to Config.ExtraCodecs)", codec.NameOf(env.Codec)))
+		return fmt.Errorf("stored with unknown codec %s (add it to Config.ExtraCodecs)", codec.NameOf(env.Codec))
 	}
 	if err := cd.Unmarshal(env.Payload, dst); err != nil {
-		return c.corrupt(key, fmt.Errorf("%s decode into %T: %v", cd.Name(), dst, err))
+		return fmt.Errorf("%s decode into %T: %v", cd.Name(), dst, err)
 	}
 	return nil
 }
