@@ -265,6 +265,8 @@ func (c *Cache) resolveTTL(key string, o *setOptions) (time.Duration, error) {
 		return NoExpiry, nil
 	case ttl < 0:
 		return 0, fmt.Errorf("ttl %v is negative (use NoExpiry for entries that never expire): %w", ttl, ErrInvalidTTL)
+	case ttl > MaxTTL:
+		return 0, errTTLTooLong(ttl)
 	}
 	if ttl == NoExpiry {
 		return NoExpiry, nil
@@ -281,8 +283,13 @@ func (c *Cache) resolveTTL(key string, o *setOptions) (time.Duration, error) {
 		if ttl+j > 0 {
 			ttl += j
 		}
+		ttl = min(ttl, MaxTTL) // jitter never takes a TTL past the maximum
 	}
 	return ttl, nil
+}
+
+func errTTLTooLong(ttl time.Duration) error {
+	return fmt.Errorf("ttl %v exceeds MaxTTL %v (use NoExpiry for entries that never expire): %w", ttl, MaxTTL, ErrInvalidTTL)
 }
 
 // ---- encoding ----
@@ -691,11 +698,15 @@ func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
 }
 
 // Expire sets key's TTL (jitter is not applied: the caller asked for an
-// exact time) and reports whether the key existed. ttl must be > 0 or
-// NoExpiry.
+// exact time) and reports whether the key existed. ttl must be in
+// (0, MaxTTL] or NoExpiry; anything else is an error matching
+// ErrInvalidTTL.
 func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 && ttl != NoExpiry {
 		return false, &Error{Op: "expire", Key: key, Err: fmt.Errorf("ttl %v must be > 0 or NoExpiry: %w", ttl, ErrInvalidTTL)}
+	}
+	if ttl > MaxTTL {
+		return false, &Error{Op: "expire", Key: key, Err: errTTLTooLong(ttl)}
 	}
 	return c.expire(ctx, "expire", key, ttl)
 }

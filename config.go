@@ -37,6 +37,14 @@ const NoJitter = -1
 // TTL reports it for such entries.
 const NoExpiry = backend.NoExpiry
 
+// MaxTTL is the longest TTL accepted (365 days), by WithTTL, Expire,
+// Touch, DefaultTTL and RouteDefaultTTL, whatever the backend: it is the
+// longest every backend can honour (Memcached's absolute expiry times end
+// in January 2038). A longer TTL is an error matching ErrInvalidTTL
+// (ErrInvalidConfig in a Config); TTL jitter never takes a TTL past it.
+// Use NoExpiry for entries that must not expire.
+const MaxTTL = backend.MaxTTL
+
 // Config configures a Cache. The zero value is valid: an in-process memory
 // backend with the defaults below. New copies the Config; it never modifies
 // the caller's value.
@@ -44,7 +52,8 @@ type Config struct {
 	// KeyPrefix namespaces every stored key as "<KeyPrefix>:<key>".
 	// Default "yokedcache". It must be valid UTF-8 without ':' at the end.
 	KeyPrefix string
-	// DefaultTTL applies when a Set has no WithTTL. Default 5 minutes.
+	// DefaultTTL applies when a Set has no WithTTL. Default 5 minutes; at
+	// most MaxTTL, or NoExpiry.
 	DefaultTTL time.Duration
 	// TTLJitterPercent spreads expiries by ±this percent of each TTL.
 	// 0 means the default (10); NoJitter (-1) gives exact TTLs.
@@ -133,6 +142,8 @@ func (cfg *Config) normalize() error {
 		cfg.DefaultTTL = DefaultTTL
 	case cfg.DefaultTTL < 0 && cfg.DefaultTTL != NoExpiry:
 		return fmt.Errorf("DefaultTTL %v is negative: %w", cfg.DefaultTTL, ErrInvalidConfig)
+	case cfg.DefaultTTL > MaxTTL:
+		return fmt.Errorf("DefaultTTL %v exceeds MaxTTL %v (use NoExpiry for entries that never expire): %w", cfg.DefaultTTL, MaxTTL, ErrInvalidConfig)
 	}
 	switch {
 	case cfg.TTLJitterPercent == 0:
@@ -214,8 +225,8 @@ func (cfg *Config) normalizeRoutes() error {
 			if !ok {
 				return fmt.Errorf("RouteDefaultTTL prefix %q must be non-empty UTF-8: %w", raw, ErrInvalidConfig)
 			}
-			if d <= 0 && d != NoExpiry {
-				return fmt.Errorf("RouteDefaultTTL[%q] %v must be > 0 or NoExpiry: %w", raw, d, ErrInvalidConfig)
+			if (d <= 0 && d != NoExpiry) || d > MaxTTL {
+				return fmt.Errorf("RouteDefaultTTL[%q] %v must be in (0, MaxTTL %v] or NoExpiry: %w", raw, d, MaxTTL, ErrInvalidConfig)
 			}
 			if prev, dup := from[p]; dup {
 				return fmt.Errorf("RouteDefaultTTL has both %q and %q, the same route %q (a trailing ':' is ignored): %w", prev, raw, p, ErrInvalidConfig)

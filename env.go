@@ -34,7 +34,7 @@ const (
 //	YOKEDCACHE_URL                      any backend: mem://, redis://..., memcached://..., file://..., sqlite://...
 //	YOKEDCACHE_REDIS_URL                Redis URL; with neither URL set the memory backend is used
 //	YOKEDCACHE_KEY_PREFIX               Config.KeyPrefix
-//	YOKEDCACHE_DEFAULT_TTL              seconds (300) or a Go duration (5m)
+//	YOKEDCACHE_DEFAULT_TTL              seconds (300) or a Go duration (5m), at most MaxTTL
 //	YOKEDCACHE_TTL_JITTER_PERCENT       0-50; 0 means exact TTLs
 //	YOKEDCACHE_MEMORY_MAX_SIZE          entries
 //	YOKEDCACHE_MEMORY_CLEANUP_INTERVAL  seconds or a Go duration
@@ -117,6 +117,10 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if err := durVar(EnvDefaultTTL, &env.DefaultTTL); err != nil {
 		return Config{}, err
+	}
+	if env.DefaultTTL > MaxTTL {
+		v, _ := get(EnvDefaultTTL)
+		return bad(EnvDefaultTTL, v, fmt.Errorf("exceeds MaxTTL %v", MaxTTL))
 	}
 	if err := durVar(EnvMemoryCleanupInterval, &env.MemoryCleanupInterval); err != nil {
 		return Config{}, err

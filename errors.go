@@ -17,7 +17,8 @@ var (
 	ErrNotFound = backend.ErrNotFound
 	// ErrInvalidKey: empty key, invalid UTF-8 or longer than MaxKeyLength.
 	ErrInvalidKey = backend.ErrInvalidKey
-	// ErrInvalidTTL: a negative TTL other than NoExpiry.
+	// ErrInvalidTTL: a negative TTL other than NoExpiry, or one above
+	// MaxTTL.
 	ErrInvalidTTL = backend.ErrInvalidTTL
 	// ErrInvalidValue: the codec cannot encode the value (a channel, a
 	// function, a cyclic structure), or the destination is not a pointer.

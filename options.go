@@ -48,8 +48,8 @@ func collectSetOptions(opts []SetOption) setOptions {
 }
 
 // WithTTL sets the entry's time to live. 0 means Config.DefaultTTL;
-// NoExpiry stores an entry that never expires; any other negative value is
-// an error matching ErrInvalidTTL. Jitter (Config.TTLJitterPercent)
+// NoExpiry stores an entry that never expires; any other negative value,
+// or one above MaxTTL, is an error matching ErrInvalidTTL. Jitter (Config.TTLJitterPercent)
 // applies unless WithExactTTL is also given.
 func WithTTL(ttl time.Duration) SetOption { return SetOption{kind: optTTL, ttl: ttl} }
 

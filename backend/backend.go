@@ -15,7 +15,8 @@
 //   - Values are envelopes built by the Cache: never nil, never empty. A
 //     backend may keep the slice passed to Set; the Cache does not modify it
 //     afterwards. Slices returned by Get are treated as read-only.
-//   - TTLs in [SetOptions] are either > 0 or exactly [NoExpiry].
+//   - TTLs in [SetOptions] and Expire are either in (0, [MaxTTL]] or
+//     exactly [NoExpiry].
 //   - Tags are namespaced tag identifiers built by the Cache (prefix, ':',
 //     0xFF, "tag:", name). A backend may use them directly as key names.
 //
@@ -47,9 +48,18 @@ import (
 // mistaken for it.
 const NoExpiry time.Duration = math.MinInt64
 
+// MaxTTL is the longest TTL the Cache accepts and passes to a backend: one
+// year (365 days). Every backend honours it: Memcached stores a TTL over
+// 30 days as an absolute Unix time in a signed 32-bit field, which ends in
+// January 2038, so a year is safe until January 2037; Redis (PX, PXAT in
+// milliseconds) and the int64 Unix-nanosecond expiries of the memory, disk
+// and SQLite backends reach much further. Use NoExpiry for entries that
+// must not expire.
+const MaxTTL = 365 * 24 * time.Hour
+
 // SetOptions are the per-entry settings of a Set.
 type SetOptions struct {
-	// TTL is > 0, or NoExpiry.
+	// TTL is in (0, MaxTTL], or NoExpiry.
 	TTL time.Duration
 	// Tags are namespaced tag identifiers (see the package doc). Setting a
 	// key replaces any tags it had before. A backend that does not

@@ -1,6 +1,9 @@
 package backend
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Clock is the time source for TTLs and sweeps in backends that expire
 // entries themselves (memory, disk, SQLite). Tests inject a fake clock to
@@ -31,4 +34,14 @@ func ClockOrSystem(c Clock) Clock {
 		return SystemClock{}
 	}
 	return c
+}
+
+// ExpiresAt returns the Unix-nanosecond deadline now+ttl for a ttl > 0,
+// saturating at math.MaxInt64 (year 2262) instead of overflowing into the
+// past, so that no TTL, however long, makes an entry expire at once.
+func ExpiresAt(now int64, ttl time.Duration) int64 {
+	if ttl > 0 && now > math.MaxInt64-int64(ttl) {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
 }

@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/yokedcache/yokedcache"
@@ -96,6 +97,71 @@ func ttlLeaves() []leaf {
 					e.Fatalf("Touch WithTTL(-1s) = %v; want ErrInvalidTTL", err)
 				}
 				e.wantHit(e.c, "k", "v")
+			},
+		},
+		{
+			name:   "MaxTTL works and a longer TTL is rejected",
+			clause: "Every entry has a TTL ... A negative TTL is an error. (Any TTL up to yokedcache.MaxTTL works on every backend; a longer one is an error matching ErrInvalidTTL, never a silent immediate miss.)",
+			run: func(e *env) {
+				maxTTL := yokedcache.MaxTTL
+				e.set(e.c, "max", "v", yokedcache.WithTTL(maxTTL))
+				e.must(e.c.SetMany(e.ctx, map[string]any{"many": "v"}, yokedcache.WithTTL(maxTTL)), "SetMany WithTTL(MaxTTL)")
+				v, err := yokedcache.Fetch(e.ctx, e.c, "fetched", func(contextT) (string, error) { return "v", nil }, yokedcache.WithTTL(maxTTL))
+				if err != nil || v != "v" {
+					e.Fatalf("Fetch WithTTL(MaxTTL) = %q, %v; want the loader's value", v, err)
+				}
+				// Jitter never takes a TTL past the maximum.
+				jc := e.newCache(e.b, e.prefix, func(c *yokedcache.Config) {
+					c.TTLJitterPercent = 50
+					c.Rand = func() float64 { return 0.999 }
+				})
+				e.set(jc, "jittered", "v", yokedcache.WithTTL(maxTTL))
+				e.set(e.c, "k", "v", yokedcache.WithTTL(time.Minute))
+				long := []string{"max", "many", "fetched", "jittered"}
+				for _, k := range long {
+					e.wantHit(e.c, k, "v")
+				}
+				if e.supports(FeatureTTL) {
+					for _, k := range long {
+						e.wantTTL(e.c, k, maxTTL)
+					}
+					ok, err := e.c.Expire(e.ctx, "k", maxTTL)
+					if err != nil || !ok {
+						e.Fatalf("Expire(k, MaxTTL) = %v, %v; want true", ok, err)
+					}
+					e.wantTTL(e.c, "k", maxTTL)
+					ok, err = e.c.Touch(e.ctx, "k", yokedcache.WithTTL(maxTTL))
+					if err != nil || !ok {
+						e.Fatalf("Touch(k, WithTTL(MaxTTL)) = %v, %v; want true", ok, err)
+					}
+				}
+				for _, d := range []time.Duration{maxTTL + 1, maxTTL + time.Second, 2 * maxTTL, math.MaxInt64} {
+					if err := e.c.Set(e.ctx, "over", "v", yokedcache.WithTTL(d)); !errors.Is(err, yokedcache.ErrInvalidTTL) {
+						e.Fatalf("Set WithTTL(%v) = %v; want ErrInvalidTTL", d, err)
+					}
+					if err := e.c.SetMany(e.ctx, map[string]any{"over": "v"}, yokedcache.WithTTL(d)); !errors.Is(err, yokedcache.ErrInvalidTTL) {
+						e.Fatalf("SetMany WithTTL(%v) = %v; want ErrInvalidTTL", d, err)
+					}
+					if _, err := yokedcache.Fetch(e.ctx, e.c, "over", func(contextT) (string, error) { return "v", nil }, yokedcache.WithTTL(d)); !errors.Is(err, yokedcache.ErrInvalidTTL) {
+						e.Fatalf("Fetch WithTTL(%v) = %v; want ErrInvalidTTL", d, err)
+					}
+					if _, err := e.c.Expire(e.ctx, "k", d); !errors.Is(err, yokedcache.ErrInvalidTTL) {
+						e.Fatalf("Expire(k, %v) = %v; want ErrInvalidTTL", d, err)
+					}
+					if _, err := e.c.Touch(e.ctx, "k", yokedcache.WithTTL(d)); !errors.Is(err, yokedcache.ErrInvalidTTL) {
+						e.Fatalf("Touch(k, WithTTL(%v)) = %v; want ErrInvalidTTL", d, err)
+					}
+				}
+				e.wantMiss(e.c, "over")
+				e.wantHit(e.c, "k", "v")
+				if e.supports(FeatureTTL) {
+					e.wantTTL(e.c, "k", maxTTL) // the rejected calls changed nothing
+				}
+				if e.clock != nil {
+					e.advance(maxTTL - time.Minute)
+					e.wantHit(e.c, "max", "v")
+					e.waitExpired("max", time.Minute)
+				}
 			},
 		},
 		{

@@ -419,7 +419,7 @@ func (w *wtx) put(key string, value []byte, o backend.SetOptions) error {
 		if o.TTL <= 0 {
 			return fmt.Errorf("disk: ttl %s: %w", o.TTL, backend.ErrInvalidTTL)
 		}
-		exp = w.now + int64(o.TTL)
+		exp = backend.ExpiresAt(w.now, o.TTL)
 	}
 	rec := encodeRecord(exp, backend.UniqueTags(o.Tags), value)
 	size := entrySize(k, rec)

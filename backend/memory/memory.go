@@ -262,7 +262,7 @@ func (s *Store) expireAt(ttl time.Duration, now int64) int64 {
 	if ttl == backend.NoExpiry || ttl <= 0 {
 		return 0
 	}
-	return now + int64(ttl)
+	return backend.ExpiresAt(now, ttl) // saturates: a huge TTL never wraps into the past
 }
 
 // ---- Backend ----

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"testing"
 	"time"
@@ -437,5 +438,29 @@ func TestConcurrentMixedOperations(t *testing.T) {
 	}
 	if st.Keys != 0 || st.Extra["entries_all_prefixes"] != int64(0) || st.Bytes != 0 {
 		t.Fatalf("after invalidating every tag and expiring everything: keys=%d bytes=%d extra=%v; want an empty store", st.Keys, st.Bytes, st.Extra)
+	}
+}
+
+// A TTL longer than the int64 clock can add saturates: the entry lives
+// (practically) for ever instead of expiring at once.
+func TestHugeTTLSaturates(t *testing.T) {
+	clock := yokedcachetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := newStore(t, memory.Options{Clock: clock, CleanupInterval: -1})
+	set(t, s, "k", time.Duration(math.MaxInt64))
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatalf("Get after Set with TTL MaxInt64 = %v; want a hit", err)
+	}
+	set(t, s, "e", time.Minute)
+	if ok, err := s.Expire(ctx, "e", time.Duration(math.MaxInt64)); err != nil || !ok {
+		t.Fatalf("Expire(e, MaxInt64) = %v, %v", ok, err)
+	}
+	clock.Advance(100 * 365 * 24 * time.Hour)
+	for _, k := range []string{"k", "e"} {
+		if _, err := s.Get(ctx, k); err != nil {
+			t.Fatalf("Get(%q) a century later = %v; want a hit", k, err)
+		}
+		if d, err := s.TTL(ctx, k); err != nil || d <= 0 {
+			t.Fatalf("TTL(%q) = %v, %v; want a positive remaining time", k, d, err)
+		}
 	}
 }

@@ -470,7 +470,7 @@ func (s *Store) expiresAt(ttl time.Duration, now int64) int64 {
 	if ttl == backend.NoExpiry || ttl <= 0 {
 		return 0
 	}
-	return now + int64(ttl)
+	return backend.ExpiresAt(now, ttl)
 }
 
 func live(exp, now int64) bool { return exp == 0 || exp > now }
