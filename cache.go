@@ -38,7 +38,6 @@ type Cache struct {
 	bg  backend.BatchGetter
 	bs  backend.BatchSetter
 	bd  backend.BatchDeleter
-	ex  backend.Exister
 	exp backend.Expirer
 	tg  backend.Tagger
 	sc  backend.Scanner
@@ -146,7 +145,6 @@ func newCache(cfg Config, b backend.Backend, codecs [256]codec.Codec) *Cache {
 	c.bg, _ = b.(backend.BatchGetter)
 	c.bs, _ = b.(backend.BatchSetter)
 	c.bd, _ = b.(backend.BatchDeleter)
-	c.ex, _ = b.(backend.Exister)
 	c.exp, _ = b.(backend.Expirer)
 	c.tg, _ = b.(backend.Tagger)
 	c.sc, _ = b.(backend.Scanner)
@@ -642,7 +640,17 @@ func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
 	return ok, nil
 }
 
-// Exists reports whether key holds a live value.
+// Exists reports whether key holds a live value that reads can decode.
+// It agrees with Get: stored bytes that do not decode (a bad envelope or
+// checksum, or a codec this Cache does not know) are a miss, so Exists
+// reports false, counts them in Stats.Corrupt and logs them.
+//
+// Cost: Exists is a Get without the final decode into a Go value. It
+// reads the stored bytes (one round trip, transferring the value) and
+// verifies the envelope, decompressing a compressed payload; it does not
+// use a backend's cheaper existence check (backend.Exister), which cannot
+// see whether the bytes decode. For large values on a network backend,
+// TTL answers presence without the transfer but does not check the bytes.
 func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	if err := c.check(ctx); err != nil {
 		return false, &Error{Op: "exists", Key: key, Err: err}
@@ -650,27 +658,25 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	if err := validKey(key); err != nil {
 		return false, &Error{Op: "exists", Key: key, Err: err}
 	}
-	var ok bool
+	var raw []byte
 	var err error
-	if c.ex != nil {
-		c.withKey(key, func(skey string) { ok, err = c.ex.Exists(ctx, skey) })
-	} else {
-		var raw []byte
-		c.withKey(key, func(skey string) { raw, err = c.b.Get(ctx, skey) })
-		if err == nil {
-			ok = true
-			if _, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr != nil {
-				ok = false
-			}
-		} else if errors.Is(err, ErrNotFound) {
-			err = nil
-		}
-	}
+	c.withKey(key, func(skey string) { raw, err = c.b.Get(ctx, skey) })
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
 		c.m.errors.add(1)
 		return false, &Error{Op: "exists", Key: key, Err: err}
 	}
-	return ok, nil
+	env, err := c.decodeEnvelope(key, raw)
+	if err != nil {
+		return false, nil
+	}
+	if env.Codec != codec.IDRaw && env.Codec != codec.IDString && c.codecs[env.Codec] == nil {
+		_ = c.corrupt(key, fmt.Errorf("stored with unknown codec %s (add it to Config.ExtraCodecs)", codec.NameOf(env.Codec)))
+		return false, nil
+	}
+	return true, nil
 }
 
 // TTL returns key's remaining time to live, or NoExpiry. A missing key

@@ -125,7 +125,8 @@ type BatchDeleter interface {
 }
 
 // Exister answers "is this key present" without transferring the value.
-// Without it the Cache uses Get.
+// Cache.Exists does not use it: it reads the value with Get so that bytes
+// that do not decode count as absent, as they do for Cache.Get.
 type Exister interface {
 	Exists(ctx context.Context, key string) (bool, error)
 }
