@@ -7,6 +7,7 @@ import (
 	"iter"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
@@ -179,7 +180,9 @@ func GetMany[T any](ctx context.Context, c *Cache, keys []string) (map[string]T,
 
 // SetMany stores every entry of items with the same options, in one
 // backend round trip where the backend allows. Validation happens before
-// anything is written: an invalid key or value writes nothing.
+// anything is written: an invalid key or value writes nothing. When only
+// some writes fail, Stats.Sets still counts the ones known to have
+// succeeded (a backend batch reports them with a *backend.PartialError).
 func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOption) error {
 	if err := c.check(ctx); err != nil {
 		return &Error{Op: "set_many", Err: err}
@@ -205,25 +208,39 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 		start = time.Now()
 	}
 
+	var written int64
 	if c.bs != nil {
 		err = c.bs.SetMany(ctx, batch)
+		if err == nil {
+			written = int64(len(batch))
+		} else if pe, ok := errors.AsType[*backend.PartialError](err); ok {
+			written = pe.Done
+		}
 	} else {
+		var n atomic.Int64
 		err = forEachBounded(ctx, len(batch), func(i int) error {
-			return c.b.Set(ctx, batch[i].Key, batch[i].Value, batch[i].SetOptions)
+			err := c.b.Set(ctx, batch[i].Key, batch[i].Value, batch[i].SetOptions)
+			if err == nil {
+				n.Add(1)
+			}
+			return err
 		})
+		written = n.Load()
 	}
 	if timed {
 		c.m.lat[opSetMany].record(time.Since(start))
 	}
+	c.m.sets.add(written)
 	if err != nil {
 		c.m.errors.add(1)
 		return &Error{Op: "set_many", Err: err}
 	}
-	c.m.sets.add(int64(len(batch)))
 	return nil
 }
 
-// DeleteMany removes keys and returns how many existed.
+// DeleteMany removes keys and returns how many existed. When only some
+// deletes fail it returns the error with the count of those that
+// succeeded, which Stats.Deletes also counts.
 func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
 	if err := c.check(ctx); err != nil {
 		return 0, &Error{Op: "delete_many", Err: err}
@@ -235,12 +252,20 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
 		}
 		skeys[i] = c.storedKey(k)
 	}
+	var start time.Time
+	timed := sample()
+	if timed {
+		start = time.Now()
+	}
 	n, err := c.deleteStored(ctx, skeys)
+	if timed {
+		c.m.lat[opDeleteMany].record(time.Since(start))
+	}
+	c.m.deletes.add(n)
 	if err != nil {
 		c.m.errors.add(1)
 		return n, &Error{Op: "delete_many", Err: err}
 	}
-	c.m.deletes.add(n)
 	return n, nil
 }
 
@@ -290,12 +315,12 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int64, erro
 	start := time.Now()
 	n, err := c.tg.InvalidateTags(ctx, ids)
 	c.m.lat[opInvalidate].record(time.Since(start))
+	if n > 0 {
+		c.m.invalidations.add(n)
+	}
 	if err != nil {
 		c.m.errors.add(1)
 		return n, &Error{Op: "invalidate_tags", Err: err}
-	}
-	if n > 0 {
-		c.m.invalidations.add(n)
 	}
 	return n, nil
 }
@@ -360,19 +385,24 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, e
 		return 0, &Error{Op: "invalidate_pattern", Err: err}
 	}
 	var n int64
+	start := time.Now()
 	switch {
 	case c.pd != nil:
 		n, err = c.pd.DeletePattern(ctx, spat)
+		c.m.lat[opInvalidate].record(time.Since(start))
 	case c.sc != nil:
 		n, err = c.deleteScanned(ctx, spat, p)
+		c.m.lat[opInvalidate].record(time.Since(start))
 	default:
 		err = backend.Unsupported(backend.Name(c.b), "pattern invalidation", "the backend cannot enumerate keys")
+	}
+	if n > 0 {
+		c.m.invalidations.add(n)
 	}
 	if err != nil {
 		c.m.errors.add(1)
 		return n, &Error{Op: "invalidate_pattern", Err: err}
 	}
-	c.m.invalidations.add(n)
 	return n, nil
 }
 

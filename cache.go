@@ -629,7 +629,15 @@ func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
 	if err := validKey(key); err != nil {
 		return false, &Error{Op: "delete", Key: key, Err: err}
 	}
+	var start time.Time
+	timed := sample()
+	if timed {
+		start = time.Now()
+	}
 	ok, err := c.b.Delete(ctx, c.storedKey(key))
+	if timed {
+		c.m.lat[opDelete].record(time.Since(start))
+	}
 	if err != nil {
 		c.m.errors.add(1)
 		return false, &Error{Op: "delete", Key: key, Err: err}

@@ -35,11 +35,12 @@ const (
 	opDelete
 	opGetMany
 	opSetMany
-	opInvalidate
+	opDeleteMany
+	opInvalidate // InvalidateTags and InvalidatePattern, every call timed
 	opCount
 )
 
-var opNames = [opCount]string{"get", "set", "delete", "get_many", "set_many", "invalidate"}
+var opNames = [opCount]string{"get", "set", "delete", "get_many", "set_many", "delete_many", "invalidate"}
 
 // latencySample is 1 in sampleEvery operations timed: timing every call
 // would cost two clock reads on the hot path.

@@ -13,7 +13,8 @@ var (
 	// ErrInvalidKey reports an empty key, invalid UTF-8 or a key over the
 	// maximum length.
 	ErrInvalidKey = errors.New("yokedcache: invalid key")
-	// ErrInvalidTTL reports a negative TTL (other than NoExpiry).
+	// ErrInvalidTTL reports a negative TTL (other than NoExpiry) or one
+	// above MaxTTL.
 	ErrInvalidTTL = errors.New("yokedcache: invalid ttl")
 	// ErrInvalidValue reports a value the codec cannot encode.
 	ErrInvalidValue = errors.New("yokedcache: invalid value")
@@ -37,3 +38,17 @@ var (
 func Unsupported(backend, feature, why string) error {
 	return fmt.Errorf("%s: %s: %s: %w", backend, feature, why, ErrUnsupported)
 }
+
+// PartialError is returned by a batch write (BatchSetter.SetMany) that
+// stored some of its items but not all, for example when a router's
+// routes fail independently. Done counts the items known to be stored;
+// Err is the failure, which errors.Is and errors.As see through.
+type PartialError struct {
+	Done int64
+	Err  error
+}
+
+func (e *PartialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *PartialError) Unwrap() error { return e.Err }

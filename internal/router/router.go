@@ -471,7 +471,8 @@ func (r *Router) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 
 // SetMany writes items to their routes, one batch per backend. Tags on a
 // route without tag support fail the whole call before anything is
-// written.
+// written. When some routes fail and others store their items, the error
+// is a *backend.PartialError counting the stored items.
 func (r *Router) SetMany(ctx context.Context, items []backend.Item) error {
 	if err := r.check(); err != nil {
 		return err
@@ -488,13 +489,20 @@ func (r *Router) SetMany(ctx context.Context, items []backend.Item) error {
 			}
 		}
 	}
-	return r.fanOut(groups, func(m *member, idx []int) error {
+	var done atomic.Int64 // items stored, for a *backend.PartialError
+	err := r.fanOut(groups, func(m *member, idx []int) error {
 		sub := make([]backend.Item, len(idx))
 		for j, i := range idx {
 			sub[j] = items[i]
 		}
 		if bs, ok := m.b.(backend.BatchSetter); ok {
-			return bs.SetMany(ctx, sub)
+			err := bs.SetMany(ctx, sub)
+			if err == nil {
+				done.Add(int64(len(sub)))
+			} else if pe, ok := errors.AsType[*backend.PartialError](err); ok {
+				done.Add(pe.Done)
+			}
+			return err
 		}
 		var errs []error
 		for _, it := range sub {
@@ -503,10 +511,16 @@ func (r *Router) SetMany(ctx context.Context, items []backend.Item) error {
 				if ctx.Err() != nil {
 					break
 				}
+			} else {
+				done.Add(1)
 			}
 		}
 		return errors.Join(errs...)
 	})
+	if err != nil && done.Load() > 0 {
+		return &backend.PartialError{Done: done.Load(), Err: err}
+	}
+	return err
 }
 
 // DeleteMany removes keys from their routes and returns how many existed.

@@ -423,6 +423,14 @@ func TestFailingRouteIsolated(t *testing.T) {
 	if !errors.Is(err, errDown) || !has(t, def, "app:user:2") {
 		t.Fatalf("SetMany: %v", err)
 	}
+	if pe, ok := errors.AsType[*backend.PartialError](err); !ok || pe.Done != 1 {
+		t.Fatalf("SetMany with one route down = %#v; want a *backend.PartialError with Done 1", err)
+	}
+	if err := r.SetMany(ctx, []backend.Item{{Key: "app:session:3", Value: val("3"), SetOptions: opts}}); !errors.Is(err, errDown) {
+		t.Fatalf("SetMany on the down route only: %v", err)
+	} else if _, ok := errors.AsType[*backend.PartialError](err); ok {
+		t.Fatalf("SetMany that stored nothing = %#v; want no PartialError", err)
+	}
 	n, err := r.DeleteMany(ctx, []string{"app:user:2", "app:session:2"})
 	if n != 1 || !errors.Is(err, errDown) {
 		t.Fatalf("DeleteMany = %d, %v", n, err)
