@@ -2,6 +2,7 @@ package yokedcache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -134,8 +135,8 @@ func (cfg *Config) normalize() error {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = DefaultKeyPrefix
 	}
-	if !utf8.ValidString(cfg.KeyPrefix) || cfg.KeyPrefix[len(cfg.KeyPrefix)-1] == ':' {
-		return fmt.Errorf("KeyPrefix %q must be valid UTF-8 and not end in ':': %w", cfg.KeyPrefix, ErrInvalidConfig)
+	if err := validKeyPrefix(cfg.KeyPrefix); err != nil {
+		return fmt.Errorf("KeyPrefix %q %v: %w", cfg.KeyPrefix, err, ErrInvalidConfig)
 	}
 	switch {
 	case cfg.DefaultTTL == 0:
@@ -190,6 +191,14 @@ func (cfg *Config) normalize() error {
 		return err
 	}
 	cfg.Clock = backend.ClockOrSystem(cfg.Clock)
+	return nil
+}
+
+// validKeyPrefix checks a non-empty key prefix.
+func validKeyPrefix(p string) error {
+	if !utf8.ValidString(p) || p[len(p)-1] == ':' {
+		return errors.New("must be valid UTF-8 and not end in ':'")
+	}
 	return nil
 }
 

@@ -33,7 +33,7 @@ const (
 //	YOKEDCACHE_CONFIG_FILE              YAML file loaded first (LoadConfig); variables override it
 //	YOKEDCACHE_URL                      any backend: mem://, redis://..., memcached://..., file://..., sqlite://...
 //	YOKEDCACHE_REDIS_URL                Redis URL; with neither URL set the memory backend is used
-//	YOKEDCACHE_KEY_PREFIX               Config.KeyPrefix
+//	YOKEDCACHE_KEY_PREFIX               Config.KeyPrefix: valid UTF-8, not ending in ':'
 //	YOKEDCACHE_DEFAULT_TTL              seconds (300) or a Go duration (5m), at most MaxTTL
 //	YOKEDCACHE_TTL_JITTER_PERCENT       0-50; 0 means exact TTLs
 //	YOKEDCACHE_MEMORY_MAX_SIZE          entries
@@ -97,6 +97,9 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 		env.RedisURL = ru
 	}
 	if v, ok := get(EnvKeyPrefix); ok {
+		if err := validKeyPrefix(v); err != nil {
+			return bad(EnvKeyPrefix, v, err)
+		}
 		env.KeyPrefix = v
 	}
 	durVar := func(name string, dst *time.Duration) error {

@@ -427,3 +427,18 @@ func FuzzFromEnv(f *testing.F) {
 		}
 	})
 }
+
+// TestFromEnvKeyPrefixValidated: a bad prefix used to pass FromEnv and
+// fail later in New with an error naming KeyPrefix, not the variable.
+func TestFromEnvKeyPrefixValidated(t *testing.T) {
+	for _, v := range []string{"app:", "a\xffb", ":"} {
+		_, err := yokedcache.FromEnvMap(envMap(map[string]string{yokedcache.EnvKeyPrefix: v}))
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) || !strings.Contains(err.Error(), yokedcache.EnvKeyPrefix) {
+			t.Errorf("%s=%q: err = %v; want ErrInvalidConfig naming the variable", yokedcache.EnvKeyPrefix, v, err)
+		}
+	}
+	cfg, err := yokedcache.FromEnvMap(envMap(map[string]string{yokedcache.EnvKeyPrefix: "app:v2"}))
+	if err != nil || cfg.KeyPrefix != "app:v2" {
+		t.Fatalf("a valid prefix = %q, %v", cfg.KeyPrefix, err)
+	}
+}
