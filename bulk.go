@@ -337,8 +337,8 @@ func (c *Cache) compilePattern(pattern string) (*glob.Pattern, string, error) {
 	return p, glob.Escape(c.prefix) + pattern, nil
 }
 
-// Keys streams the user keys matching the glob pattern (see package doc
-// "Patterns"; "" or "*" lists every key). Keys are read from the backend in
+// Keys streams the user keys matching the glob pattern (see "Patterns" in
+// the package documentation; "" or "*" lists every key). Keys are read from the backend in
 // chunks, never all at once. Iteration stops at the first error, which is
 // yielded with an empty key. Backends that cannot list keys (Memcached)
 // yield an error matching ErrUnsupported.
@@ -374,8 +374,9 @@ func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, erro
 	}
 }
 
-// InvalidatePattern deletes every key matching the glob pattern and
-// returns how many it deleted.
+// InvalidatePattern deletes every key matching the glob pattern (see
+// "Patterns" in the package documentation) and returns how many it
+// deleted.
 func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, error) {
 	if err := c.check(ctx); err != nil {
 		return 0, &Error{Op: "invalidate_pattern", Err: err}

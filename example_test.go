@@ -111,6 +111,28 @@ func ExampleCache_FuzzySearch() {
 	// product:keyboard 86 49
 }
 
+// The README's search: "usr" scores 67 against "user:1", so it needs a
+// threshold below the default 80.
+func ExampleWithThreshold() {
+	ctx := context.Background()
+	cache, _ := yokedcache.New(yokedcache.Config{})
+	defer cache.Close()
+
+	_ = cache.Set(ctx, "user:1", "Alice")
+	_ = cache.Set(ctx, "user:2", "Bob")
+
+	results, _ := cache.FuzzySearch(ctx, "usr")
+	fmt.Println(len(results))
+	results, _ = cache.FuzzySearch(ctx, "usr", yokedcache.WithThreshold(60))
+	for _, r := range results {
+		fmt.Println(r.Key, r.Score)
+	}
+	// Output:
+	// 0
+	// user:1 67
+	// user:2 67
+}
+
 func ExampleCache_GetMany() {
 	ctx := context.Background()
 	cache, _ := yokedcache.New(yokedcache.Config{})
