@@ -52,6 +52,8 @@ const MaxTTL = backend.MaxTTL
 type Config struct {
 	// KeyPrefix namespaces every stored key as "<KeyPrefix>:<key>".
 	// Default "yokedcache". It must be valid UTF-8 without ':' at the end.
+	// Caches sharing a backend need prefixes that do not nest ("app" and
+	// "app:v2" overlap: a Flush of "app" empties both).
 	KeyPrefix string
 	// DefaultTTL applies when a Set has no WithTTL. Default 5 minutes; at
 	// most MaxTTL, or NoExpiry.
