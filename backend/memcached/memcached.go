@@ -223,16 +223,9 @@ type Store struct {
 	// counters, keyed by namespace or tag (see versionKeys).
 	nsKeys, tagKeys sync.Map // string -> []string
 	vkeyCount       atomic.Int64
-	// nsCache holds the namespace versions this Store has seen, keyed by
-	// the version's memcached key, for WriteNamespaceTTL and
-	// ReadNamespaceTTL.
-	nsCache sync.Map // string -> *nsCached
-	nsCount atomic.Int64
-}
-
-type nsCached struct {
-	version atomic.Uint64
-	at      atomic.Int64 // time.Now().UnixNano() when last seen
+	// ns holds the namespace versions this Store has seen, for
+	// WriteNamespaceTTL and ReadNamespaceTTL (nsversion.go).
+	ns nsCache
 }
 
 // cacheCap bounds the local caches; past it they are cleared.
@@ -336,8 +329,7 @@ func (s *Store) serverErr(srv int, err error) error {
 // Sets must then create new ones rather than write under versions that no
 // longer exist (which would read as misses).
 func (s *Store) netFailed() {
-	s.nsCache.Clear()
-	s.nsCount.Store(0)
+	s.ns.clear()
 }
 
 // staleConn reports whether err is what a pooled connection gives after
@@ -495,60 +487,6 @@ func (s *Store) createVersion(k string) (uint64, error) {
 	return 0, errors.New("memcached: version counter keeps disappearing (server out of memory?)")
 }
 
-func (s *Store) cachedNamespace(nsKey string, now int64, ttl time.Duration) (uint64, bool) {
-	if ttl <= 0 {
-		return 0, false
-	}
-	v, ok := s.nsCache.Load(nsKey)
-	if !ok {
-		return 0, false
-	}
-	c := v.(*nsCached)
-	if now-c.at.Load() >= int64(ttl) {
-		return 0, false
-	}
-	return c.version.Load(), true
-}
-
-func (s *Store) nsCaching() bool { return s.opts.WriteNamespaceTTL > 0 || s.opts.ReadNamespaceTTL > 0 }
-
-// rememberNamespace records a namespace version seen now.
-func (s *Store) rememberNamespace(nsKey string, version uint64, now int64) {
-	if !s.nsCaching() {
-		return
-	}
-	if v, ok := s.nsCache.Load(nsKey); ok {
-		c := v.(*nsCached)
-		c.version.Store(version)
-		c.at.Store(now)
-		return
-	}
-	if s.nsCount.Add(1) > cacheCap {
-		s.nsCache.Clear()
-		s.nsCount.Store(1)
-	}
-	c := new(nsCached)
-	c.version.Store(version)
-	c.at.Store(now)
-	s.nsCache.Store(nsKey, c)
-}
-
-// noteNamespace is rememberNamespace for reads: it skips the write when
-// the version is unchanged and was seen recently, so parallel reads do
-// not all write the same cache line.
-func (s *Store) noteNamespace(nsKey string, version uint64, now int64) {
-	if !s.nsCaching() {
-		return
-	}
-	if v, ok := s.nsCache.Load(nsKey); ok {
-		c := v.(*nsCached)
-		if c.version.Load() == version && now-c.at.Load() < int64(time.Second)/8 {
-			return
-		}
-	}
-	s.rememberNamespace(nsKey, version, now)
-}
-
 // memcachedExpiry converts a TTL into memcached's expiration: whole
 // seconds, rounded up plus one because memcached's clock ticks once a
 // second and may expire an item up to a second early (the value header
@@ -628,7 +566,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		return fmt.Errorf("memcached: item of %d bytes (value %d + header %d + key and overhead) exceeds MaxItemSize %d: %w",
 			total, len(value), hs, s.opts.MaxItemSize, backend.ErrValueTooLarge)
 	}
-	nsNow := now.UnixNano()
+	nsNow := mono()
 	if len(tags) == 0 {
 		v, ok := s.cachedNamespace(l.nsKey, nsNow, s.opts.WriteNamespaceTTL)
 		if !ok {
@@ -637,7 +575,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 				return opErr("set", s.serverErr(l.srv, err))
 			}
 			v = vs[0]
-			s.rememberNamespace(l.nsKey, v, nsNow)
+			s.rememberNamespace(l.nsKey, v, nsNow, mono())
 		}
 		h.nsVersion = v
 	} else {
@@ -655,7 +593,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 			return opErr("set", s.serverErr(l.srv, err))
 		}
 		h.nsVersion = vs[0]
-		s.rememberNamespace(l.nsKey, vs[0], nsNow)
+		s.rememberNamespace(l.nsKey, vs[0], nsNow, mono())
 		for i := range h.tags {
 			h.tags[i].version = vs[i+1]
 		}
@@ -680,7 +618,7 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 		return err
 	}
 	now := time.Now()
-	nsNow := now.UnixNano()
+	nsNow := mono()
 	type prep struct {
 		l       loc
 		h       header
@@ -730,12 +668,14 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 		}
 	}
 	versions := map[string]uint64{}
+	var seenAt int64
 	if len(need) > 0 {
 		vs, err := s.readVersions(need)
 		if err != nil {
 			s.netFailed()
 			return opErr("set many", err)
 		}
+		seenAt = mono()
 		for i, k := range need {
 			versions[k] = vs[i]
 		}
@@ -745,7 +685,7 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 		p := &ps[i]
 		if v, ok := versions[p.l.nsKey]; ok {
 			p.h.nsVersion = v
-			s.rememberNamespace(p.l.nsKey, v, nsNow)
+			s.rememberNamespace(p.l.nsKey, v, nsNow, seenAt)
 		}
 		for j, k := range p.tagKeys {
 			p.h.tags[j].version = versions[k]
@@ -797,7 +737,8 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 	now := time.Now()
 	var e *entry
 	fast := false
-	if v, ok := s.cachedNamespace(l.nsKey, now.UnixNano(), s.opts.ReadNamespaceTTL); ok {
+	from := mono()
+	if v, ok := s.cachedNamespace(l.nsKey, from, s.opts.ReadNamespaceTTL); ok {
 		// Trust the remembered namespace version: one single-key get.
 		var it *memcache.Item
 		err := retry(func() (err error) {
@@ -819,6 +760,7 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 	}
 	if !fast {
 		var items map[string]*memcache.Item
+		from = mono()
 		err = retry(func() (err error) {
 			items, err = s.client.GetMulti([]string{l.mkey, l.nsKey})
 			return err
@@ -826,7 +768,7 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 		if err != nil {
 			return nil, l, s.serverErr(l.srv, err)
 		}
-		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], now)
+		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], from)
 		if e, err = s.validate(key, l, items[l.mkey], nsv, nsOK, now); err != nil {
 			return nil, l, err
 		}
@@ -846,18 +788,19 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 	return e, l, nil
 }
 
-// namespaceItem parses a namespace counter read from the server and
-// records it for Set (and reads, with ReadNamespaceTTL).
-func (s *Store) namespaceItem(nsKey string, ns *memcache.Item, now time.Time) (uint64, bool) {
+// namespaceItem parses a namespace counter read from the server by a read
+// that began at from (a mono() instant) and records it for Set (and
+// reads, with ReadNamespaceTTL).
+func (s *Store) namespaceItem(nsKey string, ns *memcache.Item, from int64) (uint64, bool) {
 	if ns != nil {
 		if v, ok := parseVersion(ns.Value); ok {
-			s.noteNamespace(nsKey, v, now.UnixNano())
+			s.noteNamespace(nsKey, v, from, mono())
 			return v, true
 		}
 	}
 	// The counter is gone (evicted, server restarted): entries that
 	// recorded it are misses, and Set must create a new one.
-	s.nsCache.Delete(nsKey)
+	s.forgetNamespace(nsKey)
 	return 0, false
 }
 
@@ -1013,6 +956,7 @@ func (s *Store) lookupMany(keys []string) ([]*entry, []loc, error) {
 		}
 	}
 	var items map[string]*memcache.Item
+	from := mono()
 	err := retry(func() (err error) {
 		items, err = s.client.GetMulti(all)
 		return err
@@ -1026,7 +970,7 @@ func (s *Store) lookupMany(keys []string) ([]*entry, []loc, error) {
 	tagged := false
 	for i, k := range keys {
 		l := locs[i]
-		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], now)
+		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], from)
 		e, err := s.validate(k, l, items[l.mkey], nsv, nsOK, now)
 		if err != nil {
 			continue // unreadable: a miss
@@ -1254,22 +1198,27 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UnixNano()
 	err = s.eachServer(func(srv int, _ net.Addr) error {
 		var v uint64
+		from := mono()
 		err := retry(func() (err error) {
 			v, err = s.client.Increment(keys[srv], 1)
 			return err
 		})
 		switch {
 		case errors.Is(err, memcache.ErrCacheMiss):
-			s.nsCache.Delete(keys[srv])
+			s.forgetNamespace(keys[srv])
 			return nil
 		case err != nil:
-			s.nsCache.Delete(keys[srv])
+			s.forgetNamespace(keys[srv])
 			return err
 		}
-		s.rememberNamespace(keys[srv], v, now)
+		// Reads and Sets that fetched the old version and finish later
+		// cannot put it back (nsversion.go); if this version cannot be
+		// recorded either (a concurrent Flush), trust nothing.
+		if !s.rememberNamespace(keys[srv], v, from, mono()) {
+			s.forgetNamespace(keys[srv])
+		}
 		return nil
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -748,5 +749,50 @@ func TestConcurrentUse(t *testing.T) {
 		must(t, err)
 		mustMiss(t, a, k)
 		mustMiss(t, b, k)
+	}
+}
+
+// A Set or read that fetched the namespace version before this Store's
+// own Flush, and finishes after it, must not make the Store remember the
+// pre-flush version: reads right after Flush returns would accept the
+// flushed entries.
+func TestOwnFlushIsSeenDespiteConcurrentSets(t *testing.T) {
+	for _, o := range []memcached.Options{{}, {WriteNamespaceTTL: -1}} {
+		t.Run(fmt.Sprintf("WriteNamespaceTTL=%v", o.WriteNamespaceTTL), func(t *testing.T) {
+			ctx := context.Background()
+			o.Servers, o.Timeout = []string{testserver.SharedMemcached(t).Addr}, testTimeout
+			s := newStore(t, o)
+			ns := uniq(t) + ":"
+			stale := 0
+			for round := range 150 {
+				old := fmt.Sprintf("%sold%d", ns, round)
+				must(t, s.Set(ctx, old, []byte("v"), ttl(time.Minute)))
+				var stop atomic.Bool
+				var wg sync.WaitGroup
+				for g := range 4 {
+					wg.Go(func() {
+						for i := 0; !stop.Load(); i++ {
+							k := fmt.Sprintf("%sbg%d_%d", ns, g, i%5)
+							_ = s.Set(ctx, k, []byte("x"), ttl(time.Minute))
+							_, _ = s.Get(ctx, k)
+						}
+					})
+				}
+				time.Sleep(time.Millisecond)
+				err := s.Flush(ctx, ns)
+				stop.Store(true)
+				wg.Wait()
+				must(t, err)
+				if v, err := s.Get(ctx, old); err == nil {
+					stale++
+					t.Logf("round %d: %q read as %q after this Store's Flush returned", round, old, v)
+				} else if !errors.Is(err, backend.ErrNotFound) {
+					t.Fatal(err)
+				}
+			}
+			if stale > 0 {
+				t.Fatalf("%d/150 rounds: a flushed entry was a hit right after this Store's own Flush", stale)
+			}
+		})
 	}
 }
