@@ -607,12 +607,12 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	return nil
 }
 
-// SetMany stores items: one multi-get for every namespace and tag
-// version the items need (none for untagged items whose namespace version
-// is remembered), then the sets, each server's in sequence and the servers
-// in parallel (gomemcache has no multi-set). Every item is checked against
-// MaxItemSize before anything is sent. If a server fails, the other
-// servers' items are still written and the error names it.
+// SetMany stores items. Per server, in parallel: one multi-get for every
+// namespace and tag version its items need (none for untagged items whose
+// namespace version is remembered), then its sets in sequence (gomemcache
+// has no multi-set). Every item is checked against MaxItemSize before
+// anything is sent. If a server fails, the other servers' items are still
+// written and the error names it.
 func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -623,14 +623,16 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 		l       loc
 		h       header
 		tagKeys []string // the tags' counters on l.srv
+		needNS  bool     // the namespace version must be read
 	}
 	ps := make([]prep, len(items))
-	var need []string
+	perServer := make([][]int, len(s.sel.addrs)) // item indexes, in order
+	need := make([][]string, len(s.sel.addrs))   // version keys to read
 	seen := map[string]struct{}{}
-	want := func(k string) {
+	want := func(srv int, k string) {
 		if _, dup := seen[k]; !dup {
 			seen[k] = struct{}{}
-			need = append(need, k)
+			need[srv] = append(need[srv], k)
 		}
 	}
 	for i, it := range items {
@@ -656,7 +658,8 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 		if v, ok := s.cachedNamespace(l.nsKey, nsNow, s.opts.WriteNamespaceTTL); ok && len(tags) == 0 {
 			p.h.nsVersion = v
 		} else {
-			want(l.nsKey)
+			p.needNS = true
+			want(l.srv, l.nsKey)
 		}
 		for j, t := range tags {
 			tk, err := s.versionKeys(kindTag, t)
@@ -664,40 +667,37 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 				return err
 			}
 			p.tagKeys[j] = tk[l.srv]
-			want(tk[l.srv])
+			want(l.srv, tk[l.srv])
 		}
+		perServer[l.srv] = append(perServer[l.srv], i)
 	}
-	versions := map[string]uint64{}
-	var seenAt int64
-	if len(need) > 0 {
-		vs, err := s.readVersions(need)
-		if err != nil {
-			s.netFailed()
-			return opErr("set many", err)
+	err := s.onServers(func(srv int) bool { return len(perServer[srv]) > 0 }, func(srv int) error {
+		// Each item's versions live on its own server: one server's
+		// failure leaves the others' items to be written.
+		versions := make(map[string]uint64, len(need[srv]))
+		var seenAt int64
+		if len(need[srv]) > 0 {
+			vs, err := s.readVersions(need[srv])
+			if err != nil {
+				return err
+			}
+			seenAt = mono()
+			for i, k := range need[srv] {
+				versions[k] = vs[i]
+			}
 		}
-		seenAt = mono()
-		for i, k := range need {
-			versions[k] = vs[i]
-		}
-	}
-	perServer := make([][]*memcache.Item, len(s.sel.addrs))
-	for i, it := range items {
-		p := &ps[i]
-		if v, ok := versions[p.l.nsKey]; ok {
-			p.h.nsVersion = v
-			s.rememberNamespace(p.l.nsKey, v, nsNow, seenAt)
-		}
-		for j, k := range p.tagKeys {
-			p.h.tags[j].version = versions[k]
-		}
-		buf := appendHeader(make([]byte, 0, headerSize(&p.h)+len(it.Value)), &p.h, it.Value)
-		perServer[p.l.srv] = append(perServer[p.l.srv], &memcache.Item{
-			Key: p.l.mkey, Value: buf, Expiration: memcachedExpiry(it.TTL, now),
-		})
-	}
-	err := s.eachServer(func(srv int, _ net.Addr) error {
-		for _, it := range perServer[srv] {
-			if err := retry(func() error { return s.client.Set(it) }); err != nil {
+		for _, i := range perServer[srv] {
+			p, it := &ps[i], items[i]
+			if p.needNS {
+				p.h.nsVersion = versions[p.l.nsKey]
+				s.rememberNamespace(p.l.nsKey, p.h.nsVersion, nsNow, seenAt)
+			}
+			for j, k := range p.tagKeys {
+				p.h.tags[j].version = versions[k]
+			}
+			buf := appendHeader(make([]byte, 0, headerSize(&p.h)+len(it.Value)), &p.h, it.Value)
+			mi := &memcache.Item{Key: p.l.mkey, Value: buf, Expiration: memcachedExpiry(it.TTL, now)}
+			if err := retry(func() error { return s.client.Set(mi) }); err != nil {
 				return tooLarge(err)
 			}
 		}
@@ -777,9 +777,12 @@ func (s *Store) lookup(key string) (*entry, loc, error) {
 		return nil, l, nil
 	}
 	if len(e.h.tags) > 0 {
-		ok, err := s.checkTags([]*entry{e}, []int{l.srv})
+		ok, failed, err := s.checkTags([]*entry{e}, []int{l.srv})
 		if err != nil {
-			return nil, l, s.serverErr(l.srv, err)
+			return nil, l, err
+		}
+		if failed[l.srv] != nil {
+			return nil, l, s.serverErr(l.srv, failed[l.srv])
 		}
 		if !ok[0] {
 			return nil, l, nil
@@ -826,11 +829,13 @@ func (s *Store) validate(key string, l loc, it *memcache.Item, nsv uint64, nsOK 
 	return &entry{h: h, value: val, item: it}, nil
 }
 
-// checkTags reads the tag versions of entries (on each entry's server) in
-// one batch and reports, per entry, whether all its tags are current. A
-// missing counter is a mismatch.
-func (s *Store) checkTags(es []*entry, srvs []int) ([]bool, error) {
-	var keys []string
+// checkTags reads the tag versions of entries (on each entry's server),
+// one multi-get per server, the servers in parallel, and reports, per
+// entry, whether all its tags are current. A missing counter is a
+// mismatch. failed[srv] is the error of a server whose versions could not
+// be read; its entries are reported false.
+func (s *Store) checkTags(es []*entry, srvs []int) (ok []bool, failed []error, err error) {
+	keys := make([][]string, len(s.sel.addrs))
 	idx := make(map[string]struct{})
 	tk := make([][]string, len(es))
 	for i, e := range es {
@@ -841,29 +846,20 @@ func (s *Store) checkTags(es []*entry, srvs []int) ([]bool, error) {
 		for j, t := range e.h.tags {
 			ks, err := s.versionKeys(kindTag, t.tag)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			k := ks[srvs[i]]
 			tk[i][j] = k
 			if _, dup := idx[k]; !dup {
 				idx[k] = struct{}{}
-				keys = append(keys, k)
+				keys[srvs[i]] = append(keys[srvs[i]], k)
 			}
 		}
 	}
-	ok := make([]bool, len(es))
-	var items map[string]*memcache.Item
-	if len(keys) > 0 {
-		err := retry(func() (err error) {
-			items, err = s.client.GetMulti(keys)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
+	items, failed := s.getMulti(keys)
+	ok = make([]bool, len(es))
 	for i, e := range es {
-		if e == nil {
+		if e == nil || failed[srvs[i]] != nil {
 			continue
 		}
 		ok[i] = true
@@ -879,7 +875,53 @@ func (s *Store) checkTags(es []*entry, srvs []int) ([]bool, error) {
 			}
 		}
 	}
-	return ok, nil
+	return ok, failed, nil
+}
+
+// getMulti reads keys[srv] from each server srv with one multi-get, the
+// servers in parallel. failed[srv] is the error of a server that failed,
+// unnamed; the items of the others are returned.
+func (s *Store) getMulti(keys [][]string) (map[string]*memcache.Item, []error) {
+	failed := make([]error, len(s.sel.addrs))
+	var mu sync.Mutex
+	var out map[string]*memcache.Item
+	run := func(srv int) {
+		var items map[string]*memcache.Item
+		err := retry(func() (err error) {
+			items, err = s.client.GetMulti(keys[srv])
+			return err
+		})
+		if err != nil {
+			failed[srv] = err
+			return
+		}
+		mu.Lock()
+		if out == nil {
+			out = items
+		} else {
+			for k, it := range items {
+				out[k] = it
+			}
+		}
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	first := -1
+	for srv, ks := range keys {
+		if len(ks) == 0 {
+			continue
+		}
+		if first < 0 {
+			first = srv // run on this goroutine, after starting the others
+			continue
+		}
+		wg.Go(func() { run(srv) })
+	}
+	if first >= 0 {
+		run(first)
+	}
+	wg.Wait()
+	return out, failed
 }
 
 // Get returns the value stored under key, or an error matching
@@ -912,14 +954,18 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	return e != nil, nil
 }
 
-// GetMany reads keys with one multi-get (values and namespace versions,
-// spread over the servers in parallel) plus one for the tag versions of
-// tagged entries. If any server involved fails, it returns the error.
+// GetMany reads keys with one multi-get per server (values and namespace
+// versions, the servers in parallel) plus one per server for the tag
+// versions of tagged entries. If any server involved fails, it returns
+// the error, naming the server.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	es, _, err := s.lookupMany(keys)
+	es, _, failed, err := s.lookupMany(keys)
+	if err == nil {
+		err = s.namedErrs(failed)
+	}
 	if err != nil {
 		return nil, opErr("get many", err)
 	}
@@ -932,92 +978,112 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	return out, nil
 }
 
-// lookupMany is lookup for several keys, batched. Unreadable values are
-// misses.
-func (s *Store) lookupMany(keys []string) ([]*entry, []loc, error) {
-	es := make([]*entry, len(keys))
-	locs := make([]loc, len(keys))
-	if len(keys) == 0 {
-		return es, locs, nil
+// namedErrs joins per-server errors, each naming its server.
+func (s *Store) namedErrs(errs []error) error {
+	var named []error
+	for srv, err := range errs {
+		if err != nil {
+			named = append(named, fmt.Errorf("server %s: %w", s.sel.addrs[srv], err))
+		}
 	}
-	all := make([]string, 0, len(keys)+len(s.sel.addrs))
+	return errors.Join(named...)
+}
+
+// lookupMany is lookup for several keys, batched per server: one
+// multi-get per server for values and namespace versions, then one per
+// server for tag versions, the servers in parallel. Unreadable values are
+// misses. failed[srv] is the error of a server that failed; the entries
+// of keys on it are nil (unknown), the others are checked as usual.
+func (s *Store) lookupMany(keys []string) (es []*entry, locs []loc, failed []error, err error) {
+	es = make([]*entry, len(keys))
+	locs = make([]loc, len(keys))
+	failed = make([]error, len(s.sel.addrs))
+	if len(keys) == 0 {
+		return es, locs, failed, nil
+	}
+	perServer := make([][]string, len(s.sel.addrs))
 	seen := make(map[string]struct{}, len(keys)+len(s.sel.addrs))
 	for i, k := range keys {
 		l, err := s.locate(k)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		locs[i] = l
 		for _, mk := range [2]string{l.mkey, l.nsKey} {
 			if _, dup := seen[mk]; !dup {
 				seen[mk] = struct{}{}
-				all = append(all, mk)
+				perServer[l.srv] = append(perServer[l.srv], mk)
 			}
 		}
 	}
-	var items map[string]*memcache.Item
 	from := mono()
-	err := retry(func() (err error) {
-		items, err = s.client.GetMulti(all)
-		return err
-	})
-	if err != nil {
-		s.netFailed()
-		return nil, nil, err
-	}
+	items, failed := s.getMulti(perServer)
 	now := time.Now()
 	srvs := make([]int, len(keys))
 	tagged := false
 	for i, k := range keys {
 		l := locs[i]
+		srvs[i] = l.srv
+		if failed[l.srv] != nil {
+			continue
+		}
 		nsv, nsOK := s.namespaceItem(l.nsKey, items[l.nsKey], from)
 		e, err := s.validate(k, l, items[l.mkey], nsv, nsOK, now)
 		if err != nil {
 			continue // unreadable: a miss
 		}
-		es[i], srvs[i] = e, l.srv
+		es[i] = e
 		if e != nil && len(e.h.tags) > 0 {
 			tagged = true
 		}
 	}
 	if tagged {
-		ok, err := s.checkTags(es, srvs)
+		ok, tfailed, err := s.checkTags(es, srvs)
 		if err != nil {
-			s.netFailed()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for i, e := range es {
 			if e != nil && len(e.h.tags) > 0 && !ok[i] {
 				es[i] = nil
 			}
 		}
+		for srv, err := range tfailed {
+			if err != nil && failed[srv] == nil {
+				failed[srv] = err
+			}
+		}
 	}
-	return es, locs, nil
+	for _, err := range failed {
+		if err != nil {
+			s.netFailed()
+			break
+		}
+	}
+	return es, locs, failed, nil
 }
 
-// DeleteMany removes keys and returns how many held live entries: one
-// multi-get to learn which are live, then the deletes, each server's in
-// sequence and the servers in parallel (gomemcache has no multi-delete).
-// If a server fails, the others' keys are still deleted and the error
-// names it.
+// DeleteMany removes keys and returns how many held live entries. Per
+// server, in parallel: one multi-get to learn which are live, then the
+// deletes in sequence (gomemcache has no multi-delete). If a server
+// fails, the others' keys are still deleted and the error names it.
 func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	es, locs, err := s.lookupMany(keys)
+	es, locs, failed, err := s.lookupMany(keys)
 	if err != nil {
 		return 0, opErr("delete many", err)
 	}
 	perServer := make([][]int, len(s.sel.addrs))
 	seen := make(map[string]struct{}, len(keys))
 	for i, l := range locs {
-		if _, dup := seen[l.mkey]; !dup {
+		if _, dup := seen[l.mkey]; !dup && failed[l.srv] == nil {
 			seen[l.mkey] = struct{}{}
 			perServer[l.srv] = append(perServer[l.srv], i)
 		}
 	}
 	var n atomic.Int64
-	err = s.eachServer(func(srv int, _ net.Addr) error {
+	err = s.onServers(func(srv int) bool { return len(perServer[srv]) > 0 }, func(srv int) error {
 		for _, i := range perServer[srv] {
 			err := retry(func() error { return s.client.Delete(locs[i].mkey) })
 			switch {
@@ -1030,7 +1096,7 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err = errors.Join(s.namedErrs(failed), err); err != nil {
 		s.netFailed()
 		return n.Load(), opErr("delete many", err)
 	}
@@ -1133,17 +1199,31 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 // eachServer runs f for every server in parallel and joins the errors,
 // each naming its server.
 func (s *Store) eachServer(f func(i int, addr net.Addr) error) error {
+	return s.onServers(func(int) bool { return true }, func(i int) error { return f(i, s.sel.addrs[i]) })
+}
+
+// onServers runs f for every server i with use(i), in parallel (the
+// first on the calling goroutine), and joins the errors, each naming its
+// server.
+func (s *Store) onServers(use func(i int) bool, f func(i int) error) error {
 	errs := make([]error, len(s.sel.addrs))
 	var wg sync.WaitGroup
-	for i, a := range s.sel.addrs {
-		wg.Go(func() {
-			if err := f(i, a); err != nil {
-				errs[i] = fmt.Errorf("server %s: %w", a, err)
-			}
-		})
+	first := -1
+	for i := range s.sel.addrs {
+		if !use(i) {
+			continue
+		}
+		if first < 0 {
+			first = i
+			continue
+		}
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	if first >= 0 {
+		errs[first] = f(first)
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return s.namedErrs(errs)
 }
 
 // InvalidateTags increments the version counter of every tag on every

@@ -796,3 +796,73 @@ func TestOwnFlushIsSeenDespiteConcurrentSets(t *testing.T) {
 		})
 	}
 }
+
+// SetMany and DeleteMany work server by server: one server down fails
+// only its own part, named in the error.
+func TestBatchesWithOneServerDown(t *testing.T) {
+	ctx := context.Background()
+	ms := []*testserver.Memcached{
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+		testserver.StartMemcached(t, testserver.MemcachedOptions{}),
+	}
+	addrs := []string{ms[0].Addr, ms[1].Addr}
+	s := newStore(t, memcached.Options{Servers: addrs, Timeout: testTimeout})
+	const tag = "p:\xfftag:t"
+	var keys []string
+	var items []backend.Item
+	for i := range 40 {
+		k := fmt.Sprintf("p:k%d", i)
+		keys = append(keys, k)
+		o := ttl(time.Minute)
+		if i%2 == 0 {
+			o.Tags = []string{tag}
+		}
+		items = append(items, backend.Item{Key: k, Value: []byte("v1"), SetOptions: o})
+	}
+	must(t, s.SetMany(ctx, items))
+	where := whereIs(t, addrs, keys)
+	live := 0
+	for _, w := range where {
+		if w == 0 {
+			live++
+		}
+	}
+	if live == 0 || live == len(keys) {
+		t.Fatalf("keys not spread over the servers: %d of %d on server 0", live, len(keys))
+	}
+	ms[1].Stop()
+	// Twice: the first failure also drops the remembered namespace
+	// versions, so the second SetMany must read them per server.
+	for round, v := range []string{"v2", "v3"} {
+		for i := range items {
+			items[i].Value = []byte(v)
+		}
+		err := s.SetMany(ctx, items)
+		if err == nil || !strings.Contains(err.Error(), ms[1].Addr) {
+			t.Fatalf("SetMany %d with a server down = %v; want an error naming %s", round, err, ms[1].Addr)
+		}
+		if strings.Contains(err.Error(), ms[0].Addr) {
+			t.Fatalf("SetMany %d: error %q names the running server", round, err)
+		}
+		for i, k := range keys {
+			if where[i] == 0 {
+				mustGet(t, s, k, v)
+			}
+		}
+	}
+	if _, err := s.GetMany(ctx, keys); err == nil || !strings.Contains(err.Error(), ms[1].Addr) {
+		t.Fatalf("GetMany with a server down = %v; want an error naming %s", err, ms[1].Addr)
+	}
+	n, err := s.DeleteMany(ctx, keys)
+	if err == nil || !strings.Contains(err.Error(), ms[1].Addr) {
+		t.Fatalf("DeleteMany with a server down = %d, %v; want an error naming %s", n, err, ms[1].Addr)
+	}
+	if n != int64(live) {
+		t.Fatalf("DeleteMany with a server down removed %d live entries; want the %d on the running server", n, live)
+	}
+	for i, k := range keys {
+		if where[i] == 0 {
+			mustMiss(t, s, k)
+		}
+	}
+}
