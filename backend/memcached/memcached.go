@@ -491,27 +491,41 @@ func (s *Store) createVersion(k string) (uint64, error) {
 // seconds, rounded up plus one because memcached's clock ticks once a
 // second and may expire an item up to a second early (the value header
 // holds the exact expiry, which reads check); beyond 30 days an absolute
-// Unix time, as the protocol requires.
+// Unix time, as the protocol requires, at most maxExpiry.
 func memcachedExpiry(ttl time.Duration, now time.Time) int32 {
 	if ttl == backend.NoExpiry {
 		return 0
 	}
-	secs := int64((ttl+time.Second-1)/time.Second) + 1
+	secs := int64(ttl / time.Second) // no overflow for any ttl
+	if ttl%time.Second != 0 {
+		secs++
+	}
+	secs++
 	if secs <= 30*24*3600 {
 		return int32(secs)
 	}
 	abs := now.Unix() + secs
-	if abs > math.MaxInt32 {
-		return math.MaxInt32
+	if abs > maxExpiry {
+		return maxExpiry
 	}
 	return int32(abs)
 }
+
+// maxExpiry is the latest expiration memcached can store: its exptime is
+// a signed 32-bit Unix time (2038-01-19T03:14:07Z).
+const maxExpiry = math.MaxInt32
+
+// maxExpiryMs is the latest exact expiry a value header records: a second
+// before maxExpiry, since memcached may expire an item a second early.
+// Longer TTLs are clamped to it, so that TTL reports what is stored.
+const maxExpiryMs = (maxExpiry - 1) * 1000
 
 func expiryMs(ttl time.Duration, now time.Time) int64 {
 	if ttl == backend.NoExpiry {
 		return 0
 	}
-	return now.Add(ttl).UnixMilli()
+	// time.Time.Add saturates instead of wrapping.
+	return min(now.Add(ttl).UnixMilli(), maxExpiryMs)
 }
 
 // loc is where a stored key lives.

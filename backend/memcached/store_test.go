@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -863,6 +864,34 @@ func TestBatchesWithOneServerDown(t *testing.T) {
 	for i, k := range keys {
 		if where[i] == 0 {
 			mustMiss(t, s, k)
+		}
+	}
+}
+
+// A TTL beyond memcached's latest expiration (2038) is clamped to it, and
+// TTL reports the clamped time: never an overflow into an immediate miss.
+func TestHugeTTLIsClamped(t *testing.T) {
+	ctx := context.Background()
+	s := shared(t)
+	p := uniq(t)
+	// Millisecond rounding and the time between the calls: a second of
+	// slack above, a minute below.
+	limit := time.Until(time.Unix(math.MaxInt32-1, 0)) + time.Second
+	for i, d := range []time.Duration{math.MaxInt64, 250 * 365 * 24 * time.Hour} {
+		k := fmt.Sprintf("%s:k%d", p, i)
+		must(t, s.Set(ctx, k, []byte("v"), ttl(d)))
+		mustGet(t, s, k, "v")
+		got, err := s.TTL(ctx, k)
+		if err != nil || got > limit || got < limit-time.Minute {
+			t.Fatalf("TTL after Set with TTL %v = %v, %v; want about %v (memcached's limit)", d, got, err, limit)
+		}
+		must(t, s.Set(ctx, k, []byte("v"), ttl(time.Minute)))
+		if ok, err := s.Expire(ctx, k, d); !ok || err != nil {
+			t.Fatalf("Expire(%v) = %v, %v", d, ok, err)
+		}
+		mustGet(t, s, k, "v")
+		if got, err := s.TTL(ctx, k); err != nil || got > limit || got < limit-time.Minute {
+			t.Fatalf("TTL after Expire(%v) = %v, %v; want about %v", d, got, err, limit)
 		}
 	}
 }
