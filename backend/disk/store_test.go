@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -512,5 +513,31 @@ func TestCorruptRecordIsAnErrorNotAPanic(t *testing.T) {
 	}
 	if got, err := s.Get(ctx, "good"); err != nil || string(got) != "v" {
 		t.Fatalf("Get(good) = %q, %v", got, err)
+	}
+}
+
+// A TTL too large to add to the current time saturates at the latest
+// representable expiry instead of wrapping into the past.
+func TestHugeTTLSaturates(t *testing.T) {
+	s := open(t, disk.Options{Directory: t.TempDir(), CleanupInterval: -1})
+	for _, d := range []time.Duration{math.MaxInt64, 250 * 365 * 24 * time.Hour} {
+		must(t, s.Set(ctx, "k", []byte("v"), backend.SetOptions{TTL: d}))
+		if got, err := s.Get(ctx, "k"); err != nil || string(got) != "v" {
+			t.Fatalf("Get after Set with TTL %v = %q, %v", d, got, err)
+		}
+		want := min(d, time.Until(time.Unix(0, math.MaxInt64)))
+		if got, err := s.TTL(ctx, "k"); err != nil || got > want || got < want-time.Minute {
+			t.Fatalf("TTL after Set with TTL %v = %v, %v; want about %v", d, got, err, want)
+		}
+		must(t, s.Set(ctx, "k", []byte("v"), backend.SetOptions{TTL: time.Minute}))
+		if ok, err := s.Expire(ctx, "k", d); !ok || err != nil {
+			t.Fatalf("Expire(%v) = %v, %v", d, ok, err)
+		}
+		if n, err := s.Sweep(ctx); n != 0 || err != nil {
+			t.Fatalf("Sweep = %d, %v; want nothing swept", n, err)
+		}
+		if got, err := s.Get(ctx, "k"); err != nil || string(got) != "v" {
+			t.Fatalf("Get after Expire(%v) = %q, %v", d, got, err)
+		}
 	}
 }
