@@ -92,8 +92,10 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		value = []byte{}
 	}
 	size := entrySize(key, value, opts.Tags)
-	exp := s.expiresAt(opts.TTL, s.now())
-	var err error
+	exp, err := expiresAt(opts.TTL, s.now())
+	if err != nil {
+		return fmt.Errorf("sqlite: set: %w", err)
+	}
 	if len(opts.Tags) == 0 {
 		s.wmu.Lock()
 		_, err = s.stmtSet.ExecContext(ctx, key, value, exp, size, 0)
@@ -303,20 +305,26 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 		return err
 	}
 	var total int64
-	for _, it := range items {
+	now := s.now()
+	exps := make([]int64, len(items))
+	for i, it := range items {
 		if err := s.checkItem(it.Key, it.Value, it.Tags); err != nil {
 			return err
 		}
+		exp, err := expiresAt(it.TTL, now)
+		if err != nil {
+			return fmt.Errorf("sqlite: set many: %q: %w", it.Key, err)
+		}
+		exps[i] = exp
 		total += entrySize(it.Key, it.Value, it.Tags)
 	}
 	if len(items) == 0 {
 		return nil
 	}
-	now := s.now()
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		set := tx.StmtContext(ctx, s.stmtSet)
-		for _, it := range items {
-			if err := setTx(ctx, tx, set, it, s.expiresAt(it.TTL, now), entrySize(it.Key, it.Value, it.Tags)); err != nil {
+		for i, it := range items {
+			if err := setTx(ctx, tx, set, it, exps[i], entrySize(it.Key, it.Value, it.Tags)); err != nil {
 				return err
 			}
 		}
@@ -394,14 +402,15 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	if ttl <= 0 && ttl != backend.NoExpiry {
-		return false, fmt.Errorf("sqlite: expire: ttl %s: %w", ttl, backend.ErrInvalidTTL)
-	}
 	now := s.now()
+	exp, err := expiresAt(ttl, now)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: expire: %w", err)
+	}
 	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE yokedcache_entries SET expires_at = ?
-			WHERE key = ? AND (expires_at = 0 OR expires_at > ?)`, s.expiresAt(ttl, now), key, now)
+			WHERE key = ? AND (expires_at = 0 OR expires_at > ?)`, exp, key, now)
 		if err != nil {
 			return err
 		}

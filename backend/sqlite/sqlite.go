@@ -465,12 +465,20 @@ func (s *Store) mapErr(err error) error {
 	return err
 }
 
-// expiresAt converts a TTL to the stored expiry.
-func (s *Store) expiresAt(ttl time.Duration, now int64) int64 {
-	if ttl == backend.NoExpiry || ttl <= 0 {
-		return 0
+// expiresAt converts a TTL (> 0, or backend.NoExpiry) to the stored
+// expiry: 0 for NoExpiry, otherwise now + ttl in Unix nanoseconds,
+// saturated at math.MaxInt64 (the year 2262) instead of wrapping, and at
+// least 1, so that a stored expiry is never 0 by accident nor negative
+// (the sweep and eviction read only expires_at > 0). A TTL of 0 or below
+// is an error matching backend.ErrInvalidTTL, as on the disk backend.
+func expiresAt(ttl time.Duration, now int64) (int64, error) {
+	if ttl == backend.NoExpiry {
+		return 0, nil
 	}
-	return backend.ExpiresAt(now, ttl)
+	if ttl <= 0 {
+		return 0, fmt.Errorf("ttl %s (want > 0 or backend.NoExpiry): %w", ttl, backend.ErrInvalidTTL)
+	}
+	return max(backend.ExpiresAt(now, ttl), 1), nil
 }
 
 func live(exp, now int64) bool { return exp == 0 || exp > now }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -466,5 +467,77 @@ func TestGetManySpecialKeys(t *testing.T) {
 				t.Errorf("GetMany: %q = %q, want %q", k, got[i], fmt.Sprint(want))
 			}
 		}
+	}
+}
+
+// A TTL too large to add to the current time saturates instead of
+// wrapping into a negative expiry (an immediate miss that no sweep or
+// eviction ever removed).
+func TestHugeTTLSaturates(t *testing.T) {
+	s := newStore(t, sqlite.Options{CleanupInterval: -1})
+	for _, d := range []time.Duration{math.MaxInt64, 250 * 365 * 24 * time.Hour} {
+		for _, write := range []func(){
+			func() { set(t, s, "k", "v", d) },
+			func() {
+				must(t, s.SetMany(ctx, []backend.Item{{Key: "k", Value: []byte("v"), SetOptions: backend.SetOptions{TTL: d}}}))
+			},
+			func() {
+				set(t, s, "k", "v", time.Minute)
+				if ok, err := s.Expire(ctx, "k", d); !ok || err != nil {
+					t.Fatalf("Expire(%v) = %v, %v", d, ok, err)
+				}
+			},
+		} {
+			write()
+			if got, err := s.Get(ctx, "k"); err != nil || string(got) != "v" {
+				t.Fatalf("Get after a write with TTL %v = %q, %v", d, got, err)
+			}
+			want := min(d, time.Until(time.Unix(0, math.MaxInt64)))
+			if got, err := s.TTL(ctx, "k"); err != nil || got > want || got < want-time.Minute {
+				t.Fatalf("TTL after a write with TTL %v = %v, %v; want about %v", d, got, err, want)
+			}
+			if n := count(t, s, `SELECT count(*) FROM yokedcache_entries WHERE expires_at < 0`); n != 0 {
+				t.Fatalf("%d rows with a negative expires_at", n)
+			}
+		}
+	}
+}
+
+// A TTL of 0 or below is an error, as on the disk backend (the Cache
+// passes only TTLs > 0 or backend.NoExpiry): it used to mean "never
+// expire".
+func TestNonPositiveTTLIsInvalid(t *testing.T) {
+	s := newStore(t, sqlite.Options{CleanupInterval: -1})
+	for _, d := range []time.Duration{0, -time.Second, math.MinInt64 + 1} {
+		if err := s.Set(ctx, "k", []byte("v"), backend.SetOptions{TTL: d}); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("Set with TTL %v = %v; want ErrInvalidTTL", d, err)
+		}
+		if err := s.Set(ctx, "k", []byte("v"), backend.SetOptions{TTL: d, Tags: []string{"t"}}); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("tagged Set with TTL %v = %v; want ErrInvalidTTL", d, err)
+		}
+		items := []backend.Item{
+			{Key: "a", Value: []byte("v"), SetOptions: backend.SetOptions{TTL: time.Hour}},
+			{Key: "b", Value: []byte("v"), SetOptions: backend.SetOptions{TTL: d}},
+		}
+		if err := s.SetMany(ctx, items); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("SetMany with TTL %v = %v; want ErrInvalidTTL", d, err)
+		}
+		if _, err := s.Expire(ctx, "k", d); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("Expire(%v) = %v; want ErrInvalidTTL", d, err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM yokedcache_entries`); n != 0 {
+		t.Fatalf("%d rows written by refused writes", n)
+	}
+	set(t, s, "k", "v", backend.NoExpiry)
+	if got, err := s.TTL(ctx, "k"); err != nil || got != backend.NoExpiry {
+		t.Fatalf("TTL after Set with NoExpiry = %v, %v", got, err)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
