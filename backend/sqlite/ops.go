@@ -108,7 +108,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	if err != nil {
 		return fmt.Errorf("sqlite: set: %w", s.mapErr(err))
 	}
-	s.noteWrite(ctx, 1, size)
+	s.noteWrite(ctx, key, nil, 1, size)
 	return nil
 }
 
@@ -333,7 +333,7 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: set many: %w", s.mapErr(err))
 	}
-	s.noteWrite(ctx, int64(len(items)), total)
+	s.noteWrite(ctx, "", items, int64(len(items)), total)
 	return nil
 }
 

@@ -166,7 +166,7 @@ func New(opts Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
 	}
-	if err := s.enforceBound(ctx); err != nil {
+	if err := s.enforceBound(ctx, nil); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("sqlite: size bound: %w", err)
 	}
@@ -326,7 +326,7 @@ func (s *Store) sweeper(tick <-chan time.Time, stopTick func()) {
 		if _, err := s.Sweep(ctx); err != nil && !s.closed.Load() {
 			s.log.Error("sqlite: sweep failed", "err", err)
 		}
-		if err := s.enforceBound(ctx); err != nil && !s.closed.Load() {
+		if err := s.enforceBound(ctx, nil); err != nil && !s.closed.Load() {
 			s.log.Error("sqlite: size bound enforcement failed", "err", err)
 		}
 		cancel()
@@ -369,8 +369,9 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 }
 
 // noteWrite records a write for the size bound and enforces it when the
-// estimate says it may be exceeded.
-func (s *Store) noteWrite(ctx context.Context, entries, bytes int64) {
+// estimate says it may be exceeded, never evicting what the write wrote:
+// key (a Set) or items (a SetMany).
+func (s *Store) noteWrite(ctx context.Context, key string, items []backend.Item, entries, bytes int64) {
 	if s.opts.MaxSizeBytes == 0 && s.opts.MaxEntries == 0 {
 		return
 	}
@@ -381,7 +382,14 @@ func (s *Store) noteWrite(ctx context.Context, entries, bytes int64) {
 	if over {
 		// The write itself succeeded: a failed eviction is logged, and
 		// retried by the next write or sweep.
-		if err := s.enforceBound(ctx); err != nil && !s.closed.Load() {
+		keep := map[string]struct{}{}
+		if items == nil {
+			keep[key] = struct{}{}
+		}
+		for _, it := range items {
+			keep[it.Key] = struct{}{}
+		}
+		if err := s.enforceBound(ctx, keep); err != nil && !s.closed.Load() {
 			s.log.Warn("sqlite: size bound enforcement failed", "err", err)
 		}
 	}
@@ -389,8 +397,9 @@ func (s *Store) noteWrite(ctx context.Context, entries, bytes int64) {
 
 // enforceBound measures the store and, when it is over a bound, evicts
 // down to 95 % of it: soonest-to-expire first (so expired rows go first),
-// then entries without expiry in key order.
-func (s *Store) enforceBound(ctx context.Context) error {
+// then entries without expiry in key order. The keys in keep (those the
+// write that triggered it wrote) are not evicted.
+func (s *Store) enforceBound(ctx context.Context, keep map[string]struct{}) error {
 	if s.opts.MaxSizeBytes == 0 && s.opts.MaxEntries == 0 {
 		return nil
 	}
@@ -411,12 +420,13 @@ func (s *Store) enforceBound(ctx context.Context) error {
 		}
 		targetN, targetB := s.opts.MaxEntries*95/100, s.opts.MaxSizeBytes*95/100
 		for _, q := range []string{
-			`SELECT key, size FROM yokedcache_entries WHERE expires_at > 0 ORDER BY expires_at LIMIT 500`,
-			`SELECT key, size FROM yokedcache_entries WHERE expires_at = 0 ORDER BY key LIMIT 500`,
+			`SELECT key, size FROM yokedcache_entries WHERE expires_at > 0 ORDER BY expires_at LIMIT ?`,
+			`SELECT key, size FROM yokedcache_entries WHERE expires_at = 0 ORDER BY key LIMIT ?`,
 		} {
 			for (s.opts.MaxEntries > 0 && n > targetN) || (s.opts.MaxSizeBytes > 0 && b > targetB) {
 				var keys []string
-				rows, err := tx.QueryContext(ctx, q)
+				// Kept keys are skipped, so read enough rows for 500 others.
+				rows, err := tx.QueryContext(ctx, q, 500+len(keep))
 				if err != nil {
 					return err
 				}
@@ -426,6 +436,9 @@ func (s *Store) enforceBound(ctx context.Context) error {
 					if err := rows.Scan(&k, &sz); err != nil {
 						rows.Close()
 						return err
+					}
+					if _, ok := keep[k]; ok {
+						continue
 					}
 					keys = append(keys, k)
 					n--

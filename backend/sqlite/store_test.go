@@ -541,3 +541,51 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// The eviction a write triggers never evicts what that write wrote, even
+// when it is first in eviction order (first key without expiry, soonest
+// expiry).
+func TestWriteDoesNotEvictItsOwnEntries(t *testing.T) {
+	s := newStore(t, sqlite.Options{CleanupInterval: -1, MaxEntries: 10})
+	for i := range 10 {
+		set(t, s, fmt.Sprintf("m%d", i), "v", backend.NoExpiry)
+	}
+	set(t, s, "a", "new", backend.NoExpiry)
+	if _, err := s.Get(ctx, "a"); err != nil {
+		t.Fatalf("Set(a) evicted its own entry: %v", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM yokedcache_entries`); n > 10 {
+		t.Fatalf("%d entries with MaxEntries 10", n)
+	}
+
+	s = newStore(t, sqlite.Options{CleanupInterval: -1, MaxEntries: 10})
+	for i := range 10 {
+		set(t, s, fmt.Sprintf("m%d", i), "v", time.Hour)
+	}
+	set(t, s, "short", "new", time.Minute)
+	if _, err := s.Get(ctx, "short"); err != nil {
+		t.Fatalf("Set(short, 1m) evicted its own entry: %v", err)
+	}
+
+	// A batch keeps all its entries, even when they alone are over the
+	// bound's target.
+	s = newStore(t, sqlite.Options{CleanupInterval: -1, MaxEntries: 10})
+	for i := range 10 {
+		set(t, s, fmt.Sprintf("m%d", i), "v", time.Hour)
+	}
+	var items []backend.Item
+	for i := range 10 {
+		items = append(items, backend.Item{Key: fmt.Sprintf("b%d", i), Value: []byte("v"), SetOptions: backend.SetOptions{TTL: time.Minute}})
+	}
+	must(t, s.SetMany(ctx, items))
+	got, err := s.GetMany(ctx, []string{"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"})
+	must(t, err)
+	for i, v := range got {
+		if v == nil {
+			t.Fatalf("SetMany evicted its own entry b%d", i)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM yokedcache_entries`); n != 10 {
+		t.Fatalf("%d entries after a SetMany of 10 with MaxEntries 10; want only the batch", n)
+	}
+}
