@@ -589,21 +589,24 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 			return nil
 		})
 		if err == nil && len(expired) > 0 {
+			var removed int64
 			err = s.update(func(w *wtx) error {
+				removed = 0
 				for _, k := range expired {
 					rec := w.d.Get(k)
 					if exp, ok := recordExpiry(rec); rec == nil || (ok && w.live(exp)) {
-						continue // deleted or re-set meanwhile
+						continue // deleted or re-set meanwhile: not counted
 					}
 					if _, err := w.remove(k, rec); err != nil {
 						return err
 					}
 					w.expd++
+					removed++
 				}
 				return nil
 			})
 			if err == nil {
-				total += int64(len(expired))
+				total += removed
 			}
 		}
 		if err != nil {

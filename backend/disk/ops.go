@@ -21,7 +21,8 @@ func live(exp, now int64) bool { return exp == 0 || exp > now }
 func notFound() error { return fmt.Errorf("disk: %w", backend.ErrNotFound) }
 
 // Get returns a copy of the value under key, or an error matching
-// ErrNotFound when it is absent or expired.
+// ErrNotFound when it is absent or expired. A record that does not decode
+// is an error matching both ErrCorrupt and ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -79,6 +80,7 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 }
 
 // GetMany reads keys in one transaction: one slot per key, nil for a miss.
+// A record that does not decode is a miss; the others are returned.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -94,7 +96,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			}
 			r, err := decodeRecord(k, rec, false)
 			if err != nil {
-				return err
+				continue // corrupt: a miss, as for Get
 			}
 			if live(r.expireAt, now) {
 				out[i] = append(make([]byte, 0, len(r.value)), r.value...)

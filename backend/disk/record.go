@@ -59,8 +59,17 @@ func encodeRecord(expireAt int64, tags []string, value []byte) []byte {
 	return append(b, value...)
 }
 
+// recordError reports a record that does not decode. It matches both
+// backend.ErrCorrupt and backend.ErrNotFound, like the memcached
+// backend's unreadable values: the entry is a miss, which the Cache
+// counts and logs as corrupt.
+type recordError struct{ msg string }
+
+func (e *recordError) Error() string   { return e.msg }
+func (e *recordError) Unwrap() []error { return []error{backend.ErrCorrupt, backend.ErrNotFound} }
+
 func errCorrupt(key []byte, why string) error {
-	return fmt.Errorf("disk: record %q: %s: %w", key, why, backend.ErrCorrupt)
+	return &recordError{fmt.Sprintf("disk: record %q: %s: %v", key, why, backend.ErrCorrupt)}
 }
 
 // recordExpiry reads only the expiry of an encoded record.

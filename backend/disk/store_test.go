@@ -541,3 +541,63 @@ func TestHugeTTLSaturates(t *testing.T) {
 		}
 	}
 }
+
+// A corrupt record is a miss matching both ErrCorrupt and ErrNotFound (as
+// on memcached), and GetMany returns the other keys.
+func TestCorruptRecordIsAMiss(t *testing.T) {
+	s := open(t, disk.Options{Directory: t.TempDir(), CleanupInterval: -1})
+	keys := []string{"k0", "k1", "bad", "k3"}
+	for _, k := range keys {
+		must(t, s.Set(ctx, k, []byte("v:"+k), backend.SetOptions{TTL: time.Hour}))
+	}
+	var db *bolt.DB
+	s.As(&db)
+	must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("d")).Put([]byte("bad"), []byte{1, 0}) }))
+	_, err := s.Get(ctx, "bad")
+	if !errors.Is(err, backend.ErrCorrupt) || !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get of a corrupt record = %v; want ErrCorrupt and ErrNotFound", err)
+	}
+	got, err := s.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatalf("GetMany with one corrupt record: %v", err)
+	}
+	for i, k := range keys {
+		if want := "v:" + k; k == "bad" && got[i] != nil || k != "bad" && string(got[i]) != want {
+			t.Errorf("GetMany[%q] = %q", k, got[i])
+		}
+	}
+}
+
+// Sweep returns the number of entries it removed: an expired entry that
+// is re-set between its read and its delete is neither removed nor
+// counted.
+func TestSweepCountsOnlyRemovedEntries(t *testing.T) {
+	clock := yokedcachetest.NewClock(time.Unix(1_700_000_000, 0))
+	s := open(t, disk.Options{Directory: t.TempDir(), Clock: clock, CleanupInterval: -1})
+	const n = 3000
+	for round := range 3 {
+		items := make([]backend.Item, n)
+		for i := range items {
+			items[i] = backend.Item{Key: "k:" + strconv.Itoa(i), Value: []byte("v"), SetOptions: backend.SetOptions{TTL: time.Second}}
+		}
+		must(t, s.SetMany(ctx, items))
+		clock.Advance(2 * time.Second)
+		before, _ := s.Stats(ctx, "")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := n - 1; i >= 0; i -= 7 {
+				_ = s.Set(ctx, "k:"+strconv.Itoa(i), []byte("v"), backend.SetOptions{TTL: time.Hour})
+			}
+		}()
+		swept, err := s.Sweep(ctx)
+		<-done
+		must(t, err)
+		after, _ := s.Stats(ctx, "")
+		if got := after.Expirations - before.Expirations; swept != got {
+			t.Fatalf("round %d: Sweep returned %d, but %d expirations were counted", round, swept, got)
+		}
+		_, err = s.DeletePattern(ctx, "*")
+		must(t, err)
+	}
+}
