@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -168,10 +169,11 @@ func isCorruption(err error) bool {
 		errors.Is(err, bolterrors.ErrInvalidMapping)
 }
 
-// open opens the bbolt file, creates the buckets and verifies it. bbolt
-// panics on some kinds of damaged pages; open turns those into
-// corruptionErrors.
+// open opens the bbolt file, verifies it and creates the buckets. bbolt
+// panics on some kinds of damaged pages, and reads outside its memory map
+// fault; open turns both into corruptionErrors.
 func (s *Store) open() (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			// The file descriptor of a panicking Open cannot be closed;
@@ -183,6 +185,11 @@ func (s *Store) open() (db *bolt.DB, err error) {
 			db, err = nil, &corruptionError{fmt.Errorf("panic while opening: %v", r)}
 		}
 	}()
+	if !s.o.SkipVerify {
+		if err := s.precheck(); err != nil {
+			return nil, err
+		}
+	}
 	db, err = bolt.Open(s.path, 0o600, &bolt.Options{
 		Timeout: s.o.LockTimeout,
 		NoSync:  !s.o.Sync,
@@ -202,21 +209,48 @@ func (s *Store) open() (db *bolt.DB, err error) {
 		}
 		return nil, fmt.Errorf("disk: open %s: %w", s.path, err)
 	}
-	if err := s.initialize(db); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
 	if !s.o.SkipVerify {
+		// Before initialize, which reads and writes the tree.
 		if err := verify(db); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
 	}
+	if err := s.initialize(db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
+// precheck validates the structure of an existing store file (see
+// checkPages) before bbolt opens it for writing, which reads its freelist,
+// and before bbolt's consistency check walks it. It holds the file's
+// shared lock meanwhile, through a read-only bbolt handle (which reads
+// only the meta pages), so that no other process is writing it.
+func (s *Store) precheck() error {
+	if fi, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		return nil // bbolt creates it
+	}
+	ro, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: s.o.LockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("disk: %s is in use: lock not acquired within %s: %w", s.path, s.o.LockTimeout, ErrLocked)
+	}
+	if err != nil {
+		if isCorruption(err) {
+			return &corruptionError{err}
+		}
+		return fmt.Errorf("disk: open %s: %w", s.path, err)
+	}
+	err = checkPages(s.path, ro.Info().PageSize)
+	if cerr := ro.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("disk: close %s: %w", s.path, cerr)
+	}
+	return err
+}
+
 func (s *Store) initialize(db *bolt.DB) error {
-	err := db.Update(func(tx *bolt.Tx) error {
+	err := writeTx(db, func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
 			if tx.Bucket(bucketData) != nil || tx.Bucket(bucketTags) != nil {
@@ -309,11 +343,17 @@ func (s *Store) recoverCorrupt(errp *error) {
 	}
 }
 
+// view and update run fn with faults turned into panics: a read outside
+// the memory map (a damaged page read with SkipVerify, or a file changed
+// underneath) then panics, bbolt rolls the transaction back, and
+// recoverCorrupt returns ErrCorrupt, instead of the runtime killing the
+// process.
 func (s *Store) view(fn func(d *bolt.Bucket) error) (err error) {
 	if s.closed.Load() {
 		return fmt.Errorf("disk: %w", backend.ErrClosed)
 	}
 	defer s.recoverCorrupt(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return s.mapErr(s.db.View(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketData)) }))
 }
 
@@ -331,9 +371,19 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		return fmt.Errorf("disk: %w", backend.ErrClosed)
 	}
 	defer s.recoverCorrupt(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	var ev, ex, k0, b0 int64
 	applied := false
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	defer func() {
+		if r := recover(); r != nil {
+			if applied {
+				s.keys.Store(k0)
+				s.bytes.Store(b0)
+			}
+			panic(r) // for recoverCorrupt
+		}
+	}()
+	err = writeTx(s.db, func(tx *bolt.Tx) error {
 		w := &wtx{
 			s:   s,
 			now: s.clock.Now().UnixNano(),
@@ -361,6 +411,32 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		s.bytes.Store(b0)
 	}
 	return s.mapErr(err)
+}
+
+// writeTx is db.Update, except when fn or the commit panics (a fault on a
+// damaged page): db.Update's rollback then rereads the freelist page,
+// which faults again on a truncated file and leaves bbolt's writer lock
+// held for ever (every later write, and Close, would block). writeTx
+// rolls back in memory only, which reads no page.
+func writeTx(db *bolt.DB, fn func(*bolt.Tx) error) error {
+	tx, err := db.Begin(true)
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		finished = true
+		_ = tx.Rollback()
+		return err
+	}
+	err = tx.Commit()
+	finished = true
+	return err
 }
 
 func getInt(b *bolt.Bucket, k []byte) int64 {
@@ -634,19 +710,27 @@ func (s *Store) Close() error {
 			<-s.done
 		}
 		// Save the counters so that the next open need not count.
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			m := tx.Bucket(bucketMeta)
-			for k, v := range map[string]int64{string(metaKeys): s.keys.Load(), string(metaBytes): s.bytes.Load()} {
-				if err := m.Put([]byte(k), putInt(v)); err != nil {
-					return err
-				}
-			}
-			return m.Put(metaClean, []byte{1})
-		})
+		err := s.saveCounters()
 		closeErr = errors.Join(err, s.db.Close())
 	})
 	if !first {
 		return fmt.Errorf("disk: %w", backend.ErrClosed)
 	}
 	return closeErr
+}
+
+// saveCounters writes the entry counters and the clean-close mark, with
+// faults turned into ErrCorrupt like update.
+func (s *Store) saveCounters() (err error) {
+	defer s.recoverCorrupt(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return writeTx(s.db, func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		for k, v := range map[string]int64{string(metaKeys): s.keys.Load(), string(metaBytes): s.bytes.Load()} {
+			if err := m.Put([]byte(k), putInt(v)); err != nil {
+				return err
+			}
+		}
+		return m.Put(metaClean, []byte{1})
+	})
 }

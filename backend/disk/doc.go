@@ -54,12 +54,17 @@
 // # Corruption
 //
 // On open the store checks bbolt's metadata checksums and, unless
-// Options.SkipVerify, walks every page (bbolt's consistency check). A
-// file that fails is renamed aside ("cache.db.corrupt-<unix nanos>"),
-// logged with slog at level Error, and an empty store is created in its
-// place. Damage found later, while reading, makes that operation return
-// an error matching backend.ErrCorrupt and HealthDetails report
-// "unhealthy"; reopening the store quarantines the file. Stored bytes are
+// Options.SkipVerify, walks every page twice: its own structural check
+// (pages, element tables, keys and values within the file, read with
+// pread), then bbolt's consistency check. A file that fails is renamed
+// aside ("cache.db.corrupt-<unix nanos>"), logged with slog at level
+// Error, and an empty store is created in its place. Damage found later,
+// while reading, makes that operation return an error matching
+// backend.ErrCorrupt (reads outside bbolt's memory map fault into a
+// recoverable panic, see runtime/debug.SetPanicOnFault) and
+// HealthDetails report "unhealthy"; reopening the store quarantines the
+// file. A single record that does not decode is a miss matching both
+// backend.ErrCorrupt and backend.ErrNotFound. Stored bytes are
 // only ever copied, never deserialized into code or types: a planted file
 // can at worst make entries miss.
 //

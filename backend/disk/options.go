@@ -62,9 +62,11 @@ type Options struct {
 	// too, at about a tenth of the write throughput. Default false: writes
 	// survive a killed process but not a power loss (package doc).
 	Sync bool
-	// SkipVerify skips the consistency check of every page on open (the
-	// metadata checksums are always checked). Default false: open reads the
-	// whole file once.
+	// SkipVerify skips the checks of every page on open (the metadata
+	// checksums are always checked). Default false: open reads every page
+	// of the tree twice, once to check its structure and once for bbolt's
+	// consistency check, so that a damaged file is quarantined instead of
+	// faulting or hanging later.
 	SkipVerify bool
 	// AllowWorldWritable accepts a directory or file that others can write
 	// to. Default false: such a directory is refused, because whoever can
