@@ -700,6 +700,11 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 		d.Details["error"] = err.Error()
 		return d, nil
 	}
+	if s.quarantined != "" {
+		d.Status = "degraded"
+		d.Details["quarantined"] = s.quarantined
+		d.Warnings = append(d.Warnings, "a file that was not a SQLite database was moved aside on open: "+s.quarantined)
+	}
 	var mode string
 	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err == nil {
 		d.Details["journal_mode"] = mode

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 
 	"github.com/yokedcache/yokedcache/backend"
 )
@@ -61,6 +63,8 @@ type Store struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	quarantined string // path the file was moved to by New, if any
 }
 
 // Compile-time checks of the capabilities.
@@ -153,9 +157,22 @@ func New(opts Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.BusyTimeout+5*time.Second)
 	defer cancel()
-	if err := s.migrate(ctx); err != nil {
+	err = s.migrate(ctx)
+	if err != nil && s.ownDB && !s.memory && sqliteCode(err) == sqliteNotADB {
+		// Not a SQLite database at all: no process can be using it, so
+		// set it aside and start empty, like the disk backend.
 		s.closeDB()
-		return nil, err
+		if qerr := s.quarantine(err); qerr != nil {
+			return nil, qerr
+		}
+		if err := s.open(); err != nil {
+			return nil, err
+		}
+		err = s.migrate(ctx)
+	}
+	if err != nil {
+		s.closeDB()
+		return nil, s.mapErr(err)
 	}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -470,12 +487,61 @@ func (s *Store) check() error {
 	return nil
 }
 
-// mapErr turns errors caused by a concurrent Close into ErrClosed.
+// mapErr turns errors caused by a concurrent Close into ErrClosed, and
+// SQLite's "not a database" and "database disk image is malformed" into
+// errors that also match backend.ErrCorrupt.
 func (s *Store) mapErr(err error) error {
 	if err != nil && s.closed.Load() && !errors.Is(err, backend.ErrClosed) {
 		return fmt.Errorf("%w (%v)", backend.ErrClosed, err)
 	}
+	if c := sqliteCode(err); c == sqliteCorrupt || c == sqliteNotADB {
+		return &corruptError{err}
+	}
 	return err
+}
+
+// SQLite's primary result codes for a damaged database.
+const (
+	sqliteCorrupt = 11 // SQLITE_CORRUPT
+	sqliteNotADB  = 26 // SQLITE_NOTADB
+)
+
+// sqliteCode returns the primary SQLite result code in err, or 0.
+func sqliteCode(err error) int {
+	var e *sqlite3.Error
+	if err != nil && errors.As(err, &e) {
+		return e.Code() & 0xff
+	}
+	return 0
+}
+
+// corruptError matches backend.ErrCorrupt as well as the SQLite error.
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string   { return e.err.Error() }
+func (e *corruptError) Unwrap() []error { return []error{e.err, backend.ErrCorrupt} }
+
+// quarantine renames a database file that is not a SQLite database aside
+// (with any -wal and -shm files next to it), so that New can create a
+// fresh one, and logs it.
+func (s *Store) quarantine(cause error) error {
+	path, err := filepath.Abs(s.opts.Path)
+	if err != nil {
+		return errInvalid("path %q: %v", s.opts.Path, err)
+	}
+	aside := path + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	if err := os.Rename(path, aside); err != nil {
+		return &corruptError{fmt.Errorf("sqlite: %s is not a database (%v) and could not be set aside: %w", path, cause, err)}
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Rename(path+suffix, aside+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return &corruptError{fmt.Errorf("sqlite: %s is not a database (%v) and its %s file could not be set aside: %w", path, cause, suffix, err)}
+		}
+	}
+	s.quarantined = aside
+	s.log.Error("sqlite: database file is not a SQLite database; moved it aside and started an empty database",
+		"path", path, "quarantined", aside, "err", cause)
+	return nil
 }
 
 // expiresAt converts a TTL (> 0, or backend.NoExpiry) to the stored

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -588,4 +591,63 @@ func TestWriteDoesNotEvictItsOwnEntries(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM yokedcache_entries`); n != 10 {
 		t.Fatalf("%d entries after a SetMany of 10 with MaxEntries 10; want only the batch", n)
 	}
+}
+
+// A file that is not a SQLite database is set aside and replaced by an
+// empty database, like the disk backend's quarantine; a damaged database
+// is reported with errors matching ErrCorrupt.
+func TestCorruptFile(t *testing.T) {
+	t.Run("not a database", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "cache.db")
+		garbage := bytes.Repeat([]byte("garbage "), 1000)
+		must(t, os.WriteFile(path, garbage, 0o600))
+		var logs bytes.Buffer
+		s := newStore(t, sqlite.Options{Path: path, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		aside, _ := filepath.Glob(path + ".corrupt-*")
+		slices.Sort(aside)
+		if len(aside) == 0 || len(aside) > 3 {
+			t.Fatalf("set aside: %v; want the file (and its -wal and -shm files if SQLite left them)", aside)
+		}
+		if got, err := os.ReadFile(aside[0]); err != nil || !bytes.Equal(got, garbage) {
+			t.Fatalf("the quarantined file does not hold the original bytes: %v", err)
+		}
+		if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), aside[0]) {
+			t.Errorf("no error log naming the quarantined file: %s", logs.String())
+		}
+		if h, err := s.HealthDetails(ctx); err != nil || h.Status != "degraded" || h.Details["quarantined"] != aside[0] {
+			t.Errorf("HealthDetails = %+v, %v; want degraded naming %s", h, err, aside[0])
+		}
+		set(t, s, "k", "v", time.Hour)
+		if got, err := s.Get(ctx, "k"); err != nil || string(got) != "v" {
+			t.Fatalf("Get after quarantine = %q, %v", got, err)
+		}
+	})
+	t.Run("damaged pages", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "cache.db")
+		s := newStore(t, sqlite.Options{Path: path, CleanupInterval: -1})
+		for i := range 2000 {
+			set(t, s, fmt.Sprintf("k:%04d", i), strings.Repeat("v", 100), time.Hour)
+		}
+		must(t, s.Close())
+		fi, err := os.Stat(path)
+		must(t, err)
+		// Keep page 1 (header and schema), overwrite the rest.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteAt(bytes.Repeat([]byte{0xA5}, int(fi.Size())-4096), 4096)
+		must(t, err)
+		must(t, f.Close())
+		s, err = sqlite.New(sqlite.Options{Path: path, Logger: quiet(), CleanupInterval: -1})
+		if err == nil {
+			defer s.Close()
+			_, err = s.Get(ctx, "k:1000")
+		}
+		if !errors.Is(err, backend.ErrCorrupt) {
+			t.Fatalf("New or Get on a damaged database = %v; want ErrCorrupt", err)
+		}
+		if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 0 {
+			t.Fatalf("a damaged SQLite database was set aside: %v", aside)
+		}
+	})
 }
