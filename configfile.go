@@ -274,10 +274,6 @@ func logLevelOf(l *slog.Logger) string {
 	return "error"
 }
 
-// redactURL hides a URL's password and secret query parameters, also in
-// malformed URLs (see backend.RedactURL).
-func redactURL(raw string) string { return backend.RedactURL(raw) }
-
 // Redacted returns the file form of the configuration with every password
 // replaced by "xxxxx", safe to print or log. Explicit backend values
 // (Backend, DefaultBackend, PrefixBackends) have no file form and are left
@@ -290,8 +286,8 @@ func (c Config) Redacted() FileConfig {
 		MemoryCleanupInterval: Duration(c.MemoryCleanupInterval),
 		CompressionThreshold:  c.CompressionThreshold,
 		LogLevel:              logLevelOf(c.Logger),
-		URL:                   redactURL(c.URL),
-		RedisURL:              redactURL(c.RedisURL),
+		URL:                   backend.RedactURL(c.URL),
+		RedisURL:              backend.RedactURL(c.RedisURL),
 	}
 	switch {
 	case c.TTLJitterPercent == NoJitter:
@@ -309,7 +305,7 @@ func (c Config) Redacted() FileConfig {
 			fc.Routes = map[string]RouteConfig{}
 		}
 		rc := fc.Routes[p]
-		rc.URL = redactURL(u)
+		rc.URL = backend.RedactURL(u)
 		fc.Routes[p] = rc
 	}
 	for p, d := range c.RouteDefaultTTL {
@@ -348,10 +344,10 @@ func (c Config) String() string {
 		field("DefaultBackend", backend.Name(c.DefaultBackend))
 	}
 	if c.URL != "" {
-		field("URL", fmt.Sprintf("%q", redactURL(c.URL)))
+		field("URL", fmt.Sprintf("%q", backend.RedactURL(c.URL)))
 	}
 	if c.RedisURL != "" {
-		field("RedisURL", fmt.Sprintf("%q", redactURL(c.RedisURL)))
+		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(c.RedisURL)))
 	}
 	if len(c.PrefixBackends) > 0 {
 		var parts []string
@@ -363,7 +359,7 @@ func (c Config) String() string {
 	if len(c.PrefixURLs) > 0 {
 		var parts []string
 		for _, p := range slices.Sorted(maps.Keys(c.PrefixURLs)) {
-			parts = append(parts, fmt.Sprintf("%q: %q", p, redactURL(c.PrefixURLs[p])))
+			parts = append(parts, fmt.Sprintf("%q: %q", p, backend.RedactURL(c.PrefixURLs[p])))
 		}
 		field("PrefixURLs", "{"+strings.Join(parts, ", ")+"}")
 	}

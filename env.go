@@ -63,7 +63,7 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 	bad := func(name, v string, err error) (Config, error) {
 		shown := v
 		if strings.Contains(name, "URL") {
-			shown = redactURL(v)
+			shown = backend.RedactURL(v)
 		}
 		if errors.Is(err, ErrInvalidConfig) {
 			return Config{}, fmt.Errorf("environment variable %s=%q: %w", name, shown, err)

@@ -234,56 +234,72 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if len(keys) == 0 {
 		return out, nil
 	}
-	if !s.cluster {
-		arr, err := s.c.Do(ctx, s.c.B().Mget().Key(keys...).Build()).ToArray()
+	err := s.mget(ctx, keys, 0, func(i int, m rueidis.RedisMessage) error {
+		b, err := m.AsBytes()
 		if err != nil {
-			return nil, s.wrapErr(err)
+			return s.wrapErr(err)
 		}
-		if len(arr) != len(keys) {
-			return nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), len(keys))
-		}
-		for i := range arr {
-			if arr[i].IsNil() {
-				continue
-			}
-			b, err := arr[i].AsBytes()
-			if err != nil {
-				return nil, s.wrapErr(err)
-			}
-			out[i] = valueOf(b)
-		}
-		return out, nil
+		out[i] = valueOf(b)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	groups := groupBySlot(keys)
-	cmds := make(rueidis.Commands, 0, len(groups))
-	for _, g := range groups {
-		ks := make([]string, len(g))
-		for j, i := range g {
-			ks[j] = keys[i]
+	return out, nil
+}
+
+// mget reads keys with MGET in one pipeline: in commands of at most batch
+// keys (all keys in one when batch <= 0) on a standalone or Sentinel
+// server, one per hash slot on Cluster. It calls each with the index and
+// reply of every key present.
+func (s *Store) mget(ctx context.Context, keys []string, batch int, each func(i int, m rueidis.RedisMessage) error) error {
+	var groups [][]int // Cluster: indexes of keys per slot
+	var cmds rueidis.Commands
+	if s.cluster {
+		groups = groupBySlot(keys)
+		for _, g := range groups {
+			ks := make([]string, len(g))
+			for j, i := range g {
+				ks[j] = keys[i]
+			}
+			cmds = append(cmds, s.c.B().Mget().Key(ks...).Build())
 		}
-		cmds = append(cmds, s.c.B().Mget().Key(ks...).Build())
+	} else {
+		if batch <= 0 {
+			batch = len(keys)
+		}
+		for lo := 0; lo < len(keys); lo += batch {
+			cmds = append(cmds, s.c.B().Mget().Key(keys[lo:min(lo+batch, len(keys))]...).Build())
+		}
 	}
 	for gi, r := range s.c.DoMulti(ctx, cmds...) {
 		arr, err := r.ToArray()
 		if err != nil {
-			return nil, s.wrapErr(err)
+			return s.wrapErr(err)
 		}
-		g := groups[gi]
-		if len(arr) != len(g) {
-			return nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), len(g))
+		var want int
+		if s.cluster {
+			want = len(groups[gi])
+		} else {
+			want = min((gi+1)*batch, len(keys)) - gi*batch
 		}
-		for j, i := range g {
+		if len(arr) != want {
+			return fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), want)
+		}
+		for j := range arr {
 			if arr[j].IsNil() {
 				continue
 			}
-			b, err := arr[j].AsBytes()
-			if err != nil {
-				return nil, s.wrapErr(err)
+			i := gi*batch + j
+			if s.cluster {
+				i = groups[gi][j]
 			}
-			out[i] = valueOf(b)
+			if err := each(i, arr[j]); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // groupBySlot returns the indexes of keys grouped by hash slot, in order

@@ -411,55 +411,16 @@ func (s *Store) readHeads(ctx context.Context, keys []string, whole bool) ([]str
 		}
 		return out, nil
 	}
-	var groups [][]int
-	if s.cluster {
-		groups = groupBySlot(keys)
-	}
-	n := len(groups)
-	if !s.cluster {
-		n = (len(keys) + unlinkBatch - 1) / unlinkBatch
-	}
-	cmds := make(rueidis.Commands, n)
-	for gi := range cmds {
-		if !s.cluster {
-			cmds[gi] = s.c.B().Mget().Key(keys[gi*unlinkBatch : min((gi+1)*unlinkBatch, len(keys))]...).Build()
-			continue
-		}
-		g := groups[gi]
-		ks := make([]string, len(g))
-		for j, i := range g {
-			ks[j] = keys[i]
-		}
-		cmds[gi] = s.c.B().Mget().Key(ks...).Build()
-	}
-	for gi, r := range s.c.DoMulti(ctx, cmds...) {
-		arr, err := r.ToArray()
+	err := s.mget(ctx, keys, unlinkBatch, func(i int, m rueidis.RedisMessage) error {
+		b, err := m.ToString()
 		if err != nil {
-			return nil, s.wrapErr(err)
+			return s.wrapErr(err)
 		}
-		want := len(arr)
-		if s.cluster {
-			want = len(groups[gi])
-		} else {
-			want = min((gi+1)*unlinkBatch, len(keys)) - gi*unlinkBatch
-		}
-		if len(arr) != want {
-			return nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), want)
-		}
-		for j := range arr {
-			if arr[j].IsNil() {
-				continue
-			}
-			b, err := arr[j].ToString()
-			if err != nil {
-				return nil, s.wrapErr(err)
-			}
-			if s.cluster {
-				out[groups[gi][j]] = b
-			} else {
-				out[gi*unlinkBatch+j] = b
-			}
-		}
+		out[i] = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

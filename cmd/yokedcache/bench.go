@@ -118,7 +118,7 @@ you did not name. Unreachable backends are listed as skipped.`,
 						if len(targets) == 1 && !o.all {
 							return classify(err)
 						}
-						r = benchResult{Backend: schemeName(t), URL: redact(t), Skipped: err.Error()}
+						r = benchResult{Backend: schemeName(t), URL: backend.RedactURL(t), Skipped: err.Error()}
 					}
 					results = append(results, r)
 				}
@@ -150,8 +150,6 @@ func schemeName(u string) string {
 	}
 	return scheme
 }
-
-func redact(raw string) string { return backend.RedactURL(raw) }
 
 // defaultTargets lists the backends --all tries: the embedded ones and
 // the configured URLs. It never guesses servers on local ports: a cache
@@ -240,7 +238,7 @@ func (a *app) benchOne(cfg yokedcache.Config, url string, o benchOptions) (bench
 		return benchResult{}, err
 	}
 	defer c.Close()
-	res := benchResult{Backend: c.Backend(), URL: redact(url)}
+	res := benchResult{Backend: c.Backend(), URL: backend.RedactURL(url)}
 	if url == "" {
 		res.URL = "(configured)"
 	}
