@@ -1,18 +1,14 @@
 package yokedcache
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
-	"github.com/yokedcache/yokedcache/internal/router"
 )
 
 // Defaults of the Config fields.
@@ -75,25 +71,28 @@ type Config struct {
 	// (and no Backend or URL) selects the memory backend.
 	RedisURL string
 
-	// DefaultBackend serves the keys that match no route of
-	// PrefixBackends or PrefixURLs, as the reference guide's
-	// default_backend. Without routes it is used like Backend. Setting
-	// both DefaultBackend and Backend is an error; without either, the
-	// default route is URL, RedisURL or the memory backend.
+	// Routes send keys by prefix to their own backends and give them
+	// their own default TTLs; every other key goes to the default backend
+	// (Backend, URL, RedisURL or memory). Each operation matches the
+	// longest route prefix once, on the user key (see Route and
+	// docs/routing.md). Backends given here are owned by the Cache.
+	Routes []Route
+
+	// DefaultBackend is the same as Backend.
+	//
+	// Deprecated: set Backend.
 	DefaultBackend backend.Backend
-	// PrefixBackends routes keys by prefix: "hot" serves "hot" and every
-	// key starting with "hot:", never "hotel:1"; the longest matching
-	// prefix wins ("user:admin" before "user"). Every operation is
-	// routed (see docs/routing.md). A backend may serve several prefixes;
-	// Close closes each backend once. The Cache owns these backends.
+	// PrefixBackends routes keys by prefix.
+	//
+	// Deprecated: use Routes ({Prefix: p, Backend: b}).
 	PrefixBackends map[string]backend.Backend
-	// PrefixURLs routes keys by prefix to backends that New opens from
-	// URLs (as the routes of a configuration file do). A prefix may not
-	// appear in both PrefixBackends and PrefixURLs.
+	// PrefixURLs routes keys by prefix to backends opened from URLs.
+	//
+	// Deprecated: use Routes ({Prefix: p, URL: u}).
 	PrefixURLs map[string]string
-	// RouteDefaultTTL gives the keys of a route prefix their own default
-	// TTL, used instead of DefaultTTL when a Set has no WithTTL. Matching
-	// follows the routing rules; the prefix need not be a routed one.
+	// RouteDefaultTTL gives the keys of a prefix their own default TTL.
+	//
+	// Deprecated: use Routes ({Prefix: p, DefaultTTL: d}).
 	RouteDefaultTTL map[string]time.Duration
 
 	// MemoryMaxSize bounds the default memory backend, in entries; least
@@ -202,91 +201,4 @@ func validKeyPrefix(p string) error {
 		return errors.New("must be valid UTF-8 and not end in ':'")
 	}
 	return nil
-}
-
-// normalizeRoutes validates the routing fields and copies the maps, so
-// that the Cache never shares them with the caller.
-func (cfg *Config) normalizeRoutes() error {
-	if len(cfg.PrefixBackends) > 0 {
-		m := make(map[string]backend.Backend, len(cfg.PrefixBackends))
-		for p, b := range cfg.PrefixBackends {
-			if b == nil {
-				return fmt.Errorf("PrefixBackends[%q] is nil: %w", p, ErrInvalidConfig)
-			}
-			m[p] = b
-		}
-		cfg.PrefixBackends = m
-	}
-	if len(cfg.PrefixURLs) > 0 {
-		m := make(map[string]string, len(cfg.PrefixURLs))
-		for p, u := range cfg.PrefixURLs {
-			if _, dup := cfg.PrefixBackends[p]; dup {
-				return fmt.Errorf("route %q is in both PrefixBackends and PrefixURLs: %w", p, ErrInvalidConfig)
-			}
-			m[p] = u
-		}
-		cfg.PrefixURLs = m
-	}
-	if len(cfg.RouteDefaultTTL) > 0 {
-		m := make(map[string]time.Duration, len(cfg.RouteDefaultTTL))
-		from := make(map[string]string, len(cfg.RouteDefaultTTL))
-		for _, raw := range slices.Sorted(maps.Keys(cfg.RouteDefaultTTL)) {
-			d := cfg.RouteDefaultTTL[raw]
-			p, ok := router.NormalizePrefix(raw)
-			if !ok {
-				return fmt.Errorf("RouteDefaultTTL prefix %q must be non-empty UTF-8: %w", raw, ErrInvalidConfig)
-			}
-			if (d <= 0 && d != NoExpiry) || d > MaxTTL {
-				return fmt.Errorf("RouteDefaultTTL[%q] %v must be in (0, MaxTTL %v] or NoExpiry: %w", raw, d, MaxTTL, ErrInvalidConfig)
-			}
-			if prev, dup := from[p]; dup {
-				return fmt.Errorf("RouteDefaultTTL has both %q and %q, the same route %q (a trailing ':' is ignored): %w", prev, raw, p, ErrInvalidConfig)
-			}
-			m[p], from[p] = d, raw
-		}
-		cfg.RouteDefaultTTL = m
-	}
-	return nil
-}
-
-// defaultTTLFor returns the default TTL of a user key: its route's
-// RouteDefaultTTL, or DefaultTTL.
-func (cfg *Config) defaultTTLFor(key string) time.Duration {
-	if p, ok := router.Match(cfg.RouteDefaultTTL, key); ok {
-		return cfg.RouteDefaultTTL[p]
-	}
-	return cfg.DefaultTTL
-}
-
-// openRouted returns def wrapped in a router when routes are configured,
-// opening the PrefixURLs backends. On error it closes what it opened (but
-// not def or the caller's backends).
-func (cfg *Config) openRouted(def backend.Backend) (backend.Backend, error) {
-	if len(cfg.PrefixBackends) == 0 && len(cfg.PrefixURLs) == 0 {
-		return def, nil
-	}
-	routes := make(map[string]backend.Backend, len(cfg.PrefixBackends)+len(cfg.PrefixURLs))
-	for p, b := range cfg.PrefixBackends {
-		routes[p] = b
-	}
-	var opened []backend.Backend
-	fail := func(err error) (backend.Backend, error) {
-		for _, b := range opened {
-			_ = b.Close()
-		}
-		return nil, err
-	}
-	for _, p := range slices.Sorted(maps.Keys(cfg.PrefixURLs)) {
-		b, err := backend.Open(context.Background(), cfg.PrefixURLs[p])
-		if err != nil {
-			return fail(fmt.Errorf("route %q: %w", p, err))
-		}
-		opened = append(opened, b)
-		routes[p] = b
-	}
-	r, err := router.New(router.Options{KeyPrefix: cfg.KeyPrefix, Default: def, Routes: routes})
-	if err != nil {
-		return fail(err)
-	}
-	return r, nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
-	"github.com/yokedcache/yokedcache/internal/router"
 )
 
 // FileConfig is the schema of a YAML configuration file (see
@@ -183,7 +182,7 @@ func (fc FileConfig) Config() (Config, error) {
 		if rc.URL == "" && rc.DefaultTTL == 0 {
 			return bad("routes."+p, "a route needs a url, a default_ttl or both")
 		}
-		if np, ok := router.NormalizePrefix(p); ok {
+		if np, ok := normalizeRoutePrefix(p); ok {
 			if prev, dup := seen[np]; dup {
 				return bad("routes", "%q and %q are the same route %q (a trailing ':' is ignored); merge them", prev, p, np)
 			}

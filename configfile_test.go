@@ -76,10 +76,10 @@ func TestCacheRoutingEndToEnd(t *testing.T) {
 		t.Fatalf("InvalidateTags = %d %v", n, err)
 	}
 	st, err := c.Stats(ctx)
-	if err != nil || st.Backend != "router" || st.Keys != 3 || st.Extra["routes"] == nil {
+	if err != nil || st.Backend != "router" || st.Keys != 3 || len(st.Routes) != 4 || st.Routes[0].Route != "" || st.Routes[1].Route != "hot" {
 		t.Fatalf("Stats = %+v %v", st, err)
 	}
-	if h := c.DetailedHealthCheck(ctx); h.Status != "healthy" || h.Details["routes"] == nil {
+	if h := c.DetailedHealthCheck(ctx); h.Status != "healthy" || len(h.Routes) != 4 || h.Routes[3].Route != "session:admin" {
 		t.Fatalf("health = %+v", h)
 	}
 	if err := c.Flush(ctx); err != nil {

@@ -41,7 +41,10 @@ var (
 )
 
 // Error is the type of every error returned by Cache methods. It records
-// the operation and the user key (empty for operations without one).
+// the operation and the user key (empty for operations without one). Its
+// message shows a long key shortened to its first bytes and its length;
+// Key holds it whole. A failure of one route's backend, in a Cache with
+// routes, wraps a *RouteError naming the route.
 type Error struct {
 	Op  string // "get", "set", "invalidate_tags", ...
 	Key string
@@ -53,7 +56,7 @@ func (e *Error) Error() string {
 	if e.Key == "" {
 		return fmt.Sprintf("yokedcache: %s: %s", e.Op, msg)
 	}
-	return fmt.Sprintf("yokedcache: %s %q: %s", e.Op, e.Key, msg)
+	return fmt.Sprintf("yokedcache: %s %q: %s", e.Op, shortKey(e.Key), msg)
 }
 
 // Unwrap returns the underlying error.

@@ -14,7 +14,7 @@ import (
 // default, session and analytics backends would be Redis
 // (redis.New / URLs such as "redis://redis:6379/0"); here every backend is
 // an in-process memory store so that the example runs anywhere.
-func ExampleConfig_prefixBackends() {
+func ExampleRoute() {
 	ctx := context.Background()
 	newMemory := func(maxSize int) backend.Backend {
 		b, err := memory.New(memory.Options{MaxSize: maxSize})
@@ -29,11 +29,11 @@ func ExampleConfig_prefixBackends() {
 	analytics := newMemory(0) // redis://redis:6379/1
 
 	cache, err := yokedcache.New(yokedcache.Config{
-		DefaultBackend: def,
-		PrefixBackends: map[string]backend.Backend{
-			"hot":       hot,
-			"session":   session,
-			"analytics": analytics,
+		Backend: def, // the default route
+		Routes: []yokedcache.Route{
+			{Prefix: "hot", Backend: hot, DefaultTTL: time.Minute},
+			{Prefix: "session", Backend: session},
+			{Prefix: "analytics", Backend: analytics},
 		},
 	})
 	if err != nil {
@@ -56,10 +56,17 @@ func ExampleConfig_prefixBackends() {
 	fmt.Println("backend:", cache.Backend())
 	st, _ := cache.Stats(ctx)
 	fmt.Println("keys across routes:", st.Keys)
+	for _, r := range st.Routes {
+		fmt.Printf("route %q (%s): %d keys\n", r.Route, r.Backend, r.Keys)
+	}
 	// Output:
 	// hot:config → hot
 	// session:abc123 → session
 	// user:42 → default
 	// backend: router
 	// keys across routes: 3
+	// route "" (memory): 1 keys
+	// route "analytics" (memory): 0 keys
+	// route "hot" (memory): 1 keys
+	// route "session" (memory): 1 keys
 }

@@ -35,8 +35,12 @@ type fitsFunc func(env codec.Envelope) (v any, ok bool)
 // (corrupt bytes, another codec, a type changed by a deploy) is a miss,
 // so the loader runs and overwrites it.
 func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, opts []SetOption) (*flight, error) {
+	r := c.rt.match(key) // the caller's Get validated key
 	w, err := c.newWriteSpec(opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkTags(r, &w); err != nil {
 		return nil, err
 	}
 	skey := c.storedKey(key)
@@ -53,7 +57,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			}
 		}()
 		// Another process (or a Set racing with us) may have filled it.
-		if raw, gerr := c.b.Get(lctx, skey); gerr == nil {
+		if raw, gerr := r.mem.b.Get(lctx, skey); gerr == nil {
 			if env, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr == nil {
 				if v, ok := fits(env); ok {
 					return &flight{val: v, env: raw}, nil
@@ -66,7 +70,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			c.m.loadErrors.add(1)
 			return nil, lerr
 		}
-		e, perr := c.prepare(nil, key, v, &w)
+		e, perr := c.prepare(nil, r, key, v, &w)
 		if perr != nil {
 			return nil, perr
 		}
@@ -74,12 +78,12 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 		if c.closed.Load() {
 			return &flight{val: v, env: env}, nil
 		}
-		if serr := c.b.Set(lctx, skey, env, so); serr != nil {
+		if serr := r.mem.b.Set(lctx, skey, env, so); serr != nil {
 			// The value is good; failing to cache it is logged, not fatal.
-			c.m.errors.add(1)
-			c.log.Warn("yokedcache: could not store loaded value", "key", key, "error", serr)
+			r.m.errors.add(1)
+			c.log.Warn("yokedcache: could not store loaded value", "key", shortKey(key), "error", c.rt.fail(r, serr))
 		} else {
-			c.m.sets.add(1)
+			r.m.sets.add(1)
 		}
 		return &flight{val: v, env: env}, nil
 	})

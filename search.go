@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/internal/fuzzy"
@@ -44,8 +45,8 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 	if err := c.check(ctx); err != nil {
 		return nil, &Error{Op: "fuzzy_search", Err: err}
 	}
-	if c.sc == nil {
-		return nil, &Error{Op: "fuzzy_search", Err: backend.Unsupported(backend.Name(c.b), "fuzzy search", "the backend cannot enumerate keys")}
+	if c.rt.def.mem.sc == nil && !c.rt.routed {
+		return nil, &Error{Op: "fuzzy_search", Err: backend.Unsupported(c.rt.def.mem.name, "fuzzy search", "the backend cannot enumerate keys")}
 	}
 	m := fuzzy.NewMatcher(query)
 	top := &resultHeap{}
@@ -81,7 +82,7 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 			continue
 		}
 		pending = append(pending, candidate{k, s})
-		if len(pending) == batchChunk {
+		if len(pending) == backend.BatchChunk {
 			if err := consider(pending); err != nil {
 				return nil, &Error{Op: "fuzzy_search", Err: err}
 			}
@@ -124,11 +125,11 @@ func (c *Cache) getCandidates(ctx context.Context, cands []candidate) (map[int]V
 	if len(cands) == 0 {
 		return nil, nil
 	}
-	skeys := make([]string, len(cands))
+	keys := make([]string, len(cands))
 	for i, cd := range cands {
-		skeys[i] = c.storedKey(cd.key)
+		keys[i] = cd.key
 	}
-	raws, err := c.getRaw(ctx, skeys)
+	raws, err := c.getRaw(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -188,4 +189,14 @@ func pushTop(h *resultHeap, r SearchResult, max int) {
 		(*h)[0] = r
 		heap.Fix(h, 0)
 	}
+}
+
+// sortResults orders fuzzy results best first, then by key.
+func sortResults(rs []SearchResult) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Score != rs[j].Score {
+			return rs[i].Score > rs[j].Score
+		}
+		return rs[i].Key < rs[j].Key
+	})
 }

@@ -1,9 +1,13 @@
 package yokedcache
 
 import (
+	"context"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/yokedcache/yokedcache/backend"
 )
 
 // stripes spreads a counter over cache lines so that concurrent
@@ -103,30 +107,119 @@ type Stats struct {
 	Expirations   int64                `json:"expirations"`
 	Scope         string               `json:"scope"`
 	Extra         map[string]any       `json:"extra,omitempty"`
+	// Routes has one entry per route (the default first) when the Cache
+	// has routes; Extra is then empty (each route carries its backend's).
+	Routes []RouteStats `json:"routes,omitempty"`
 }
 
-func (m *metrics) snapshot() Stats {
-	s := Stats{
-		Hits: m.hits.load(), Misses: m.misses.load(), Sets: m.sets.load(),
-		Deletes: m.deletes.load(), Invalidations: m.invalidations.load(),
-		Errors: m.errors.load(), Corrupt: m.corrupt.load(),
-		Loads: m.loads.load(), LoadErrors: m.loadErrors.load(),
-		Latency: make(map[string]OpLatency, opCount),
-		Keys:    -1, Bytes: -1,
+// counters sums the Cache's counters over its routes.
+func (c *Cache) counters() Stats {
+	ms := make([]*metrics, 0, len(c.rt.all)+1)
+	ms = append(ms, &c.m)
+	for _, r := range c.rt.all {
+		ms = append(ms, &r.m)
+	}
+	s := Stats{Backend: c.Backend(), Latency: make(map[string]OpLatency, opCount), Keys: -1, Bytes: -1}
+	for _, m := range ms {
+		s.Hits += m.hits.load()
+		s.Misses += m.misses.load()
+		s.Sets += m.sets.load()
+		s.Deletes += m.deletes.load()
+		s.Invalidations += m.invalidations.load()
+		s.Errors += m.errors.load()
+		s.Corrupt += m.corrupt.load()
+		s.Loads += m.loads.load()
+		s.LoadErrors += m.loadErrors.load()
 	}
 	if t := s.Hits + s.Misses; t > 0 {
 		s.HitRate = float64(s.Hits) / float64(t)
 	}
-	for i := range m.lat {
-		n := m.lat[i].count.load()
+	for i := range opCount {
+		var n, total, mx int64
+		for _, m := range ms {
+			n += m.lat[i].count.load()
+			total += m.lat[i].total.load()
+			mx = max(mx, m.lat[i].max.Load())
+		}
 		if n == 0 {
 			continue
 		}
-		s.Latency[opNames[i]] = OpLatency{
-			Samples: n,
-			Avg:     time.Duration(m.lat[i].total.load() / n),
-			Max:     time.Duration(m.lat[i].max.Load()),
-		}
+		s.Latency[opNames[i]] = OpLatency{Samples: n, Avg: time.Duration(total / n), Max: time.Duration(mx)}
 	}
 	return s
+}
+
+// Stats returns this Cache's counters and what the backends report about
+// its keys (see Stats for what each number covers). With routes, Routes
+// holds each route's counters and backend numbers, and the totals add up
+// the distinct backends (-1 when any cannot tell).
+func (c *Cache) Stats(ctx context.Context) (Stats, error) {
+	s := c.counters()
+	if err := c.check(ctx); err != nil {
+		return s, &Error{Op: "stats", Err: err}
+	}
+	bs := make([]backend.Stats, len(c.rt.members))
+	errs := make([]error, len(c.rt.members))
+	var wg sync.WaitGroup
+	for i, m := range c.rt.members {
+		wg.Go(func() {
+			if st, ok := m.b.(backend.Stater); ok {
+				bs[i], errs[i] = st.Stats(ctx, c.prefix)
+			} else {
+				bs[i] = backend.Stats{Keys: -1, Bytes: -1, Scope: "unknown"}
+			}
+		})
+	}
+	wg.Wait()
+	if !c.rt.routed {
+		if errs[0] != nil {
+			return s, &Error{Op: "stats", Err: errs[0]}
+		}
+		b := bs[0]
+		s.Keys, s.Bytes, s.Evictions, s.Expirations, s.Scope, s.Extra = b.Keys, b.Bytes, b.Evictions, b.Expirations, b.Scope, b.Extra
+		return s, nil
+	}
+	s.Keys, s.Bytes = 0, 0
+	scopes := map[string]bool{}
+	for i, b := range bs {
+		if errs[i] != nil {
+			b = backend.Stats{Keys: -1, Bytes: -1, Scope: "unknown"}
+		}
+		scopes[b.Scope] = true
+		if b.Keys < 0 || s.Keys < 0 {
+			s.Keys = -1
+		} else {
+			s.Keys += b.Keys
+		}
+		if b.Bytes < 0 || s.Bytes < 0 {
+			s.Bytes = -1
+		} else {
+			s.Bytes += b.Bytes
+		}
+		s.Evictions += b.Evictions
+		s.Expirations += b.Expirations
+	}
+	if len(scopes) == 1 {
+		for sc := range scopes {
+			s.Scope = sc
+		}
+	} else {
+		s.Scope = "mixed"
+	}
+	for _, r := range c.rt.all {
+		i := r.mem.idx
+		b := bs[i]
+		rs := RouteStats{
+			Route: r.prefix, Backend: r.mem.name,
+			Hits: r.m.hits.load(), Misses: r.m.misses.load(), Sets: r.m.sets.load(),
+			Deletes: r.m.deletes.load(), Errors: r.m.errors.load(),
+			Keys: b.Keys, Bytes: b.Bytes, Scope: b.Scope, Extra: b.Extra,
+		}
+		if errs[i] != nil {
+			rs.Keys, rs.Bytes, rs.Scope, rs.Extra = -1, -1, "unknown", nil
+			rs.Error = errs[i].Error()
+		}
+		s.Routes = append(s.Routes, rs)
+	}
+	return s, nil
 }

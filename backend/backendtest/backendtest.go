@@ -191,13 +191,34 @@ func Run(t *testing.T, h Harness) {
 			for _, l := range s.leaves {
 				t.Run(l.name, func(t *testing.T) {
 					t.Parallel()
-					e := newEnv(t, h, l.clause, l.cfg)
+					e := newEnv(t, h, l.clause, l.cfg, false)
 					l.run(e)
 				})
 			}
 		})
 	}
+	// The same clauses through routing: the backend serves the default
+	// route of a Cache that also routes DecoyRoute to another instance, so
+	// every operation goes through the route table, its fan-outs and its
+	// per-route errors, stats and health.
+	t.Run("Routed", func(t *testing.T) {
+		for _, s := range sections {
+			t.Run(s.name, func(t *testing.T) {
+				for _, l := range s.leaves {
+					t.Run(l.name, func(t *testing.T) {
+						t.Parallel()
+						e := newEnv(t, h, l.clause, l.cfg, true)
+						l.run(e)
+					})
+				}
+			})
+		}
+	})
 }
+
+// DecoyRoute is the route prefix that the Routed shape of the suite sends
+// to a second instance of the backend. The suite never uses keys under it.
+const DecoyRoute = "zz-decoy-route"
 
 // env is the world of one leaf: a fresh backend, a Cache over it with a
 // unique prefix, and the clock.
@@ -212,6 +233,7 @@ type env struct {
 	ctx    context.Context
 	cfgMod func(*yokedcache.Config)
 	logs   *countingHandler // receives the Caches' log records
+	routed bool             // the Routed shape: b serves the default route
 }
 
 func randomHex(n int) string {
@@ -220,9 +242,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newEnv(t *testing.T, h Harness, clause string, mod func(*yokedcache.Config)) *env {
+func newEnv(t *testing.T, h Harness, clause string, mod func(*yokedcache.Config), routed bool) *env {
 	t.Helper()
-	e := &env{t: t, h: h, clause: clause, prefix: "bt" + randomHex(6), ctx: t.Context(), cfgMod: mod, logs: &countingHandler{}}
+	e := &env{t: t, h: h, clause: clause, prefix: "bt" + randomHex(6), ctx: t.Context(), cfgMod: mod, logs: &countingHandler{}, routed: routed}
 	var clock backend.Clock = backend.SystemClock{}
 	if !h.ServerClock {
 		e.clock = yokedcachetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -282,6 +304,9 @@ func (e *env) newCache(b backend.Backend, prefix string, mod func(*yokedcache.Co
 	if mod != nil {
 		mod(&cfg)
 	}
+	if e.routed {
+		cfg.Routes = append(cfg.Routes, yokedcache.Route{Prefix: DecoyRoute, Backend: e.newBackend(e.backendClock())})
+	}
 	c, err := yokedcache.New(cfg)
 	if err != nil {
 		e.t.Fatalf("yokedcache.New: %v", err)
@@ -293,6 +318,33 @@ func (e *env) newCache(b backend.Backend, prefix string, mod func(*yokedcache.Co
 // another prefix. It is not closed (closing it would close e.b).
 func (e *env) secondCache(prefix string) *yokedcache.Cache {
 	return e.newCache(e.b, prefix, e.cfgMod)
+}
+
+// stats returns c's Stats as seen by the backend under test: in the
+// Routed shape the backend numbers are the default route's (a decoy on a
+// shared server reports the same keys again).
+func (e *env) stats(c *yokedcache.Cache) (yokedcache.Stats, error) {
+	st, err := c.Stats(e.ctx)
+	if err != nil || !e.routed {
+		return st, err
+	}
+	if len(st.Routes) != 2 || st.Routes[0].Route != "" || st.Routes[1].Route != DecoyRoute {
+		return st, fmt.Errorf("routed Stats.Routes = %+v; want the default route and %q", st.Routes, DecoyRoute)
+	}
+	if st.Routes[0].Error != "" {
+		return st, errors.New(st.Routes[0].Error)
+	}
+	d := st.Routes[0]
+	st.Keys, st.Bytes, st.Scope, st.Extra = d.Keys, d.Bytes, d.Scope, d.Extra
+	return st, nil
+}
+
+// backendName is the backend name a Cache of this env reports.
+func (e *env) backendName() string {
+	if e.routed {
+		return "router"
+	}
+	return backend.Name(e.b)
 }
 
 // skey is the stored key of user key k.

@@ -124,23 +124,54 @@ func keysLeaves() []leaf {
 			},
 		},
 		{
-			name:   "a key already prefixed is not prefixed twice",
-			clause: "A key that already starts with `<KeyPrefix>:` is not prefixed twice.",
+			name:   "a key that starts with the prefix is prefixed like any other",
+			clause: "Stored keys are `<KeyPrefix>:<key>`, always: a user key that happens to start with `<KeyPrefix>:` is prefixed like any other, so `Keys`/`FuzzySearch` return exactly the key that was set and no two user keys share an entry.",
 			run: func(e *env) {
-				e.set(e.c, e.prefix+":x", "v1")
-				e.wantHit(e.c, "x", "v1")
-				if _, err := e.b.Get(e.ctx, e.prefix+":"+e.prefix+":x"); err == nil {
-					e.Fatalf("backend holds a doubled key %q", e.prefix+":"+e.prefix+":x")
+				inner := e.prefix + ":x"
+				e.set(e.c, inner, "inner")
+				e.set(e.c, "x", "outer")
+				e.set(e.c, e.prefix+":", "bare")
+				e.wantHit(e.c, inner, "inner")
+				e.wantHit(e.c, "x", "outer")
+				e.wantHit(e.c, e.prefix+":", "bare")
+				raw, err := e.b.Get(e.ctx, e.prefix+":"+inner)
+				if err != nil || len(raw) == 0 {
+					e.Fatalf("backend Get(%q) = %v; want the entry of user key %q stored under the prefix", e.prefix+":"+inner, err, inner)
 				}
-				e.set(e.c, "x", "v2")
-				e.wantHit(e.c, e.prefix+":x", "v2")
-				e.wantKeys(e.c, "*", []string{"x"})
-				ok, err := e.c.Delete(e.ctx, e.prefix+":x")
+				if e.supports(FeatureScan) {
+					e.wantKeys(e.c, "*", []string{e.prefix + ":", inner, "x"})
+					res, err := e.c.FuzzySearch(e.ctx, "x", yokedcache.WithThreshold(100), yokedcache.WithMaxResults(10))
+					e.must(err, "FuzzySearch")
+					for _, r := range res {
+						var got string
+						e.must(r.Decode(&got), "Decode")
+						want := map[string]string{inner: "inner", "x": "outer"}[r.Key]
+						if got != want {
+							e.Fatalf("FuzzySearch result %q holds %q; want %q", r.Key, got, want)
+						}
+					}
+					// Deleting every listed key leaves nothing behind.
+					var listed []string
+					for k, err := range e.c.Keys(e.ctx, "*") {
+						e.must(err, "Keys")
+						listed = append(listed, k)
+					}
+					n, err := e.c.DeleteMany(e.ctx, listed...)
+					e.must(err, "DeleteMany")
+					if n != 3 {
+						e.Fatalf("DeleteMany(%q) = %d; want 3", listed, n)
+					}
+					e.wantKeys(e.c, "*", nil)
+				}
+				ok, err := e.c.Delete(e.ctx, inner)
 				e.must(err, "Delete")
-				if !ok {
-					e.Fatalf("Delete(%q) = false; want true (same entry as \"x\")", e.prefix+":x")
+				if ok == e.supports(FeatureScan) {
+					e.Fatalf("Delete(%q) = %v after the listed keys were deleted (scan supported: %v)", inner, ok, e.supports(FeatureScan))
 				}
-				e.wantMiss(e.c, "x")
+				e.wantMiss(e.c, inner)
+				if !e.supports(FeatureScan) {
+					e.wantHit(e.c, "x", "outer")
+				}
 			},
 		},
 		{

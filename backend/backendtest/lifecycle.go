@@ -54,7 +54,7 @@ func statsLeaves() []leaf {
 					e.must(err, "InvalidateTags")
 					wantInv++
 				}
-				st, err := e.c.Stats(e.ctx)
+				st, err := e.stats(e.c)
 				if err != nil && !(errors.Is(err, yokedcache.ErrUnsupported) && !e.supports(FeatureStats)) {
 					e.Fatalf("Stats: %v", err)
 				}
@@ -77,8 +77,8 @@ func statsLeaves() []leaf {
 				if st.HitRate < 0.66 || st.HitRate > 0.67 {
 					e.Errorf("Stats.HitRate = %v; want 4/6", st.HitRate)
 				}
-				if st.Backend != backend.Name(e.b) {
-					e.Errorf("Stats.Backend = %q; want %q", st.Backend, backend.Name(e.b))
+				if st.Backend != e.backendName() {
+					e.Errorf("Stats.Backend = %q; want %q", st.Backend, e.backendName())
 				}
 			},
 		},
@@ -90,7 +90,7 @@ func statsLeaves() []leaf {
 					e.set(e.c, "k", strconv.Itoa(i))
 					_, _ = e.getString(e.c, "k")
 				}
-				st, err := e.c.Stats(e.ctx)
+				st, err := e.stats(e.c)
 				if err != nil && !errors.Is(err, yokedcache.ErrUnsupported) {
 					e.Fatalf("Stats: %v", err)
 				}
@@ -107,7 +107,7 @@ func statsLeaves() []leaf {
 			clause: "Key count and memory use come from the backend where it can report them, scoped to this cache's prefix where possible.",
 			run: func(e *env) {
 				e.requireFeature(FeatureStats, func() error {
-					st, err := e.c.Stats(e.ctx)
+					st, err := e.stats(e.c)
 					if err == nil && st.Keys == -1 {
 						return yokedcache.ErrUnsupported // reported as unknown: acceptable
 					}
@@ -123,7 +123,7 @@ func statsLeaves() []leaf {
 					e.set(e.c, fmt.Sprint("k", i), strings.Repeat("v", 100))
 				}
 				e.set(other, "noise", "v")
-				st, err := e.c.Stats(e.ctx)
+				st, err := e.stats(e.c)
 				e.must(err, "Stats")
 				if st.Keys < n {
 					e.Fatalf("Stats.Keys = %d after %d sets; want >= %d (Scope %q)", st.Keys, n, n, st.Scope)
@@ -139,7 +139,7 @@ func statsLeaves() []leaf {
 				}
 				_, err = e.c.DeleteMany(e.ctx, "k0", "k1", "k2", "k3", "k4")
 				e.must(err, "DeleteMany")
-				st2, err := e.c.Stats(e.ctx)
+				st2, err := e.stats(e.c)
 				e.must(err, "Stats")
 				if st.Scope == "prefix" && st2.Keys != n-5 {
 					e.Fatalf("Stats.Keys = %d after deleting 5 of %d; want %d", st2.Keys, n, n-5)
@@ -166,8 +166,11 @@ func healthLeaves() []leaf {
 				if r.Status != "healthy" {
 					e.Fatalf("DetailedHealthCheck status %q (errors %q, warnings %q); want healthy", r.Status, r.Errors, r.Warnings)
 				}
-				if r.Backend == "" || r.Backend != backend.Name(e.b) || r.Backend != e.c.Backend() {
-					e.Fatalf("DetailedHealthCheck backend %q; want %q", r.Backend, backend.Name(e.b))
+				if r.Backend == "" || r.Backend != e.backendName() || r.Backend != e.c.Backend() {
+					e.Fatalf("DetailedHealthCheck backend %q; want %q", r.Backend, e.backendName())
+				}
+				if e.routed && (len(r.Routes) != 2 || r.Routes[0].Backend != backend.Name(e.b) || r.Routes[0].Status != "healthy") {
+					e.Fatalf("DetailedHealthCheck routes %+v; want the default route on %q, healthy", r.Routes, backend.Name(e.b))
 				}
 				if r.Latency <= 0 {
 					e.Fatalf("DetailedHealthCheck latency %v; want > 0", r.Latency)
@@ -178,7 +181,7 @@ func healthLeaves() []leaf {
 				// The probe leaves no user-visible key behind.
 				e.wantKeys(e.c, "*", nil)
 				if e.supports(FeatureStats) {
-					st, err := e.c.Stats(e.ctx)
+					st, err := e.stats(e.c)
 					e.must(err, "Stats")
 					if st.Scope == "prefix" && st.Keys != 0 {
 						e.Fatalf("Stats.Keys = %d after a health check on an empty cache; want 0", st.Keys)
@@ -206,7 +209,7 @@ func healthLeaves() []leaf {
 				if err := e.c.Set(e.ctx, "k", "v"); !errors.Is(err, yokedcache.ErrClosed) {
 					e.Fatalf("Set on a closed backend = %v; want ErrClosed", err)
 				}
-				st, _ := e.c.Stats(e.ctx) // the backend part fails; counters remain
+				st, _ := e.stats(e.c) // the backend part fails; counters remain
 				if st.Errors < 2 {
 					e.Fatalf("Stats.Errors = %d after two failed backend calls; want >= 2", st.Errors)
 				}
@@ -214,7 +217,12 @@ func healthLeaves() []leaf {
 					e.Fatalf("Health = true with a closed backend")
 				}
 				r := e.c.DetailedHealthCheck(e.ctx)
-				if r.Status != "unhealthy" || len(r.Errors) == 0 {
+				if e.routed {
+					// One of two routes down: degraded, the route unhealthy.
+					if r.Status != "degraded" || len(r.Routes) != 2 || r.Routes[0].Status != "unhealthy" || r.Routes[0].Error == "" || r.Routes[1].Status != "healthy" {
+						e.Fatalf("DetailedHealthCheck with the default route's backend closed: status %q routes %+v; want degraded, the default route unhealthy with an error", r.Status, r.Routes)
+					}
+				} else if r.Status != "unhealthy" || len(r.Errors) == 0 {
 					e.Fatalf("DetailedHealthCheck with a closed backend: status %q errors %q; want unhealthy with errors", r.Status, r.Errors)
 				}
 			},

@@ -305,7 +305,7 @@ func tagsLeaves() []leaf {
 				if !e.supports(FeatureStats) {
 					return
 				}
-				st, err := e.c.Stats(e.ctx)
+				st, err := e.stats(e.c)
 				e.must(err, "Stats")
 				if st.Keys != -1 && st.Scope == "prefix" && st.Keys != 0 {
 					e.Fatalf("backend Stats reports %d keys under the prefix after every tagged entry was deleted or expired and Flush; want 0", st.Keys)

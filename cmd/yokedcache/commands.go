@@ -208,9 +208,6 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool) error {
 	t.add("evictions", fmt.Sprint(st.Evictions), out.Covers["evictions"])
 	t.add("expirations", fmt.Sprint(st.Expirations), out.Covers["expirations"])
 	for _, k := range slices.Sorted(maps.Keys(st.Extra)) {
-		if k == "routes" {
-			continue
-		}
 		if m, ok := st.Extra[k].(map[string]any); ok {
 			for _, sub := range slices.Sorted(maps.Keys(m)) {
 				t.add(k+"."+sub, cellText(m[sub]), "backend-reported")
@@ -219,24 +216,16 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool) error {
 		}
 		t.add(k, cellText(st.Extra[k]), "backend-reported")
 	}
-	if routes, ok := st.Extra["routes"]; ok {
-		b, _ := json.Marshal(routes)
-		var m map[string]struct {
-			Backend string `json:"backend"`
-			Keys    int64  `json:"keys"`
-			Bytes   int64  `json:"bytes"`
-			Scope   string `json:"scope"`
-			Error   string `json:"error"`
+	for _, r := range st.Routes {
+		name := r.Route
+		if name == "" {
+			name = "(default)"
 		}
-		_ = json.Unmarshal(b, &m)
-		for _, name := range slices.Sorted(maps.Keys(m)) {
-			r := m[name]
-			v := fmt.Sprintf("%s keys, %s (%s)", count(r.Keys), humanBytes(r.Bytes), r.Backend)
-			if r.Error != "" {
-				v = "error: " + r.Error
-			}
-			t.add("route "+name, v, scopeText(r.Scope, c.KeyPrefix()))
+		v := fmt.Sprintf("%s keys, %s (%s)", count(r.Keys), humanBytes(r.Bytes), r.Backend)
+		if r.Error != "" {
+			v = "error: " + r.Error
 		}
+		t.add("route "+name, v, scopeText(r.Scope, c.KeyPrefix()))
 	}
 	t.add("hits", fmt.Sprint(st.Hits), out.Covers["hits"])
 	t.add("misses", fmt.Sprint(st.Misses), out.Covers["misses"])
@@ -711,6 +700,17 @@ func (a *app) healthCommand() *cobra.Command {
 			for _, k := range slices.Sorted(maps.Keys(r.Details)) {
 				b, _ := json.Marshal(r.Details[k])
 				t.add(k, string(b))
+			}
+			for _, rh := range r.Routes {
+				name := rh.Route
+				if name == "" {
+					name = "(default)"
+				}
+				v := fmt.Sprintf("%s (%s, %s)", rh.Status, rh.Backend, ms(rh.Latency))
+				if rh.Error != "" {
+					v += ": " + rh.Error
+				}
+				t.add("routes."+name, v)
 			}
 			for _, w := range r.Warnings {
 				t.add("warning", w)

@@ -1,0 +1,135 @@
+package yokedcache
+
+import (
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/yokedcache/yokedcache/codec"
+)
+
+// encodeEntry builds the stored key and the envelope for value in one
+// allocation: the key's bytes followed by the envelope's. A backend that
+// keeps both (the memory backend) pays for one object per entry; one that
+// keeps neither (Redis) has one allocation to collect.
+//
+// buf, when its capacity suffices, is used instead of a new allocation;
+// the buffer used is returned as out.
+func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string) (skey string, env, out []byte, err error) {
+	var id byte
+	var payload []byte
+	switch x := v.(type) {
+	case []byte:
+		id, payload = codec.IDRaw, x
+	case string:
+		id, payload = codec.IDString, unsafe.Slice(unsafe.StringData(x), len(x))
+	default:
+		p, err := c.cfg.Codec.Marshal(v)
+		if err != nil {
+			return "", nil, buf, fmt.Errorf("%s cannot encode %T: %v: %w", c.cfg.Codec.Name(), v, err, ErrInvalidValue)
+		}
+		id, payload = c.cfg.Codec.ID(), p
+	}
+	if len(payload) > c.cfg.MaxValueSize {
+		return "", nil, buf, fmt.Errorf("value of %d bytes exceeds MaxValueSize %d: %w", len(payload), c.cfg.MaxValueSize, ErrValueTooLarge)
+	}
+	kp := c.prefix
+	n := len(kp) + len(key)
+	if need := n + codec.MaxEncodedLen(len(payload), tags); cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	buf = append(append(buf[:0], kp...), key...)
+	buf, err = codec.AppendEncode(buf, id, payload, tags, c.enc)
+	if err != nil {
+		return "", nil, buf, err
+	}
+	return unsafe.String(unsafe.SliceData(buf), n), buf[n:len(buf):len(buf)], buf, nil
+}
+
+func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
+	env, err := codec.Decode(raw, c.cfg.MaxValueSize)
+	if err != nil {
+		return env, c.corrupt(key, err)
+	}
+	return env, nil
+}
+
+func (c *Cache) corrupt(key string, err error) error {
+	c.m.corrupt.add(1)
+	c.log.Warn("yokedcache: stored value does not decode; treating as a miss", "key", shortKey(key), "error", err)
+	return &corruptErr{cause: err}
+}
+
+// checkDst validates a read's destination before the backend is touched.
+// It must be a non-nil pointer, as Codec.Unmarshal requires; *[]byte,
+// *string and *any are checked without reflection. A bad destination is a
+// programming error, reported as ErrInvalidValue and never as corruption.
+func checkDst(dst any) error {
+	switch d := dst.(type) {
+	case nil:
+		return fmt.Errorf("destination is nil; pass a non-nil pointer: %w", ErrInvalidValue)
+	case *string:
+		if d != nil {
+			return nil
+		}
+	case *[]byte:
+		if d != nil {
+			return nil
+		}
+	case *any:
+		if d != nil {
+			return nil
+		}
+	default:
+		v := reflect.ValueOf(dst)
+		if v.Kind() != reflect.Pointer {
+			return fmt.Errorf("destination of type %T is not a pointer; pass a pointer such as &v: %w", dst, ErrInvalidValue)
+		}
+		if !v.IsNil() {
+			return nil
+		}
+	}
+	return fmt.Errorf("destination is a nil %T; pass a non-nil pointer: %w", dst, ErrInvalidValue)
+}
+
+// decodeInto decodes an envelope's payload into dst, which checkDst has
+// accepted. A failure is counted in Stats.Corrupt, logged and returned as
+// a corrupt miss.
+func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
+	if err := c.decodeValue(env, dst); err != nil {
+		return c.corrupt(key, err)
+	}
+	return nil
+}
+
+// decodeValue decodes an envelope's payload into dst, which checkDst has
+// accepted, without counting or logging a failure.
+func (c *Cache) decodeValue(env codec.Envelope, dst any) error {
+	switch env.Codec {
+	case codec.IDRaw, codec.IDString:
+		switch d := dst.(type) {
+		case *[]byte:
+			*d = append(make([]byte, 0, len(env.Payload)), env.Payload...)
+			return nil
+		case *string:
+			*d = string(env.Payload)
+			return nil
+		case *any:
+			if env.Codec == codec.IDRaw {
+				*d = append(make([]byte, 0, len(env.Payload)), env.Payload...)
+			} else {
+				*d = string(env.Payload)
+			}
+			return nil
+		}
+		return fmt.Errorf("a stored %s value cannot be decoded into %T", codec.NameOf(env.Codec), dst)
+	}
+	cd := c.codecs[env.Codec]
+	if cd == nil {
+		return fmt.Errorf("stored with unknown codec %s (add it to Config.ExtraCodecs)", codec.NameOf(env.Codec))
+	}
+	if err := cd.Unmarshal(env.Payload, dst); err != nil {
+		return fmt.Errorf("%s decode into %T: %v", cd.Name(), dst, err)
+	}
+	return nil
+}
