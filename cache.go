@@ -286,12 +286,62 @@ func Get[T any](ctx context.Context, c *Cache, key string) (T, error) {
 		b, err := c.GetBytes(ctx, key)
 		return *(*T)(unsafe.Pointer(&b)), err
 	}
+	if c.cfg.KeepDecoded {
+		if v, done, err := getKept[T](ctx, c, key); done {
+			return v, err
+		}
+	}
 	var v T
 	if err := c.Get(ctx, key, &v); err != nil {
 		var zero T
 		return zero, err
 	}
 	return v, nil
+}
+
+// getKept is Get[T] on a route whose backend keeps decoded objects
+// (Config.KeepDecoded): the value is decoded once per write and then
+// shared. done is false when the route's backend keeps no objects.
+func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, err error) {
+	r, err := c.begin(ctx, "get", key)
+	if err != nil {
+		return v, true, err
+	}
+	ok := r.mem.ok
+	if ok == nil {
+		return v, false, nil
+	}
+	var raw []byte
+	var obj any
+	bp := c.keyBuf.Get().(*[]byte)
+	defer c.keyBuf.Put(bp)
+	kb := append(append((*bp)[:0], c.prefix...), key...)
+	*bp = kb
+	skey := unsafe.String(unsafe.SliceData(kb), len(kb))
+	raw, obj, err = ok.GetObject(ctx, skey)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			r.m.misses.add(1)
+			return v, true, &Error{Op: "get", Key: key, Err: err}
+		}
+		return v, true, c.fail(r, "get", key, err)
+	}
+	if t, isT := obj.(T); isT {
+		r.m.hits.add(1)
+		return t, true, nil
+	}
+	env, err := c.decodeEnvelope(key, raw)
+	if err == nil {
+		err = c.decodeInto(key, env, &v)
+	}
+	if err != nil {
+		r.m.misses.add(1)
+		var zero T
+		return zero, true, &Error{Op: "get", Key: key, Err: err}
+	}
+	r.m.hits.add(1)
+	ok.AttachObject(skey, raw, v)
+	return v, true, nil
 }
 
 // Set stores value under key. []byte and string values are stored

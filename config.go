@@ -117,6 +117,17 @@ type Config struct {
 	// MaxValueSize bounds an encoded value, in bytes. Default 64 MiB.
 	MaxValueSize int
 
+	// KeepDecoded makes typed reads (Get[T], Fetch) on in-process routes
+	// (the memory backend) decode a stored value once and hand the same
+	// decoded value to later readers of the same type, as in-process Go
+	// caches and the Python original do: a Get[T] of a small struct then
+	// costs about what a GetBytes does instead of a JSON decode. The value
+	// returned shares its maps, slices and pointers with the kept one:
+	// treat it as read-only (a struct without them is copied, so it is
+	// safe to change). A write replaces it. Network backends are not
+	// affected: each read decodes its own copy.
+	KeepDecoded bool
+
 	// LoaderTimeout bounds a Fetch/GetOrSet loader, which runs detached
 	// from any one caller's context. 0 means no bound.
 	LoaderTimeout time.Duration

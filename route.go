@@ -68,6 +68,7 @@ type member struct {
 	routes []*route
 
 	bg     backend.BatchGetter
+	ok     backend.ObjectKeeper
 	exp    backend.Expirer
 	tg     backend.Tagger
 	sc     backend.Scanner
@@ -77,6 +78,7 @@ type member struct {
 func newMember(b backend.Backend, idx int) *member {
 	m := &member{b: b, name: backend.Name(b), idx: idx}
 	m.bg, _ = b.(backend.BatchGetter)
+	m.ok, _ = b.(backend.ObjectKeeper)
 	m.exp, _ = b.(backend.Expirer)
 	m.tg, _ = b.(backend.Tagger)
 	m.sc, _ = b.(backend.Scanner)

@@ -131,6 +131,22 @@ type Exister interface {
 	Exists(ctx context.Context, key string) (bool, error)
 }
 
+// ObjectKeeper is implemented by in-process backends (memory) that can
+// keep a decoded Go value beside an entry's bytes, so that typed reads
+// decode each stored value once (Config.KeepDecoded). The object lives and
+// dies with the entry: any write, delete, expiry or eviction drops it.
+type ObjectKeeper interface {
+	// GetObject is Get that also returns the object attached to the entry
+	// by AttachObject, or nil. It has the same recency and TTL effects as
+	// Get, and a miss matches ErrNotFound.
+	GetObject(ctx context.Context, key string) (val []byte, obj any, err error)
+	// AttachObject attaches obj to key's live entry only if that entry
+	// still holds exactly val (the same bytes in memory, as returned by
+	// Get or GetObject): a write in between wins. It never changes TTL,
+	// recency or size accounting.
+	AttachObject(key string, val []byte, obj any)
+}
+
 // Expirer reads and changes TTLs of existing entries. Without it TTL,
 // Expire and Touch return ErrUnsupported.
 type Expirer interface {

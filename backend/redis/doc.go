@@ -121,9 +121,9 @@
 //
 // # As
 //
-// As fills a *rueidis.Client with the native client, and a
-// *goredis.UniversalClient (github.com/redis/go-redis/v9) with the client
-// given to NewFromGoRedis.
+// As fills a *rueidis.Client with the native client. To build the backend
+// from an existing go-redis client, see package backend/goredis (its As
+// also fills a *goredis.UniversalClient).
 //
 // # Limits
 //

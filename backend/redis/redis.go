@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 
 	"github.com/yokedcache/yokedcache/backend"
@@ -69,9 +68,6 @@ type Store struct {
 	sweep            sweeper
 
 	conn connStats
-
-	// goredis is the caller's go-redis client (NewFromGoRedis), for As.
-	goredis goredis.UniversalClient
 }
 
 // connStats counts connections made through our dialer.
@@ -144,19 +140,12 @@ func (c *countedConn) Close() error {
 // Name returns "redis".
 func (s *Store) Name() string { return "redis" }
 
-// As fills *rueidis.Client with the native client, and
-// *goredis.UniversalClient with the go-redis client given to
-// NewFromGoRedis.
+// As fills *rueidis.Client with the native client (package
+// backend/goredis adds go-redis clients).
 func (s *Store) As(target any) bool {
-	switch t := target.(type) {
-	case *rueidis.Client:
+	if t, ok := target.(*rueidis.Client); ok {
 		*t = s.c
 		return true
-	case *goredis.UniversalClient:
-		if s.goredis != nil {
-			*t = s.goredis
-			return true
-		}
 	}
 	return false
 }
