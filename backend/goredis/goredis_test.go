@@ -53,4 +53,3 @@ func TestNew(t *testing.T) {
 		t.Fatalf("the caller's client was closed: %v", err)
 	}
 }
-
