@@ -67,7 +67,7 @@ func New(cfg Config) (*Cache, error) {
 			return nil, &Error{Op: "new", Err: err}
 		}
 	}
-	rt, err := buildRoutes(&cfg, b)
+	rt, err := buildRoutes(&cfg, b, opened)
 	if err != nil {
 		if opened {
 			_ = b.Close()
@@ -232,7 +232,7 @@ func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelo
 		}
 		return codec.Envelope{}, c.fail(r, op, key, err)
 	}
-	env, err := c.decodeEnvelope(key, raw)
+	env, err := c.decodeFrom(r.mem, key, raw)
 	if err != nil {
 		r.m.misses.add(1)
 		return env, &Error{Op: op, Key: key, Err: err}
@@ -277,6 +277,22 @@ func (c *Cache) GetBytes(ctx context.Context, key string) ([]byte, error) {
 		return nil, &Error{Op: "get", Key: key, Err: c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec)))}
 	}
 	return append(make([]byte, 0, len(env.Payload)), env.Payload...), nil
+}
+
+// GetView returns a []byte or string value without copying it: the
+// bytes are read-only and must not be modified. On the memory backend it
+// allocates nothing (the bytes are the stored ones, and stay valid after
+// the entry is replaced or evicted: a write never changes stored bytes in
+// place); on network backends they are the read's own buffer.
+func (c *Cache) GetView(ctx context.Context, key string) ([]byte, error) {
+	env, err := c.fetchEnvelope(ctx, "get", key)
+	if err != nil {
+		return nil, err
+	}
+	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
+		return nil, &Error{Op: "get", Key: key, Err: c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec)))}
+	}
+	return env.Payload[:len(env.Payload):len(env.Payload)], nil
 }
 
 // Get is the generic form of Cache.Get: Get[User](ctx, c, "user:42").
@@ -330,7 +346,7 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 		r.m.hits.add(1)
 		return t, true, nil
 	}
-	env, err := c.decodeEnvelope(key, raw)
+	env, err := c.decodeFrom(r.mem, key, raw)
 	if err == nil {
 		err = c.decodeInto(key, env, &v)
 	}

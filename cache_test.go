@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +276,155 @@ func TestErrorMessage(t *testing.T) {
 	err := c.Get(context.Background(), "user:9", new(int))
 	if got, want := err.Error(), `yokedcache: get "user:9": not found`; got != want {
 		t.Fatalf("error text %q, want %q", got, want)
+	}
+}
+
+// onlyBackend hides every optional interface of the wrapped backend
+// (backend.Exister among them).
+type onlyBackend struct{ backend.Backend }
+
+// Exists agrees with Get on bytes that do not decode, whether or not the
+// backend implements backend.Exister (before, the memory backend's Exister
+// said true while Get said not found).
+func TestExistsAgreesWithGetOnUndecodableBytes(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		wrap func(*memory.Store) backend.Backend
+	}{
+		{"exister", func(s *memory.Store) backend.Backend { return s }},
+		{"get only", func(s *memory.Store) backend.Backend { return onlyBackend{s} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := memory.New(memory.Options{CleanupInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := tc.wrap(st).(backend.Exister); ok != (tc.name == "exister") {
+				t.Fatalf("test setup: Exister = %v", ok)
+			}
+			c, err := yokedcache.New(yokedcache.Config{Backend: tc.wrap(st)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Set(ctx, "good", map[string]int{"a": 1}); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := st.Get(ctx, "yokedcache:good")
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipped := bytes.Clone(raw)
+			flipped[len(flipped)-1] ^= 0x20
+			unknown, err := codec.Encode(200, []byte("x"), nil, codec.EncodeOptions{Threshold: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range map[string][]byte{"flipped": flipped, "garbage": []byte("not an envelope"), "unknown-codec": unknown} {
+				if err := st.Set(ctx, "yokedcache:"+k, v, backend.SetOptions{TTL: time.Minute}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, k := range []string{"good", "flipped", "garbage", "unknown-codec", "absent"} {
+				var v any
+				getErr := c.Get(ctx, k, &v)
+				ok, err := c.Exists(ctx, k)
+				if err != nil {
+					t.Fatalf("Exists(%q): %v", k, err)
+				}
+				if hit := getErr == nil; ok != hit {
+					t.Errorf("Exists(%q) = %v but Get = %v", k, ok, getErr)
+				}
+				if k != "good" && !errors.Is(getErr, yokedcache.ErrNotFound) {
+					t.Errorf("Get(%q) = %v; want ErrNotFound", k, getErr)
+				}
+			}
+			// Each undecodable entry was counted once by Get and once by Exists.
+			if s, _ := c.Stats(ctx); s.Corrupt != 6 {
+				t.Errorf("Stats.Corrupt = %d; want 6", s.Corrupt)
+			}
+		})
+	}
+}
+
+// flaky is a backend.SetCopier whose Set fails every other call and keeps
+// the key and value it was given on failure, as a pipelined client keeps a
+// command it has not written yet.
+type flaky struct {
+	backend.Backend
+	n    int
+	kept []struct {
+		key   string
+		value []byte
+		want  string
+	}
+}
+
+func (f *flaky) SetCopies() bool { return true }
+
+func (f *flaky) Set(ctx context.Context, key string, value []byte, o backend.SetOptions) error {
+	f.n++
+	if f.n%2 == 0 {
+		f.kept = append(f.kept, struct {
+			key   string
+			value []byte
+			want  string
+		}{key, value, key + "=" + string(value)})
+		return errors.New("flaky: timed out")
+	}
+	return f.Backend.Set(ctx, strings.Clone(key), append([]byte(nil), value...), o) // a copier copies
+}
+
+// TestSetReusesBuffersOnlyAfterSuccess: with a SetCopier backend the Cache
+// reuses its key+envelope buffers, but never one whose Set failed.
+func TestSetReusesBuffersOnlyAfterSuccess(t *testing.T) {
+	ctx := context.Background()
+	m, err := memory.New(memory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flaky{Backend: m}
+	c, err := yokedcache.New(yokedcache.Config{Backend: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 200 {
+		err := c.Set(ctx, fmt.Sprint("key-", i), fmt.Sprint("value-", i))
+		if (i%2 == 1) != (err != nil) {
+			t.Fatalf("Set %d = %v", i, err)
+		}
+	}
+	for _, k := range f.kept {
+		if got := k.key + "=" + string(k.value); got != k.want {
+			t.Fatalf("a failed Set's key and value were overwritten by a later Set: %q, want %q", got, k.want)
+		}
+	}
+	for i := 0; i < 200; i += 2 {
+		if got, err := yokedcache.Get[string](ctx, c, fmt.Sprint("key-", i)); err != nil || got != fmt.Sprint("value-", i) {
+			t.Fatalf("Get key-%d = %q, %v", i, got, err)
+		}
+	}
+}
+
+// TestInvalidCodecOpensNothing: New rejects a bad codec before it opens
+// any configured backend, so nothing is left open to leak.
+func TestInvalidCodecOpensNothing(t *testing.T) {
+	var opened atomic.Int64
+	backend.Register("yokedcache-test-counting", backend.URLOpenerFunc(func(context.Context, *url.URL) (backend.Backend, error) {
+		opened.Add(1)
+		return memory.New(memory.Options{})
+	}))
+	_, err := yokedcache.New(yokedcache.Config{
+		URL:        "yokedcache-test-counting://",
+		PrefixURLs: map[string]string{"r:": "yokedcache-test-counting://"},
+		Codec:      reservedCodec{},
+	})
+	if !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Fatalf("New with a codec on a reserved id = %v, want ErrInvalidConfig", err)
+	}
+	if n := opened.Load(); n != 0 {
+		t.Fatalf("New opened %d backends before rejecting the codec", n)
 	}
 }

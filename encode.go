@@ -54,6 +54,19 @@ func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
 	return env, nil
 }
 
+// decodeFrom decodes bytes read from member m: without the checksum when
+// they never left the process.
+func (c *Cache) decodeFrom(m *member, key string, raw []byte) (codec.Envelope, error) {
+	if !m.local {
+		return c.decodeEnvelope(key, raw)
+	}
+	env, err := codec.DecodeTrusted(raw, c.cfg.MaxValueSize)
+	if err != nil {
+		return env, c.corrupt(key, err)
+	}
+	return env, nil
+}
+
 func (c *Cache) corrupt(key string, err error) error {
 	c.m.corrupt.add(1)
 	c.log.Warn("yokedcache: stored value does not decode; treating as a miss", "key", shortKey(key), "error", err)

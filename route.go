@@ -73,6 +73,12 @@ type member struct {
 	tg     backend.Tagger
 	sc     backend.Scanner
 	copies bool // a backend.SetCopier that copies
+	// local: an in-process backend (it keeps objects, backend.ObjectKeeper)
+	// that New opened itself, so nothing but this Cache writes to it: it
+	// holds the very envelopes the Cache encoded, and reads skip their
+	// checksum. A backend the caller passed in may be written directly,
+	// so its reads are checked.
+	local bool
 }
 
 func newMember(b backend.Backend, idx int) *member {
@@ -153,7 +159,7 @@ func normalizeRoutePrefix(p string) (string, bool) {
 // buildRoutes builds the route table over def and the routes of cfg
 // (normalized), opening the routes' URLs. On error it closes what it
 // opened, but not def or the caller's backends.
-func buildRoutes(cfg *Config, def backend.Backend) (*routeTable, error) {
+func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable, error) {
 	t := &routeTable{}
 	byBackend := map[backend.Backend]*member{}
 	memberOf := func(b backend.Backend) *member {
@@ -166,6 +172,7 @@ func buildRoutes(cfg *Config, def backend.Backend) (*routeTable, error) {
 		return m
 	}
 	t.def = &route{mem: memberOf(def), ttl: cfg.DefaultTTL}
+	t.def.mem.local = defOpened && t.def.mem.ok != nil
 	t.all = append(t.all, t.def)
 	var opened []backend.Backend
 	fail := func(err error) (*routeTable, error) {
@@ -187,6 +194,8 @@ func buildRoutes(cfg *Config, def backend.Backend) (*routeTable, error) {
 				return fail(fmt.Errorf("route %q: %w", rc.Prefix, err))
 			}
 			opened = append(opened, b)
+			m := memberOf(b)
+			m.local = m.ok != nil
 		}
 		if b == nil {
 			b = def

@@ -138,6 +138,19 @@ type Envelope struct {
 // 512 MiB) so a corrupted or hostile length cannot exhaust memory. Every
 // failure matches ErrCorrupt.
 func Decode(data []byte, maxSize int) (Envelope, error) {
+	return decode(data, maxSize, true)
+}
+
+// DecodeTrusted is Decode without the checksum, for bytes that never left
+// this process (an in-process backend holds the very slice the encoder
+// produced): the header is still validated, so foreign bytes are still
+// rejected, but accidental corruption in transit or at rest is not
+// looked for.
+func DecodeTrusted(data []byte, maxSize int) (Envelope, error) {
+	return decode(data, maxSize, false)
+}
+
+func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 	if maxSize <= 0 {
 		maxSize = 512 << 20
 	}
@@ -150,7 +163,7 @@ func Decode(data []byte, maxSize int) (Envelope, error) {
 	if data[1] != version {
 		return Envelope{}, fmt.Errorf("%w: unsupported format version %d", ErrCorrupt, data[1])
 	}
-	if binary.LittleEndian.Uint32(data[5:9]) != checksum(data) {
+	if verify && binary.LittleEndian.Uint32(data[5:9]) != checksum(data) {
 		return Envelope{}, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	e := Envelope{Codec: data[2], Compression: Compression(data[3])}
