@@ -171,7 +171,6 @@ func TestUserCodecAndReservedIDs(t *testing.T) {
 	if err := c.Get(ctx, "w", &s); err != nil || s != "HELLO" {
 		t.Fatalf("user codec round trip = %q, %v", s, err)
 	}
-	type fake struct{ upperCodec }
 	if _, err := yokedcache.New(yokedcache.Config{Codec: reservedCodec{}}); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 		t.Fatalf("reserved codec id accepted: %v", err)
 	}

@@ -226,10 +226,7 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 // fields, folded into it) and sorts them by prefix, so that the Cache
 // never shares the caller's slice or maps.
 func (cfg *Config) normalizeRoutes() error {
-	var routes []Route
-	for _, r := range cfg.Routes {
-		routes = append(routes, r)
-	}
+	routes := append([]Route(nil), cfg.Routes...)
 	for p, b := range cfg.PrefixBackends {
 		if b == nil {
 			return fmt.Errorf("PrefixBackends[%q] is nil: %w", p, ErrInvalidConfig)

@@ -112,7 +112,7 @@ func statsLeaves() []leaf {
 						return yokedcache.ErrUnsupported // reported as unknown: acceptable
 					}
 					if err == nil {
-						return fmt.Errorf("Stats reported Keys = %d", st.Keys)
+						return fmt.Errorf("stats reported Keys = %d", st.Keys)
 					}
 					return err
 				})
