@@ -285,7 +285,7 @@ func printResult(w io.Writer, name string, r *result) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%s\t%s\t%s\t%s\t\n", c.Name,
 			num(median(ns)), num(slices.Min(ns)), num(slices.Max(ns)),
-			frac(median(allocsOf(s))), num(median(bytesOf(s))), ratio, rrange)
+			frac(median(allocsOf(s))), bytesNum(median(bytesOf(s))), ratio, rrange)
 	}
 	tw.Flush()
 	for _, n := range g.Notes {
@@ -300,6 +300,15 @@ func num(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.3g", v)
+}
+
+// bytesNum formats bytes per op: whole numbers from 10 up, else one
+// decimal (amortized background allocations round to 0.0).
+func bytesNum(v float64) string {
+	if v >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 // frac formats allocations per op with two decimals.
