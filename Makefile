@@ -1,7 +1,7 @@
 # yokedcache — common tasks.
 #   make test   installs the test servers if missing (scripts/test-deps.sh),
 #               then vet + the whole suite with the race detector.
-#   make bench  runs every benchmark once (see docs/benchmarks.md).
+#   make bench  runs the comparison benchmarks of bench/ (see docs/benchmarks.md).
 
 GO ?= go
 PKGS ?= ./...
@@ -21,7 +21,7 @@ test-go:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	cd bench && $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -timeout 60m $(or $(BENCHFLAGS),-benchtime 1x -slice 300ms -rounds 7)
 
 # Short run of every fuzz target (each for FUZZTIME).
 FUZZTIME ?= 10s

@@ -417,6 +417,15 @@ func TestClusterAcrossSlots(t *testing.T) {
 // expire, the keys and memory used for their bookkeeping are back near
 // the baseline, with no sweep of ours (one SCAN, which Stats does anyway,
 // lets Redis reclaim what its own expiry cycle has not reached yet).
+//
+// On a busy machine two things take time that have nothing to do with
+// the backend, and the test allows for both without loosening its bounds:
+// the writes may take longer than the TTL, so early entries expire before
+// the peak is measured (the memory the entries took is therefore sampled
+// after every batch and scaled to all 50 000 entries from the live key
+// count); and Redis shrinks its hash tables in its cron, so the keys and
+// memory are polled until they are back within the bounds or a generous
+// deadline passes (INFO and DBSIZE reclaim nothing).
 func TestTagBookkeepingBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: 50 000 entries")
@@ -438,12 +447,23 @@ func TestTagBookkeepingBounded(t *testing.T) {
 		t.Fatal("no used_memory")
 		return 0
 	}
+	dbSize := func() int64 {
+		v, err := srv.Do(ctx, "DBSIZE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.(int64)
+	}
 	if err := c.Set(ctx, "keep", "v", yokedcache.WithTTL(time.Hour), yokedcache.WithTags("t0")); err != nil {
 		t.Fatal(err)
 	}
 	base := usedMemory()
-	baseKeys, _ := srv.Do(ctx, "DBSIZE")
+	baseKeys := dbSize()
 	const total, batch = 50_000, 1000
+	// peakGrowth is the largest growth over the baseline seen after a
+	// batch, peakLive the keys above the baseline at that moment.
+	var peakGrowth, peakLive int64
+	start := time.Now()
 	for i := 0; i < total; i += batch {
 		items := make(map[string]any, batch)
 		for j := i; j < i+batch; j++ {
@@ -452,26 +472,45 @@ func TestTagBookkeepingBounded(t *testing.T) {
 		if err := c.SetMany(ctx, items, yokedcache.WithTTL(time.Second), yokedcache.WithTags(fmt.Sprint("t", i/batch%10), "all")); err != nil {
 			t.Fatal(err)
 		}
+		if g := usedMemory() - base; g > peakGrowth {
+			peakGrowth, peakLive = g, dbSize()-baseKeys
+		}
 	}
-	peak := usedMemory()
-	peakKeys, _ := srv.Do(ctx, "DBSIZE")
-	t.Logf("baseline %d keys / %d B; after 50 000 tagged sets %d keys / %d B", baseKeys, base, peakKeys, peak)
+	loadTime := time.Since(start)
+	if peakLive <= 0 || peakGrowth <= 0 {
+		t.Fatalf("the tagged entries took no keys (%d) or memory (%d B)", peakLive, peakGrowth)
+	}
+	// The memory the 50 000 entries took: the peak itself when they were
+	// all live at once, else the peak scaled up by the entries missing.
+	full := peakGrowth
+	if peakLive < total {
+		full = peakGrowth * total / peakLive
+	}
+	t.Logf("baseline %d keys / %d B; 50 000 tagged sets in %v, peak %d keys / %d B above the baseline (all entries: ~%d B)",
+		baseKeys, base, loadTime.Round(time.Millisecond), peakLive, peakGrowth, full)
 	time.Sleep(1500 * time.Millisecond)
 	st, err := c.Stats(ctx) // one SCAN of the prefix
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := usedMemory()
-	afterKeys, _ := srv.Do(ctx, "DBSIZE")
+	// What may remain above the baseline is Redis's own main hash table,
+	// which its cron shrinks lazily; our bookkeeping must be gone (keys).
+	// Allow 5 % of the memory the entries took, and give Redis's expiry
+	// cycle and cron up to 30 s on a loaded machine.
+	limit := full / 20
+	var after, afterKeys int64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		after, afterKeys = usedMemory(), dbSize()
+		if (afterKeys <= baseKeys && after-base <= limit) || time.Now().After(deadline) {
+			break
+		}
+	}
 	t.Logf("after expiry and one scan: %d keys / %d B; Stats: %d keys, %v internal", afterKeys, after, st.Keys, st.Extra["internal_keys"])
-	if afterKeys.(int64) > baseKeys.(int64) {
+	if afterKeys > baseKeys {
 		t.Fatalf("%d keys remain after the tagged entries expired; baseline %d", afterKeys, baseKeys)
 	}
-	// What remains above the baseline is Redis's own main hash table,
-	// which its cron shrinks lazily; our bookkeeping is gone (keys above).
-	// Allow 5 % of the peak growth.
-	if grown := after - base; grown > (peak-base)/20 {
-		t.Fatalf("used_memory is %d B above the baseline after expiry (peak was %d B above)", grown, peak-base)
+	if grown := after - base; grown > limit {
+		t.Fatalf("used_memory is %d B above the baseline 30 s after expiry (the entries took ~%d B, limit %d B)", grown, full, limit)
 	}
 	var s string
 	if err := c.Get(ctx, "keep", &s); err != nil {
