@@ -1,21 +1,34 @@
 # yokedcache — common tasks.
 #   make test   installs the test servers if missing (scripts/test-deps.sh),
-#               then vet + the whole suite with the race detector.
+#               then vet, staticcheck (lint), the comparison benchmarks'
+#               build check and the whole suite with the race detector.
 #   make bench  runs the comparison benchmarks of bench/ (see docs/benchmarks.md).
 
 GO ?= go
 PKGS ?= ./...
 TEST_TIMEOUT ?= 20m
 
-.PHONY: test deps vet test-go bench fuzz quickstart
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-test: deps vet test-go
+.PHONY: test deps vet lint bench-vet test-go bench fuzz quickstart
+
+test: deps vet lint bench-vet test-go
 
 deps:
 	@bash scripts/test-deps.sh
 
 vet:
 	$(GO) vet $(PKGS)
+
+# staticcheck with the checks of staticcheck.conf; fetched through the Go
+# module proxy on first use.
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+# The comparison benchmarks live in their own module (bench/), so that
+# their peers never enter the library's go.mod; vet keeps them compiling.
+bench-vet:
+	cd bench && $(GO) vet ./...
 
 test-go:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
