@@ -783,7 +783,7 @@ func (a *app) searchCommand() *cobra.Command {
 		Short: "Fuzzy-search keys (scores like fuzzywuzzy's partial_ratio)",
 		Example: `  yokedcache search alice -t 60 -m 5
   yokedcache search alice --tags users -f json`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if threshold < 0 || threshold > 100 {
 				return withCode(exitUsage, fmt.Errorf("--threshold %d: want 0-100", threshold))

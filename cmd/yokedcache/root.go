@@ -250,6 +250,7 @@ func (a *app) open() (*yokedcache.Cache, yokedcache.Config, error) {
 	if err != nil {
 		return nil, cfg, err
 	}
+	cfg.Logger.Debug("yokedcache: opening the cache", "config", cfg.String())
 	c, err := yokedcache.New(cfg)
 	if err != nil {
 		return nil, cfg, classify(err)
