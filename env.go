@@ -372,7 +372,7 @@ func applyPythonEnv(cfg *Config, get func(string) (string, bool), envURL bool) (
 				return nil, fmt.Errorf("environment variable %s=%q disagrees with %s=%s; set only %s: %w", c.name, shown, from, backend.RedactURL(raw), from, ErrInvalidConfig)
 			}
 		}
-		notes = append(notes, strings.Join(setNames(hasHost, hasPort, hasDB, hasPW), ", ")+" are Python YokedCache's variables and are deprecated; "+from+" alone is enough")
+		notes = append(notes, pyVarsPhrase(hasHost, hasPort, hasDB, hasPW)+"; "+from+" alone is enough")
 		return notes, nil
 	}
 	u.Host = net.JoinHostPort(wantHost, wantPort)
@@ -388,8 +388,8 @@ func applyPythonEnv(cfg *Config, get func(string) (string, bool), envURL bool) (
 	if _, err := backend.ParseURL(*field); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", strings.Join(setNames(hasHost, hasPort, hasDB, hasPW), ", "), backend.RedactURL(*field), err)
 	}
-	notes = append(notes, fmt.Sprintf("%s are Python YokedCache's variables and are deprecated: set %s=%s instead",
-		strings.Join(setNames(hasHost, hasPort, hasDB, hasPW), ", "), EnvRedisURL, backend.RedactURL(*field)))
+	notes = append(notes, fmt.Sprintf("%s: set %s=%s instead",
+		pyVarsPhrase(hasHost, hasPort, hasDB, hasPW), EnvRedisURL, backend.RedactURL(*field)))
 	return notes, nil
 }
 
@@ -405,4 +405,13 @@ func setNames(host, port, db, pw bool) []string {
 		}
 	}
 	return out
+}
+
+// pyVarsPhrase says that the set Python Redis variables are deprecated.
+func pyVarsPhrase(host, port, db, pw bool) string {
+	names := setNames(host, port, db, pw)
+	if len(names) == 1 {
+		return names[0] + " is Python YokedCache's variable and is deprecated"
+	}
+	return strings.Join(names, ", ") + " are Python YokedCache's variables and are deprecated"
 }
