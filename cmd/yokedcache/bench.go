@@ -362,7 +362,7 @@ var backendTraits = map[string][2]string{ // shared across processes, persistent
 	"memory":    {"No", "No"},
 	"redis":     {"Yes", "Optional"},
 	"memcached": {"Yes", "No"},
-	"disk":      {"No (one process opens a directory)", "Yes"},
+	"disk":      {"No (one process)", "Yes"},
 	"sqlite":    {"Yes (same file)", "Yes"},
 	"router":    {"per route", "per route"},
 }
