@@ -49,11 +49,16 @@ func (a *app) pingCommand() *cobra.Command {
 			if err != nil {
 				return withCode(exitUsage, fmt.Errorf("--timeout (-t) %q: %v: want seconds (as in Python YokedCache) or a Go duration such as 500ms", timeout, err))
 			}
-			c, _, err := a.open()
+			c, cfg, err := a.open()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			if cfg.URL == "" && cfg.RedisURL == "" && cfg.Backend == nil && cfg.DefaultBackend == nil && len(cfg.PrefixURLs) == 0 && len(cfg.PrefixBackends) == 0 {
+				// Python YokedCache's CLI pings redis://localhost:6379/0
+				// when nothing is configured; say what this pinged.
+				fmt.Fprintln(a.stderr, "yokedcache: note: no backend configured: this pings the in-process memory backend, which is always up; to ping a Redis use -r redis://localhost:6379/0 (Python YokedCache's default) or set YOKEDCACHE_REDIS_URL")
+			}
 			type result struct {
 				OK        bool    `json:"ok"`
 				LatencyMS float64 `json:"latency_ms"`
@@ -1019,6 +1024,9 @@ func parseWarm(data []byte) ([]warmEntry, error) {
 			}
 			entries = w.Items
 			break
+		}
+		if mappingValue(doc, "entries") == nil {
+			return nil, errors.New(`no "entries" list and no "warm" section (Python YokedCache's warm: {items: [...]})`)
 		}
 		var w struct {
 			Entries []warmEntry `yaml:"entries"`

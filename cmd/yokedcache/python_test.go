@@ -150,7 +150,10 @@ func TestPythonHabits(t *testing.T) {
 			},
 		},
 		{
-			name: "ping -t is the timeout in seconds", args: []string{"ping", "-t", "5"}, code: 0, stdoutHas: []string{"OK ("},
+			name: "ping -t is the timeout in seconds", args: []string{"ping", "-t", "5", "--show-timing"}, code: 0, stdoutHas: []string{"OK (", "backend sqlite"},
+		},
+		{
+			name: "warm -c FILE without a warm section", args: []string{"-c", "{dir}/py.yaml", "warm"}, code: 2, stderrHas: []string{`no "entries" list and no "warm" section`},
 		},
 		{
 			name: "warm -c FILE warms from that file", args: []string{"-c", "{dir}/warm.yaml", "warm"}, code: 0, stdoutHas: []string{"warmed 1 entries"},
@@ -426,6 +429,14 @@ func TestPingFailureExitCodes(t *testing.T) {
 		t.Fatal("holder printed nothing in 60s")
 	}
 	cli(t, nil, "", "--url", u+"?lock_timeout=100ms", "ping").want(t, 3).stderrHas(t, "in use")
+}
+
+// TestPingUnconfiguredSaysMemory: with nothing configured, ping says it
+// pinged the in-process memory backend, where Python YokedCache's CLI
+// would have pinged a local Redis.
+func TestPingUnconfiguredSaysMemory(t *testing.T) {
+	cli(t, nil, "", "ping").want(t, 0, "OK (").stderrHas(t, "in-process memory backend").stderrHas(t, "-r redis://localhost:6379/0")
+	cli(t, nil, "", "--url", "mem://", "ping").want(t, 0, "OK (").stderrLacks(t, "no backend configured")
 }
 
 // TestNegativeDurationsRefused: negative watch counts and intervals are
