@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -994,54 +993,66 @@ func parseWarm(data []byte) ([]warmEntry, error) {
 		return nil, nil
 	}
 	doc := node.Content[0]
-	decode := func(n *yaml.Node, dst any) error {
-		b, err := yaml.Marshal(n)
-		if err != nil {
-			return err
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		return dec.Decode(dst)
-	}
-	var entries []warmEntry
+	var list *yaml.Node
 	switch doc.Kind {
 	case yaml.SequenceNode:
-		if err := decode(doc, &entries); err != nil {
-			return nil, warmDecodeErr(err)
-		}
+		list = doc
 	case yaml.MappingNode:
 		if py := mappingValue(doc, "warm"); py != nil {
 			// Python YokedCache's layout: warm: {items: [...]}. The
 			// other top-level keys are the file's settings.
-			var w struct {
-				Items []warmEntry `yaml:"items"`
-			}
 			if py.Kind != yaml.MappingNode {
-				return nil, errors.New(`"warm" must be a mapping with an "items" list`)
+				return nil, fmt.Errorf(`line %d: "warm" must be a mapping with an "items" list`, py.Line)
 			}
-			if err := decode(py, &w); err != nil {
-				return nil, warmDecodeErr(err)
+			if err := onlyFields(py, "items"); err != nil {
+				return nil, fmt.Errorf(`%w ("warm" has an "items" list)`, err)
 			}
-			entries = w.Items
+			list = mappingValue(py, "items")
 			break
 		}
 		if mappingValue(doc, "entries") == nil {
 			return nil, errors.New(`no "entries" list and no "warm" section (Python YokedCache's warm: {items: [...]})`)
 		}
-		var w struct {
-			Entries []warmEntry `yaml:"entries"`
+		if err := onlyFields(doc, "entries"); err != nil {
+			return nil, fmt.Errorf(`%w (a warm file has an "entries" list)`, err)
 		}
-		if err := decode(doc, &w); err != nil {
-			return nil, warmDecodeErr(err)
-		}
-		entries = w.Entries
+		list = mappingValue(doc, "entries")
 	default:
 		return nil, errors.New(`want a list of entries, a mapping with "entries", or Python YokedCache's "warm" mapping with "items"`)
+	}
+	if list == nil || (list.Kind == yaml.ScalarNode && list.Tag == "!!null") {
+		return nil, nil
+	}
+	if list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: want a list of entries (each with key, value, and optional ttl and tags)", list.Line)
+	}
+	for _, item := range list.Content {
+		if item.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("line %d: an entry must be a mapping with key, value, and optional ttl and tags", item.Line)
+		}
+		if err := onlyFields(item, "key", "value", "ttl", "tags"); err != nil {
+			return nil, fmt.Errorf("%w (an entry has key, value, and optional ttl and tags)", err)
+		}
+	}
+	// Decoding the nodes of the file itself keeps its line numbers.
+	var entries []warmEntry
+	if err := list.Decode(&entries); err != nil {
+		return nil, warmDecodeErr(err)
 	}
 	for i := range entries {
 		entries[i].Value = jsonFriendly(entries[i].Value)
 	}
 	return entries, nil
+}
+
+// onlyFields reports the first key of mapping m that is not one of names.
+func onlyFields(m *yaml.Node, names ...string) error {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; !slices.Contains(names, k.Value) {
+			return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
+		}
+	}
+	return nil
 }
 
 // jsonFriendly converts YAML's map[any]any (non-string keys) to

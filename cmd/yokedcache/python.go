@@ -147,5 +147,8 @@ func warmDecodeErr(err error) error {
 	msg := goTypes.ReplaceAllString(err.Error(), "")
 	msg = strings.ReplaceAll(msg, "yaml: unmarshal errors:\n  ", "")
 	msg = strings.ReplaceAll(msg, "\n  ", "; ")
+	msg = strings.NewReplacer("cannot unmarshal !!int", "unexpected number", "cannot unmarshal !!float", "unexpected number",
+		"cannot unmarshal !!bool", "unexpected boolean", "cannot unmarshal !!str", "unexpected string",
+		"cannot unmarshal !!map", "unexpected mapping", "cannot unmarshal !!seq", "unexpected list").Replace(msg)
 	return fmt.Errorf("%s (an entry has key, value, and optional ttl and tags)", msg)
 }
