@@ -44,6 +44,10 @@ const (
 //	YOKEDCACHE_SOCKET_CONNECT_TIMEOUT   Redis dial timeout      } socket_connect_timeout unless it has them
 //	YOKEDCACHE_LOG_LEVEL                debug, info, warn or error: a text logger on standard error
 //
+// Python YokedCache's variables (YOKEDCACHE_REDIS_HOST, _PORT, _DB,
+// _PASSWORD and others) are accepted with a deprecation note, logged as a
+// warning, or refused naming the Go setting: see FromEnvMapNotes.
+//
 // Empty variables count as unset. A malformed value is an error matching
 // ErrInvalidConfig that names the variable. The three Redis pool settings
 // apply only when the resulting backend URL is a Redis URL and are
@@ -78,11 +82,13 @@ const (
 	envPyConnectionRetrys = "YOKEDCACHE_CONNECTION_RETRIES"
 )
 
-// PythonRedisEnv lists Python YokedCache's Redis connection variables,
+// PythonRedisEnv returns Python YokedCache's Redis connection variables,
 // YOKEDCACHE_REDIS_HOST, _PORT, _DB and _PASSWORD, which FromEnv turns
 // into a Redis URL. A caller that replaces the URL variables with its own
 // URL (as the CLI's --url and --redis-url flags do) hides these too.
-var PythonRedisEnv = []string{envPyRedisHost, envPyRedisPort, envPyRedisDB, envPyRedisPassword}
+func PythonRedisEnv() []string {
+	return []string{envPyRedisHost, envPyRedisPort, envPyRedisDB, envPyRedisPassword}
+}
 
 // FromEnvMapNotes is FromEnvMap returning deprecation notes instead of
 // logging them. Besides the variables FromEnv lists it reads Python

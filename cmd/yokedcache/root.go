@@ -195,7 +195,7 @@ func (a *app) config() (yokedcache.Config, error) {
 	if a.url != "" || a.redisURL != "" {
 		flagVars[yokedcache.EnvURL], flagVars[yokedcache.EnvRedisURL] = a.url, a.redisURL
 		// The flag's URL replaces Python's YOKEDCACHE_REDIS_HOST etc. too.
-		for _, k := range yokedcache.PythonRedisEnv {
+		for _, k := range yokedcache.PythonRedisEnv() {
 			flagVars[k] = ""
 		}
 	}
