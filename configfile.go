@@ -24,7 +24,9 @@ import (
 
 // FileConfig is the schema of a YAML configuration file (see
 // docs/configuration.md). Every field is optional; unknown keys are
-// errors. Durations are Go durations ("90s", "5m") or plain seconds.
+// errors, except Python YokedCache's keys, which ParseConfig maps or
+// refuses by name. Durations are Go durations ("90s", "5m") or plain
+// seconds.
 //
 //	key_prefix: myapp
 //	default_ttl: 5m
