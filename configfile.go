@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +23,9 @@ import (
 
 // FileConfig is the schema of a YAML configuration file (see
 // docs/configuration.md). Every field is optional; unknown keys are
-// errors. Durations are Go durations ("90s", "5m") or plain seconds.
+// errors, except Python YokedCache's keys, which ParseConfig maps or
+// refuses by name. Durations are Go durations ("90s", "5m") or plain
+// seconds.
 //
 //	key_prefix: myapp
 //	default_ttl: 5m
@@ -98,28 +102,224 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // LoadConfig reads a YAML configuration file (schema: FileConfig). Unknown
 // keys, malformed values and invalid URLs are errors matching
-// ErrInvalidConfig that name the file.
+// ErrInvalidConfig that name the file. Python YokedCache's keys are
+// handled as ParseConfig says; their deprecation notes are logged.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	cfg, notes, err := LoadConfigNotes(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config file %s: %w: %w", path, err, ErrInvalidConfig)
+		return Config{}, err
 	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("config file %s: %w", path, err)
-	}
+	logConfigNotes(cfg.Logger, notes)
 	return cfg, nil
 }
 
+// LoadConfigNotes is LoadConfig returning the deprecation notes (one
+// sentence each, see ParseConfigNotes) instead of logging them.
+func LoadConfigNotes(path string) (Config, []string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("config file %s: %w: %w", path, err, ErrInvalidConfig)
+	}
+	cfg, notes, err := ParseConfigNotes(data)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	for i, n := range notes {
+		notes[i] = fmt.Sprintf("config file %s: %s", path, n)
+	}
+	return cfg, notes, nil
+}
+
 // ParseConfig parses YAML configuration (schema: FileConfig), strictly.
+//
+// The keys of Python YokedCache's configuration file are accepted where
+// Go behaves the same (redis, ttl and prefix as aliases of redis_url,
+// default_ttl and key_prefix; max_connections as the Redis URL's
+// max_connections parameter; enable_fuzzy, batch_size, enable_compression
+// false and fuzzy_threshold 80, which change nothing here; warm, the
+// section `yokedcache warm` reads) and refused, naming the Go setting,
+// where it would not (tables, invalidation_rules, enable_compression true,
+// another fuzzy_threshold). Each accepted Python key yields a deprecation
+// note, logged as a warning through the Config's Logger (else
+// slog.Default); ParseConfigNotes returns them instead.
 func ParseConfig(data []byte) (Config, error) {
+	cfg, notes, err := ParseConfigNotes(data)
+	if err != nil {
+		return Config{}, err
+	}
+	logConfigNotes(cfg.Logger, notes)
+	return cfg, nil
+}
+
+// ParseConfigNotes is ParseConfig returning the deprecation notes for
+// Python YokedCache keys instead of logging them.
+func ParseConfigNotes(data []byte) (Config, []string, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, nil, fmt.Errorf("%v: %w", err, ErrInvalidConfig)
+	}
+	py := takePythonKeys(&root)
+	if len(py) > 0 {
+		// Decode what is left, strictly, as if the Python keys were absent.
+		b, err := yaml.Marshal(&root)
+		if err != nil {
+			return Config{}, nil, fmt.Errorf("%v: %w", err, ErrInvalidConfig)
+		}
+		data = b
+	}
 	var fc FileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%v: %w", err, ErrInvalidConfig)
+		return Config{}, nil, fmt.Errorf("%v: %w", err, ErrInvalidConfig)
 	}
-	return fc.Config()
+	pool, notes, err := fc.applyPythonKeys(py)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	cfg, err := fc.Config()
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if len(pool) > 0 {
+		switch {
+		case cfg.RedisURL != "":
+			cfg.RedisURL = addParams(cfg.RedisURL, pool)
+		case isRedisURL(cfg.URL):
+			cfg.URL = addParams(cfg.URL, pool)
+		}
+	}
+	return cfg, notes, nil
+}
+
+// pythonFileKeys are the top-level keys of Python YokedCache's
+// configuration file (load_config_from_file) that FileConfig does not
+// have.
+var pythonFileKeys = []string{
+	"redis", "ttl", "prefix", "max_connections", "enable_fuzzy", "fuzzy_threshold",
+	"enable_compression", "batch_size", "tables", "invalidation_rules", "warm",
+}
+
+// takePythonKeys removes the Python keys from a document's top-level
+// mapping and returns their values by key.
+func takePythonKeys(root *yaml.Node) map[string]*yaml.Node {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := root.Content[0]
+	var out map[string]*yaml.Node
+	kept := m.Content[:0:0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind == yaml.ScalarNode && slices.Contains(pythonFileKeys, k.Value) {
+			if out == nil {
+				out = map[string]*yaml.Node{}
+			}
+			out[k.Value] = v
+			continue
+		}
+		kept = append(kept, k, v)
+	}
+	m.Content = kept
+	return out
+}
+
+// applyPythonKeys maps the Python keys onto fc, returning the Redis pool
+// parameters to add to the URL and the deprecation notes, or an error
+// matching ErrInvalidConfig that names the Go setting to use instead.
+func (fc *FileConfig) applyPythonKeys(py map[string]*yaml.Node) (url.Values, []string, error) {
+	var notes []string
+	bad := func(key, format string, args ...any) (url.Values, []string, error) {
+		return nil, nil, fmt.Errorf("%s: %s: %w", key, fmt.Sprintf(format, args...), ErrInvalidConfig)
+	}
+	alias := func(key, goKey string, set bool, dst any) error {
+		n, ok := py[key]
+		if !ok {
+			return nil
+		}
+		if set {
+			return fmt.Errorf("%s and %s are both set (%s is Python YokedCache's spelling of %s); keep %s: %w", key, goKey, key, goKey, goKey, ErrInvalidConfig)
+		}
+		if err := n.Decode(dst); err != nil {
+			return fmt.Errorf("%s: %v: %w", key, err, ErrInvalidConfig)
+		}
+		notes = append(notes, fmt.Sprintf("%q is deprecated (Python YokedCache's spelling): use %q", key, goKey))
+		return nil
+	}
+	if err := alias("redis", "redis_url", fc.RedisURL != "", &fc.RedisURL); err != nil {
+		return nil, nil, err
+	}
+	if err := alias("ttl", "default_ttl", fc.DefaultTTL != 0, &fc.DefaultTTL); err != nil {
+		return nil, nil, err
+	}
+	if err := alias("prefix", "key_prefix", fc.KeyPrefix != "", &fc.KeyPrefix); err != nil {
+		return nil, nil, err
+	}
+	var pool url.Values
+	if n, ok := py["max_connections"]; ok {
+		var v int
+		if err := n.Decode(&v); err != nil || v <= 0 {
+			return bad("max_connections", "want a positive integer, got %q", n.Value)
+		}
+		pool = url.Values{"max_connections": {strconv.Itoa(v)}}
+		notes = append(notes, `"max_connections" is deprecated (Python YokedCache's setting): put max_connections=N in the Redis URL's query, or set YOKEDCACHE_MAX_CONNECTIONS`)
+	}
+	boolKey := func(key string) (bool, bool, error) {
+		n, ok := py[key]
+		if !ok {
+			return false, false, nil
+		}
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return false, true, fmt.Errorf("%s: want true or false, got %q: %w", key, n.Value, ErrInvalidConfig)
+		}
+		return b, true, nil
+	}
+	if _, ok, err := boolKey("enable_fuzzy"); err != nil {
+		return nil, nil, err
+	} else if ok {
+		notes = append(notes, `"enable_fuzzy" has no effect and is deprecated: fuzzy search is always available in Go (Cache.FuzzySearch, yokedcache search)`)
+	}
+	if on, ok, err := boolKey("enable_compression"); err != nil {
+		return nil, nil, err
+	} else if on {
+		return bad("enable_compression", "Python's zlib compression is not available in Go; use compression: s2 or compression: zstd (values Python YokedCache cannot read), or leave compression off")
+	} else if ok {
+		notes = append(notes, `"enable_compression: false" is deprecated (Python YokedCache's setting): compression is off unless "compression" is set`)
+	}
+	if n, ok := py["fuzzy_threshold"]; ok {
+		var v int
+		if err := n.Decode(&v); err != nil || v != 80 {
+			return bad("fuzzy_threshold", "%s: Go has no configured default threshold, it is always 80; pass the threshold per search instead (yokedcache search --threshold N, or yokedcache.WithThreshold(N))", n.Value)
+		}
+		notes = append(notes, `"fuzzy_threshold: 80" is deprecated: 80 is Go's default; pass another per search (yokedcache search --threshold N, yokedcache.WithThreshold)`)
+	}
+	if n, ok := py["batch_size"]; ok {
+		var v int
+		if err := n.Decode(&v); err != nil || v <= 0 {
+			return bad("batch_size", "want a positive integer, got %q", n.Value)
+		}
+		notes = append(notes, `"batch_size" has no effect and is deprecated: Go sizes its batches itself`)
+	}
+	if _, ok := py["tables"]; ok {
+		return bad("tables", "Python YokedCache's per-table settings have no Go equivalent; for a default TTL per key prefix use routes: {PREFIX: {default_ttl: 60s}} (see docs/routing.md), and tag entries with WithTags")
+	}
+	if _, ok := py["invalidation_rules"]; ok {
+		return bad("invalidation_rules", "Python YokedCache's invalidation rules have no Go equivalent; invalidate explicitly with Cache.InvalidateTags or Cache.InvalidatePattern (yokedcache invalidate --tags/--pattern)")
+	}
+	// "warm" is the section `yokedcache warm` reads; it configures nothing.
+	return pool, notes, nil
+}
+
+// logConfigNotes logs deprecation notes as warnings through l, or
+// slog.Default when l is nil.
+func logConfigNotes(l *slog.Logger, notes []string) {
+	if l == nil {
+		l = slog.Default()
+	}
+	for _, n := range notes {
+		l.Warn("yokedcache: deprecated configuration: " + n)
+	}
 }
 
 // Config converts the file settings to a Config, validating them.

@@ -2,7 +2,10 @@ package yokedcache_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +125,87 @@ func TestPrefixURLs(t *testing.T) {
 	}
 	if _, err := yokedcache.New(yokedcache.Config{PrefixURLs: map[string]string{"a": "mem://", "b": "mem://?bogus=1"}}); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 		t.Fatalf("bad route URL: %v", err)
+	}
+}
+
+// TestParseConfigPythonKeys: the keys of Python YokedCache's
+// configuration file are mapped onto the Go settings with a deprecation
+// note each, and the Go file's keys still decode strictly.
+func TestParseConfigPythonKeys(t *testing.T) {
+	cfg, notes, err := yokedcache.ParseConfigNotes([]byte(`
+redis: redis://cache:6379/2
+ttl: 120
+prefix: pyapp
+max_connections: 7
+enable_fuzzy: true
+fuzzy_threshold: 80
+enable_compression: false
+batch_size: 50
+log_level: WARNING
+memory_max_size: 10
+warm:
+  items:
+    - {key: a, value: b}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RedisURL != "redis://cache:6379/2?max_connections=7" || cfg.DefaultTTL != 120*time.Second || cfg.KeyPrefix != "pyapp" || cfg.MemoryMaxSize != 10 {
+		t.Fatalf("cfg: %v", cfg)
+	}
+	joined := strings.Join(notes, "\n")
+	for _, want := range []string{`"redis" is deprecated`, `use "redis_url"`, `"ttl" is deprecated`, `use "default_ttl"`, `"prefix" is deprecated`, `use "key_prefix"`,
+		`"max_connections" is deprecated`, `"enable_fuzzy" has no effect`, `"fuzzy_threshold: 80"`, `"enable_compression: false"`, `"batch_size" has no effect`} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("notes lack %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "warm") {
+		t.Errorf("warm (the warm command's section) got a note:\n%s", joined)
+	}
+	// max_connections applies to a generic Redis url too, and is unused
+	// (but validated) elsewhere.
+	cfg, _, err = yokedcache.ParseConfigNotes([]byte("url: redis://cache:6379/0\nmax_connections: 3\n"))
+	if err != nil || cfg.URL != "redis://cache:6379/0?max_connections=3" {
+		t.Fatalf("url: %v %v", cfg.URL, err)
+	}
+	cfg, _, err = yokedcache.ParseConfigNotes([]byte("url: mem://\nmax_connections: 3\n"))
+	if err != nil || cfg.URL != "mem://" {
+		t.Fatalf("mem url: %v %v", cfg.URL, err)
+	}
+	// LoadConfig names the file in its notes.
+	path := filepath.Join(t.TempDir(), "py.yaml")
+	if err := os.WriteFile(path, []byte("prefix: p\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, notes, err = yokedcache.LoadConfigNotes(path)
+	if err != nil || cfg.KeyPrefix != "p" || len(notes) != 1 || !strings.Contains(notes[0], path) {
+		t.Fatalf("LoadConfigNotes: %v %q %v", cfg, notes, err)
+	}
+}
+
+// TestParseConfigPythonKeysRefused: Python keys that Go cannot honour are
+// errors matching ErrInvalidConfig that name the Go setting to use.
+func TestParseConfigPythonKeysRefused(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"tables:\n  users:\n    ttl: 60\n", "routes"},
+		{"invalidation_rules:\n  - table: users\n", "InvalidateTags"},
+		{"enable_compression: true\n", "compression: s2"},
+		{"enable_compression: maybe\n", "true or false"},
+		{"fuzzy_threshold: 60\n", "--threshold"},
+		{"enable_fuzzy: 3\n", "true or false"},
+		{"max_connections: 0\n", "positive integer"},
+		{"batch_size: lots\n", "positive integer"},
+		{"redis: redis://a:6379/0\nredis_url: redis://a:6379/0\n", "keep redis_url"},
+		{"ttl: 60\ndefault_ttl: 60\n", "keep default_ttl"},
+		{"prefix: a\nkey_prefix: b\n", "keep key_prefix"},
+		{"ttl: soon\n", "ttl"},
+		{"redis: /var/cache\n", "redis_url"},
+		{"prefix: a\nkey_prefx: typo\n", "key_prefx"}, // unknown keys stay errors
+	} {
+		_, err := yokedcache.ParseConfig([]byte(tc.yaml))
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want ErrInvalidConfig naming %q", tc.yaml, err, tc.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package yokedcache
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -43,6 +44,10 @@ const (
 //	YOKEDCACHE_SOCKET_CONNECT_TIMEOUT   Redis dial timeout      } socket_connect_timeout unless it has them
 //	YOKEDCACHE_LOG_LEVEL                debug, info, warn or error: a text logger on standard error
 //
+// Python YokedCache's variables (YOKEDCACHE_REDIS_HOST, _PORT, _DB,
+// _PASSWORD and others) are accepted with a deprecation note, logged as a
+// warning, or refused naming the Go setting: see FromEnvMapNotes.
+//
 // Empty variables count as unset. A malformed value is an error matching
 // ErrInvalidConfig that names the variable. The three Redis pool settings
 // apply only when the resulting backend URL is a Redis URL and are
@@ -55,34 +60,84 @@ func FromEnv() (Config, error) { return FromEnvMap(os.LookupEnv) }
 // FromEnvMap is FromEnv reading variables through lookup (os.LookupEnv, or
 // a map in tests).
 func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
+	cfg, notes, err := FromEnvMapNotes(lookup)
+	if err != nil {
+		return Config{}, err
+	}
+	logConfigNotes(cfg.Logger, notes)
+	return cfg, nil
+}
+
+// Python YokedCache's environment variables that have no YOKEDCACHE_*
+// counterpart of the same name in Go (see FromEnvMapNotes).
+const (
+	envPyRedisHost        = "YOKEDCACHE_REDIS_HOST"
+	envPyRedisPort        = "YOKEDCACHE_REDIS_PORT"
+	envPyRedisDB          = "YOKEDCACHE_REDIS_DB"
+	envPyRedisPassword    = "YOKEDCACHE_REDIS_PASSWORD"
+	envPyEnableFuzzy      = "YOKEDCACHE_ENABLE_FUZZY"
+	envPyFuzzyThreshold   = "YOKEDCACHE_FUZZY_THRESHOLD"
+	envPyCircuitBreaker   = "YOKEDCACHE_ENABLE_CIRCUIT_BREAKER"
+	envPyFallbackEnabled  = "YOKEDCACHE_FALLBACK_ENABLED"
+	envPyConnectionRetrys = "YOKEDCACHE_CONNECTION_RETRIES"
+)
+
+// PythonRedisEnv returns Python YokedCache's Redis connection variables,
+// YOKEDCACHE_REDIS_HOST, _PORT, _DB and _PASSWORD, which FromEnv turns
+// into a Redis URL. A caller that replaces the URL variables with its own
+// URL (as the CLI's --url and --redis-url flags do) hides these too.
+func PythonRedisEnv() []string {
+	return []string{envPyRedisHost, envPyRedisPort, envPyRedisDB, envPyRedisPassword}
+}
+
+// FromEnvMapNotes is FromEnvMap returning deprecation notes instead of
+// logging them. Besides the variables FromEnv lists it reads Python
+// YokedCache's:
+//
+//	YOKEDCACHE_REDIS_HOST, _PORT, _DB, _PASSWORD
+//	    a Redis URL redis://[:PASSWORD@]HOST:PORT/DB (defaults localhost,
+//	    6379, 0), or those parts replaced in the configuration file's Redis
+//	    URL; with YOKEDCACHE_REDIS_URL or YOKEDCACHE_URL set they must agree
+//	    with it. Deprecated: set YOKEDCACHE_REDIS_URL.
+//	YOKEDCACHE_ENABLE_FUZZY
+//	    no effect (fuzzy search is always available); deprecated.
+//	YOKEDCACHE_FUZZY_THRESHOLD
+//	    80, Go's fixed default, is accepted (deprecated); any other value
+//	    is refused: pass the threshold per search.
+//	YOKEDCACHE_ENABLE_CIRCUIT_BREAKER, _FALLBACK_ENABLED, _CONNECTION_RETRIES
+//	    refused: Go returns backend errors to the caller and bounds retries
+//	    itself (see docs/redis.md).
+func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, error) {
+	var notes []string
 	get := func(name string) (string, bool) {
 		v, ok := lookup(name)
 		v = strings.TrimSpace(v)
 		return v, ok && v != ""
 	}
-	bad := func(name, v string, err error) (Config, error) {
+	bad := func(name, v string, err error) (Config, []string, error) {
 		shown := v
 		if strings.Contains(name, "URL") {
 			shown = backend.RedactURL(v)
 		}
 		if errors.Is(err, ErrInvalidConfig) {
-			return Config{}, fmt.Errorf("environment variable %s=%q: %w", name, shown, err)
+			return Config{}, nil, fmt.Errorf("environment variable %s=%q: %w", name, shown, err)
 		}
-		return Config{}, fmt.Errorf("environment variable %s=%q: %v: %w", name, shown, err, ErrInvalidConfig)
+		return Config{}, nil, fmt.Errorf("environment variable %s=%q: %v: %w", name, shown, err, ErrInvalidConfig)
 	}
 	var base Config
 	if path, ok := get(EnvConfigFile); ok {
-		c, err := LoadConfig(path)
+		c, fileNotes, err := LoadConfigNotes(path)
 		if err != nil {
-			return Config{}, fmt.Errorf("%s: %w", EnvConfigFile, err)
+			return Config{}, nil, fmt.Errorf("%s: %w", EnvConfigFile, err)
 		}
 		base = c
+		notes = append(notes, fileNotes...)
 	}
 	var env Config
 	u, hasURL := get(EnvURL)
 	ru, hasRedis := get(EnvRedisURL)
 	if hasURL && hasRedis {
-		return Config{}, fmt.Errorf("both %s and %s are set; use one: %w", EnvURL, EnvRedisURL, ErrInvalidConfig)
+		return Config{}, nil, fmt.Errorf("both %s and %s are set; use one: %w", EnvURL, EnvRedisURL, ErrInvalidConfig)
 	}
 	if hasURL {
 		if _, err := backend.ParseURL(u); err != nil {
@@ -112,21 +167,21 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 			err = fmt.Errorf("must be > 0")
 		}
 		if err != nil {
-			_, e := bad(name, v, err)
+			_, _, e := bad(name, v, err)
 			return e
 		}
 		*dst = d
 		return nil
 	}
 	if err := durVar(EnvDefaultTTL, &env.DefaultTTL); err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	if env.DefaultTTL > MaxTTL {
 		v, _ := get(EnvDefaultTTL)
 		return bad(EnvDefaultTTL, v, fmt.Errorf("exceeds MaxTTL %v", MaxTTL))
 	}
 	if err := durVar(EnvMemoryCleanupInterval, &env.MemoryCleanupInterval); err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	if v, ok := get(EnvTTLJitterPercent); ok {
 		n, err := strconv.Atoi(v)
@@ -170,13 +225,18 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 	for name, param := range map[string]string{EnvSocketTimeout: "socket_timeout", EnvSocketConnectTimeout: "socket_connect_timeout"} {
 		var d time.Duration
 		if err := durVar(name, &d); err != nil {
-			return Config{}, err
+			return Config{}, nil, err
 		}
 		if d > 0 {
 			pool.Set(param, d.String())
 		}
 	}
 	cfg := base.Merge(env)
+	pyNotes, err := applyPythonEnv(&cfg, get, hasURL || hasRedis)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	notes = append(notes, pyNotes...)
 	if len(pool) > 0 {
 		switch {
 		case cfg.RedisURL != "":
@@ -185,7 +245,7 @@ func FromEnvMap(lookup func(string) (string, bool)) (Config, error) {
 			cfg.URL = addParams(cfg.URL, pool)
 		}
 	}
-	return cfg, nil
+	return cfg, notes, nil
 }
 
 func isRedisURL(raw string) bool {
@@ -211,4 +271,153 @@ func addParams(raw string, params url.Values) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// applyPythonEnv applies Python YokedCache's variables (see
+// FromEnvMapNotes) to cfg. envURL reports that YOKEDCACHE_URL or
+// YOKEDCACHE_REDIS_URL is set, so that cfg's URL came from the
+// environment and the Python Redis variables must agree with it.
+func applyPythonEnv(cfg *Config, get func(string) (string, bool), envURL bool) ([]string, error) {
+	var notes []string
+	bad := func(name, v string, format string, args ...any) error {
+		if name == envPyRedisPassword {
+			v = "xxxxx"
+		}
+		return fmt.Errorf("environment variable %s=%q: %s: %w", name, v, fmt.Sprintf(format, args...), ErrInvalidConfig)
+	}
+	if _, ok := get(envPyEnableFuzzy); ok {
+		notes = append(notes, envPyEnableFuzzy+" has no effect and is deprecated: fuzzy search is always available in Go")
+	}
+	if v, ok := get(envPyFuzzyThreshold); ok {
+		if n, err := strconv.Atoi(v); err != nil || n != 80 {
+			return nil, bad(envPyFuzzyThreshold, v, "Go has no configured default threshold, it is always 80; pass the threshold per search (yokedcache search --threshold N, or yokedcache.WithThreshold(N)) and unset the variable")
+		}
+		notes = append(notes, envPyFuzzyThreshold+"=80 is deprecated: 80 is Go's default")
+	}
+	for _, name := range []string{envPyCircuitBreaker, envPyFallbackEnabled, envPyConnectionRetrys} {
+		if v, ok := get(name); ok {
+			return nil, bad(name, v, "Python YokedCache's setting has no Go equivalent: Go returns backend errors to the caller and bounds Redis retries itself (socket timeouts: YOKEDCACHE_SOCKET_TIMEOUT, YOKEDCACHE_SOCKET_CONNECT_TIMEOUT); unset the variable")
+		}
+	}
+
+	host, hasHost := get(envPyRedisHost)
+	port, hasPort := get(envPyRedisPort)
+	db, hasDB := get(envPyRedisDB)
+	pw, hasPW := get(envPyRedisPassword)
+	if !hasHost && !hasPort && !hasDB && !hasPW {
+		return notes, nil
+	}
+	if hasPort {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, bad(envPyRedisPort, port, "want a port number 1-65535")
+		}
+	}
+	if hasDB {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return nil, bad(envPyRedisDB, db, "want a database number 0 or more")
+		}
+	}
+	if hasHost && strings.ContainsAny(host, "/?#@ ") {
+		return nil, bad(envPyRedisHost, host, "want a host name or address")
+	}
+	// The URL to start from: the environment's or the file's Redis URL,
+	// else Python's default.
+	field := &cfg.RedisURL
+	if cfg.RedisURL == "" && cfg.URL != "" {
+		field = &cfg.URL
+	}
+	raw := *field
+	from := "the configuration file's URL"
+	if envURL {
+		from = EnvRedisURL
+		if cfg.RedisURL == "" {
+			from = EnvURL
+		}
+	}
+	if raw == "" {
+		raw, field = "redis://localhost:6379/0", &cfg.RedisURL
+		from = ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !isRedisURL(raw) || u.Host == "" || strings.Contains(u.Host, ",") {
+		names := strings.Join(setNames(hasHost, hasPort, hasDB, hasPW), ", ")
+		return nil, fmt.Errorf("%s describe a Redis server but %s is %s; use one: %w", names, from, backend.RedactURL(raw), ErrInvalidConfig)
+	}
+	curHost, curPort := u.Hostname(), u.Port()
+	if curPort == "" {
+		curPort = "6379"
+	}
+	curDB := strings.TrimPrefix(u.Path, "/")
+	if curDB == "" {
+		curDB = "0"
+	}
+	curPW, _ := u.User.Password()
+	wantHost, wantPort, wantDB, wantPW := curHost, curPort, curDB, curPW
+	if hasHost {
+		wantHost = host
+	}
+	if hasPort {
+		wantPort = port
+	}
+	if hasDB {
+		wantDB = db
+	}
+	if hasPW {
+		wantPW = pw
+	}
+	if envURL {
+		// Both spellings set: they must describe the same server.
+		for _, c := range []struct {
+			name, have, want string
+		}{{envPyRedisHost, curHost, wantHost}, {envPyRedisPort, curPort, wantPort}, {envPyRedisDB, curDB, wantDB}, {envPyRedisPassword, curPW, wantPW}} {
+			if c.have != c.want {
+				shown := c.want
+				if c.name == envPyRedisPassword {
+					shown = "xxxxx"
+				}
+				return nil, fmt.Errorf("environment variable %s=%q disagrees with %s=%s; set only %s: %w", c.name, shown, from, backend.RedactURL(raw), from, ErrInvalidConfig)
+			}
+		}
+		notes = append(notes, pyVarsPhrase(hasHost, hasPort, hasDB, hasPW)+"; "+from+" alone is enough")
+		return notes, nil
+	}
+	u.Host = net.JoinHostPort(wantHost, wantPort)
+	u.Path = "/" + wantDB
+	if wantPW != "" {
+		user := ""
+		if u.User != nil {
+			user = u.User.Username()
+		}
+		u.User = url.UserPassword(user, wantPW)
+	}
+	*field = u.String()
+	if _, err := backend.ParseURL(*field); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", strings.Join(setNames(hasHost, hasPort, hasDB, hasPW), ", "), backend.RedactURL(*field), err)
+	}
+	notes = append(notes, fmt.Sprintf("%s: set %s=%s instead",
+		pyVarsPhrase(hasHost, hasPort, hasDB, hasPW), EnvRedisURL, backend.RedactURL(*field)))
+	return notes, nil
+}
+
+// setNames names the Python Redis variables that are set.
+func setNames(host, port, db, pw bool) []string {
+	var out []string
+	for _, x := range []struct {
+		set  bool
+		name string
+	}{{host, envPyRedisHost}, {port, envPyRedisPort}, {db, envPyRedisDB}, {pw, envPyRedisPassword}} {
+		if x.set {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+// pyVarsPhrase says that the set Python Redis variables are deprecated.
+func pyVarsPhrase(host, port, db, pw bool) string {
+	names := setNames(host, port, db, pw)
+	if len(names) == 1 {
+		return names[0] + " is Python YokedCache's variable and is deprecated"
+	}
+	return strings.Join(names, ", ") + " are Python YokedCache's variables and are deprecated"
 }

@@ -442,3 +442,74 @@ func TestFromEnvKeyPrefixValidated(t *testing.T) {
 		t.Fatalf("a valid prefix = %q, %v", cfg.KeyPrefix, err)
 	}
 }
+
+// TestFromEnvPythonRedisVariables: Python YokedCache's
+// YOKEDCACHE_REDIS_HOST, _PORT, _DB and _PASSWORD make a Redis URL, with
+// a deprecation note naming YOKEDCACHE_REDIS_URL and no password.
+func TestFromEnvPythonRedisVariables(t *testing.T) {
+	cfg, notes, err := yokedcache.FromEnvMapNotes(envMap(map[string]string{
+		"YOKEDCACHE_REDIS_HOST": "cache.internal", "YOKEDCACHE_REDIS_PORT": "6380",
+		"YOKEDCACHE_REDIS_DB": "3", "YOKEDCACHE_REDIS_PASSWORD": "pw-secret",
+		"YOKEDCACHE_MAX_CONNECTIONS": "9",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RedisURL != "redis://:pw-secret@cache.internal:6380/3?max_connections=9" || cfg.URL != "" {
+		t.Fatalf("RedisURL %q URL %q", cfg.RedisURL, cfg.URL)
+	}
+	joined := strings.Join(notes, "\n")
+	if !strings.Contains(joined, "YOKEDCACHE_REDIS_URL=redis://:xxxxx@cache.internal:6380/3") || strings.Contains(joined, "pw-secret") {
+		t.Fatalf("notes: %s", joined)
+	}
+	// Only the port: Python's default host and database.
+	cfg, _, err = yokedcache.FromEnvMapNotes(envMap(map[string]string{"YOKEDCACHE_REDIS_PORT": "7000"}))
+	if err != nil || cfg.RedisURL != "redis://localhost:7000/0" {
+		t.Fatalf("port only: %q %v", cfg.RedisURL, err)
+	}
+	// FromEnvMap gives the same Config.
+	cfg, err = yokedcache.FromEnvMap(envMap(map[string]string{"YOKEDCACHE_REDIS_PORT": "7000"}))
+	if err != nil || cfg.RedisURL != "redis://localhost:7000/0" {
+		t.Fatalf("FromEnvMap: %q %v", cfg.RedisURL, err)
+	}
+	// The environment overrides the file's URL part by part.
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("redis_url: redis://user:filepw@filehost:6379/1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err = yokedcache.FromEnvMapNotes(envMap(map[string]string{"YOKEDCACHE_CONFIG_FILE": path, "YOKEDCACHE_REDIS_HOST": "envhost"}))
+	if err != nil || cfg.RedisURL != "redis://user:filepw@envhost:6379/1" {
+		t.Fatalf("over the file: %q %v", cfg.RedisURL, err)
+	}
+	// With YOKEDCACHE_REDIS_URL they must agree.
+	cfg, notes, err = yokedcache.FromEnvMapNotes(envMap(map[string]string{"YOKEDCACHE_REDIS_URL": "redis://h:6379/0", "YOKEDCACHE_REDIS_HOST": "h", "YOKEDCACHE_REDIS_PORT": "6379"}))
+	if err != nil || cfg.RedisURL != "redis://h:6379/0" || len(notes) != 1 {
+		t.Fatalf("agreeing: %q %q %v", cfg.RedisURL, notes, err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"YOKEDCACHE_REDIS_URL": "redis://h:6379/0", "YOKEDCACHE_REDIS_PORT": "6380"}, "disagrees"},
+		{map[string]string{"YOKEDCACHE_REDIS_URL": "redis://:a@h:6379/0", "YOKEDCACHE_REDIS_PASSWORD": "b-secret"}, "YOKEDCACHE_REDIS_PASSWORD"},
+		{map[string]string{"YOKEDCACHE_URL": "mem://", "YOKEDCACHE_REDIS_HOST": "h"}, "use one"},
+		{map[string]string{"YOKEDCACHE_REDIS_PORT": "http"}, "YOKEDCACHE_REDIS_PORT"},
+		{map[string]string{"YOKEDCACHE_REDIS_PORT": "70000"}, "1-65535"},
+		{map[string]string{"YOKEDCACHE_REDIS_DB": "-1"}, "YOKEDCACHE_REDIS_DB"},
+		{map[string]string{"YOKEDCACHE_REDIS_HOST": "a/b"}, "YOKEDCACHE_REDIS_HOST"},
+		{map[string]string{"YOKEDCACHE_FUZZY_THRESHOLD": "60"}, "--threshold"},
+		{map[string]string{"YOKEDCACHE_ENABLE_CIRCUIT_BREAKER": "true"}, "YOKEDCACHE_ENABLE_CIRCUIT_BREAKER"},
+		{map[string]string{"YOKEDCACHE_FALLBACK_ENABLED": "true"}, "YOKEDCACHE_FALLBACK_ENABLED"},
+		{map[string]string{"YOKEDCACHE_CONNECTION_RETRIES": "3"}, "YOKEDCACHE_SOCKET_TIMEOUT"},
+	} {
+		_, err := yokedcache.FromEnvMap(envMap(tc.env))
+		if !errors.Is(err, yokedcache.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "-secret") {
+			t.Errorf("%v: %v, want ErrInvalidConfig naming %q", tc.env, err, tc.want)
+		}
+	}
+	// Accepted with a note.
+	_, notes, err = yokedcache.FromEnvMapNotes(envMap(map[string]string{"YOKEDCACHE_ENABLE_FUZZY": "true", "YOKEDCACHE_FUZZY_THRESHOLD": "80"}))
+	if err != nil || len(notes) != 2 {
+		t.Fatalf("fuzzy: %q %v", notes, err)
+	}
+}

@@ -362,8 +362,8 @@ var backendTraits = map[string][2]string{ // shared across processes, persistent
 	"memory":    {"No", "No"},
 	"redis":     {"Yes", "Optional"},
 	"memcached": {"Yes", "No"},
-	"disk":      {"No (filesystem)", "Yes"},
-	"sqlite":    {"No (filesystem)", "Yes"},
+	"disk":      {"No (one process)", "Yes"},
+	"sqlite":    {"Yes (same file)", "Yes"},
 	"router":    {"per route", "per route"},
 }
 

@@ -407,7 +407,7 @@ func TestRedis(t *testing.T) {
 	run("", "set", "greeting", "hello", "--ttl", "60").want(t, 0, "OK")
 	run("", "get", "greeting").want(t, 0, "hello")
 	run("", "set", "user:1", `{"name":"Alice","age":30}`, "--json", "--tags", "users,tenant:7", "--ttl", "1h").want(t, 0)
-	run("", "set", "user:2", `{"name":"Bob"}`, "--json", "-t", "users").want(t, 0)
+	run("", "set", "user:2", `{"name":"Bob"}`, "--json", "--tags", "users").want(t, 0)
 	run("from stdin\n", "set", "note", "-").want(t, 0)
 	run("", "get", "note").want(t, 0, "from stdin")
 	run("", "set", "forever", "x", "--ttl", "never").want(t, 0)
@@ -505,7 +505,9 @@ func TestRedis(t *testing.T) {
 	run("", "get", "user:2").want(t, 0, "Bob")
 	run("", "invalidate", "--pattern", "user:*").want(t, 0, "invalidated 1 keys")
 	run("", "get", "user:2").want(t, 1)
-	run("", "delete", "greeting", "nope").want(t, 0, "deleted 1 of 2")
+	// A missing key is exit 1, as in Python YokedCache; the rest is deleted.
+	run("", "delete", "greeting", "nope").want(t, 1, "deleted 1 of 2")
+	run("", "get", "greeting").want(t, 1)
 	var del map[string]any
 	jsonOf(t, run("", "delete", "note", "-o", "json").want(t, 0).stdout, &del)
 	if del["deleted"] != 1.0 {
@@ -533,12 +535,14 @@ func TestRedis(t *testing.T) {
 
 	// flush: asks, aborts on no, flushes on yes / --yes, keeps other prefixes.
 	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "--key-prefix", "other", "set", "keep", "me").want(t, 0)
-	run("n\n", "flush").want(t, 1).stderrHas(t, "[y/N]")
+	run("n\n", "flush", "--all").want(t, 1).stderrHas(t, "[y/N]")
 	run("", "get", "plain").want(t, 0, "text")
-	run("y\n", "flush").want(t, 0, "flushed")
+	run("y\n", "flush", "--all").want(t, 0, "flushed")
 	run("", "get", "plain").want(t, 1)
 	run("", "set", "again", "1").want(t, 0)
-	run("", "flush", "--yes").want(t, 0)
+	run("", "flush", "--yes").want(t, 2) // what to flush is required, as in Python YokedCache
+	run("", "get", "again").want(t, 0, "1")
+	run("", "flush", "--all", "--yes").want(t, 0)
 	run("", "get", "again").want(t, 1)
 	cli(t, map[string]string{"YOKEDCACHE_REDIS_URL": srv.URL()}, "", "--key-prefix", "other", "get", "keep").want(t, 0, "me")
 
@@ -631,7 +635,7 @@ func TestDiskFile(t *testing.T) {
 	cli(t, env, "", "health").want(t, 0, "healthy", "disk")
 	cli(t, env, "", "invalidate", "--tags", "users").want(t, 0, "invalidated 1 entries")
 	cli(t, env, "", "get", "user:1").want(t, 1)
-	cli(t, env, "", "flush", "--yes").want(t, 0)
+	cli(t, env, "", "flush", "--all", "--yes").want(t, 0)
 	cli(t, env, "", "get", "other").want(t, 1)
 	cli(t, env, "", "ping").want(t, 0, "OK (")
 }
@@ -670,9 +674,9 @@ func TestSQLiteFile(t *testing.T) {
 	run("", "warm", "-").want(t, 0, "warmed 0 entries")
 	run(`[{"key":"w","value":{"a":1},"tags":["t"]}]`, "warm", "-").want(t, 0, "warmed 1 entries")
 	run("", "get", "w").want(t, 0, `{"a":1}`)
-	run("no\n", "flush").want(t, 1)
+	run("no\n", "flush", "--all").want(t, 1)
 	run("", "get", "w").want(t, 0)
-	run("", "flush", "--yes").want(t, 0, `flushed "app:"`)
+	run("", "flush", "--all", "--yes").want(t, 0, `flushed "app:"`)
 	run("", "get", "w").want(t, 1)
 	run("", "export-config").want(t, 0, "url: sqlite://", "key_prefix: app")
 	run("", "bench", "--ops", "100", "--keys", "50", "--fuzzy-ops", "2").want(t, 0, "sqlite", "Latency get p50 / p99")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,21 +26,38 @@ func (a *app) pingCommand() *cobra.Command {
 	var n int
 	var interval time.Duration
 	var showTiming bool
+	var timeout string
 	cmd := &cobra.Command{
 		Use:   "ping",
 		Short: "Check that the backend is reachable (exit 3 if not)",
 		Example: `  yokedcache ping -r redis://localhost:6379/0
+  yokedcache ping -t 2
   yokedcache ping --count 5 --interval 200ms --show-timing`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 1 {
 				return withCode(exitUsage, fmt.Errorf("--count must be at least 1"))
 			}
-			c, _, err := a.open()
+			if interval < 0 {
+				return withCode(exitUsage, fmt.Errorf("--interval %v: must not be negative", interval))
+			}
+			pingTimeout, err := backend.ParseDuration(timeout)
+			if err == nil && pingTimeout <= 0 {
+				err = errors.New("must be > 0")
+			}
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("--timeout (-t) %q: %v: want seconds (as in Python YokedCache) or a Go duration such as 500ms", timeout, err))
+			}
+			c, cfg, err := a.open()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			if cfg.URL == "" && cfg.RedisURL == "" && cfg.Backend == nil && cfg.DefaultBackend == nil && len(cfg.PrefixURLs) == 0 && len(cfg.PrefixBackends) == 0 {
+				// Python YokedCache's CLI pings redis://localhost:6379/0
+				// when nothing is configured; say what this pinged.
+				fmt.Fprintln(a.stderr, "yokedcache: note: no backend configured: this pings the in-process memory backend, which is always up; to ping a Redis use -r redis://localhost:6379/0 (Python YokedCache's default) or set YOKEDCACHE_REDIS_URL")
+			}
 			type result struct {
 				OK        bool    `json:"ok"`
 				LatencyMS float64 `json:"latency_ms"`
@@ -49,7 +65,7 @@ func (a *app) pingCommand() *cobra.Command {
 			}
 			var results []result
 			var lat []time.Duration
-			failed := 0
+			failed, refused := 0, false
 			for i := 0; i < n; i++ {
 				if i > 0 {
 					select {
@@ -58,7 +74,7 @@ func (a *app) pingCommand() *cobra.Command {
 						return withCode(exitError, a.ctx.Err())
 					}
 				}
-				ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
+				ctx, cancel := context.WithTimeout(a.ctx, pingTimeout)
 				start := time.Now()
 				err := c.Ping(ctx)
 				d := time.Since(start)
@@ -66,6 +82,11 @@ func (a *app) pingCommand() *cobra.Command {
 				r := result{OK: err == nil, LatencyMS: float64(d.Microseconds()) / 1000}
 				if err != nil {
 					failed++
+					// A configuration refusal (a database index out of
+					// range) exits 2: it needs a fix, not a retry.
+					if exitCodeOf(classify(err)) == exitUsage {
+						refused = true
+					}
 					r.Error = err.Error()
 					if a.output == "table" {
 						fmt.Fprintf(a.stderr, "FAIL (%s): %v\n", ms(d), err)
@@ -102,11 +123,15 @@ func (a *app) pingCommand() *cobra.Command {
 				}
 			}
 			if failed > 0 {
+				if refused {
+					return withCode(exitUsage, nil)
+				}
 				return withCode(exitConnFail, nil)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&timeout, "timeout", "t", "5", "time allowed for each ping: seconds (as in Python YokedCache) or a Go duration")
 	cmd.Flags().IntVar(&n, "count", 1, "number of pings")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between pings")
 	cmd.Flags().BoolVar(&showTiming, "show-timing", false, "print a min/avg/max summary")
@@ -151,8 +176,17 @@ func (a *app) statsCommand() *cobra.Command {
 prefix (or for the whole store, as the "covers" column says), evictions,
 expirations and backend-specific counters (Redis: server hits/misses, pool).
 Hit/miss/set counters of the cache API count this CLI process only.`,
+		Example: `  yokedcache stats -f json
+  yokedcache stats -f csv -o stats.csv
+  yokedcache stats -w --interval 5s --times 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if interval < 0 || (watch && interval == 0) {
+				return withCode(exitUsage, fmt.Errorf("--interval %v: must be > 0", interval))
+			}
+			if times < 0 {
+				return withCode(exitUsage, fmt.Errorf("--times %d: must not be negative (0: until interrupted)", times))
+			}
 			return a.withCache(func(c *yokedcache.Cache, cfg yokedcache.Config) error {
 				for i := 0; ; i++ {
 					if watch && a.output == "yaml" && i > 0 {
@@ -179,6 +213,7 @@ Hit/miss/set counters of the cache API count this CLI process only.`,
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted (-o json: one object per line)")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
 	cmd.Flags().IntVar(&times, "times", 0, "with --watch: stop after this many refreshes (0: until interrupted)")
+	a.addFormatFlag(cmd)
 	return cmd
 }
 
@@ -274,19 +309,29 @@ type keyOutput struct {
 }
 
 func (a *app) listCommand() *cobra.Command {
-	var pattern string
+	var pattern, prefix string
 	var tags []string
 	var limit int
 	var values bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List keys (columns KEY TTL TAGS)",
-		Example: `  yokedcache list --pattern 'user:*' --limit 50
-  yokedcache list --tags users --include-values -o json`,
+		Example: `  yokedcache list -p user: -l 50
+  yokedcache list -P 'user:*' --limit 50
+  yokedcache list --tags users --include-values -f json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 {
 				return withCode(exitUsage, fmt.Errorf("--limit must be at least 1"))
+			}
+			if cmd.Flags().Changed("prefix") {
+				if cmd.Flags().Changed("pattern") {
+					return withCode(exitUsage, fmt.Errorf("give --prefix (-p) or --pattern (-P), not both"))
+				}
+				if strings.ContainsAny(prefix, "*?[") {
+					return withCode(exitUsage, fmt.Errorf("--prefix (-p) %q: -p takes a key prefix, as in Python YokedCache; for a glob use -P/--pattern %q", prefix, prefix))
+				}
+				pattern = strings.ReplaceAll(prefix, `\`, `\\`) + "*"
 			}
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
 				var keys []string
@@ -389,10 +434,12 @@ func (a *app) listCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&pattern, "pattern", "p", "*", "glob over user keys (* ? [...], \\ escapes)")
+	cmd.Flags().StringVarP(&prefix, "prefix", "p", "", "only keys starting with this prefix (as in Python YokedCache)")
+	cmd.Flags().StringVarP(&pattern, "pattern", "P", "*", "glob over user keys (* ? [...], \\ escapes)")
 	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "only entries carrying any of these tags (comma-separated)")
-	cmd.Flags().IntVarP(&limit, "limit", "n", 1000, "maximum number of keys")
+	cmd.Flags().IntVarP(&limit, "limit", "l", 1000, "maximum number of keys")
 	cmd.Flags().BoolVar(&values, "include-values", false, "show values")
+	a.addFormatFlag(cmd)
 	return cmd
 }
 
@@ -486,7 +533,11 @@ func (a *app) setCommand() *cobra.Command {
 			if ttl != "" {
 				d, err := parseTTL(ttl)
 				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("--ttl: %w", err))
+					hint := ""
+					if !strings.ContainsAny(ttl, "0123456789") {
+						hint = " (-t is the TTL, as in Python YokedCache; tags are --tags)"
+					}
+					return withCode(exitUsage, fmt.Errorf("--ttl%s: %w", hint, err))
 				}
 				opts = append(opts, yokedcache.WithTTL(d))
 			}
@@ -501,8 +552,8 @@ func (a *app) setCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&ttl, "ttl", "", "time to live: seconds or a Go duration (default: the configured default TTL; 'never' for no expiry)")
-	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "tags (comma-separated)")
+	cmd.Flags().StringVarP(&ttl, "ttl", "t", "", "time to live: seconds (as in Python YokedCache) or a Go duration (default: the configured default TTL; 'never' for no expiry)")
+	cmd.Flags().StringSliceVar(&tags, "tags", nil, "tags (comma-separated)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "parse VALUE as JSON and store the structure")
 	return cmd
 }
@@ -536,15 +587,27 @@ func (a *app) deleteCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete KEY...",
 		Aliases: []string{"del"},
-		Short:   "Delete keys and report how many existed",
+		Short:   "Delete keys and report how many existed (exit 1 if any was not found)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
-				n, err := c.DeleteMany(a.ctx, args...)
+				keys := slices.Compact(slices.Sorted(slices.Values(args)))
+				n, err := c.DeleteMany(a.ctx, keys...)
 				if err != nil {
 					return err
 				}
-				return a.done(map[string]any{"deleted": n, "requested": len(args)}, fmt.Sprintf("deleted %d of %d", n, len(args)))
+				if err := a.done(map[string]any{"deleted": n, "requested": len(keys)}, fmt.Sprintf("deleted %d of %d", n, len(keys))); err != nil {
+					return err
+				}
+				if n < int64(len(keys)) {
+					// As in Python YokedCache: a key that was not there
+					// is exit 1.
+					if len(keys) == 1 {
+						return withCode(exitError, fmt.Errorf("%q: not found", keys[0]))
+					}
+					return withCode(exitError, fmt.Errorf("%d of %d keys not found", int64(len(keys))-n, len(keys)))
+				}
+				return nil
 			})
 		},
 	}
@@ -604,27 +667,101 @@ func (a *app) invalidateCommand() *cobra.Command {
 }
 
 func (a *app) flushCommand() *cobra.Command {
-	var yes bool
+	var yes, all bool
+	var pattern, key string
+	var tags []string
 	cmd := &cobra.Command{
 		Use:   "flush",
-		Short: "Remove every key under the key prefix (asks unless --yes)",
-		Args:  cobra.NoArgs,
+		Short: "Remove entries: --all under the key prefix, or by --pattern, --tags or --key (asks unless --force)",
+		Long: `Remove entries, as Python YokedCache's flush does: give exactly one of
+--all (every key under the key prefix; other prefixes are untouched),
+--pattern GLOB, --tags a,b or --key KEY. It asks for confirmation unless
+--force (-f) or --yes (-y) is given. A --key that does not exist exits 1.`,
+		Example: `  yokedcache flush --all --force
+  yokedcache flush --pattern 'temp:*' -f
+  yokedcache flush --tags user_data,session_data --force
+  yokedcache flush --key user:1`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var chosen []string
+			for _, name := range []string{"all", "pattern", "tags", "key"} {
+				if cmd.Flags().Changed(name) {
+					chosen = append(chosen, "--"+name)
+				}
+			}
+			switch {
+			case len(chosen) == 0:
+				return withCode(exitUsage, errors.New("flush needs what to remove: --all (every key under the key prefix), --pattern GLOB, --tags a,b or --key KEY, as in Python YokedCache (e.g. yokedcache flush --all --force)"))
+			case len(chosen) > 1:
+				return withCode(exitUsage, fmt.Errorf("give one of --all, --pattern, --tags, --key (got %s)", strings.Join(chosen, ", ")))
+			case cmd.Flags().Changed("all") && !all:
+				return withCode(exitUsage, errors.New("--all=false removes nothing; leave it out"))
+			case cmd.Flags().Changed("pattern") && pattern == "",
+				cmd.Flags().Changed("key") && key == "",
+				cmd.Flags().Changed("tags") && len(tags) == 0:
+				return withCode(exitUsage, fmt.Errorf("%s: empty value", chosen[0]))
+			}
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
 				if !yes {
-					fmt.Fprintf(a.stderr, "Remove every key under %q on the %s backend? Other prefixes are untouched. [y/N] ", c.KeyPrefix()+":", c.Backend())
+					var what string
+					switch {
+					case all:
+						what = fmt.Sprintf("every key under %q", c.KeyPrefix()+":")
+					case pattern != "":
+						what = fmt.Sprintf("keys matching %q", pattern)
+					case len(tags) > 0:
+						what = fmt.Sprintf("entries tagged %s", strings.Join(tags, ","))
+					default:
+						what = fmt.Sprintf("key %q", key)
+					}
+					fmt.Fprintf(a.stderr, "Remove %s on the %s backend? Other prefixes are untouched. [y/N] ", what, c.Backend())
 					line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 					if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
 						return withCode(exitError, errors.New("flush aborted"))
 					}
 				}
-				if err := c.Flush(a.ctx); err != nil {
+				switch {
+				case all:
+					if err := c.Flush(a.ctx); err != nil {
+						return err
+					}
+					return a.done(map[string]any{"flushed": true, "key_prefix": c.KeyPrefix()}, fmt.Sprintf("flushed %q", c.KeyPrefix()+":"))
+				case pattern != "":
+					n, err := c.InvalidatePattern(a.ctx, pattern)
+					if err != nil {
+						return err
+					}
+					return a.done(map[string]any{"pattern": pattern, "deleted": n}, fmt.Sprintf("deleted %d keys matching %s", n, pattern))
+				case len(tags) > 0:
+					n, err := c.InvalidateTags(a.ctx, tags...)
+					if err != nil {
+						return err
+					}
+					line := fmt.Sprintf("deleted %d entries tagged %s", n, strings.Join(tags, ","))
+					if n < 0 {
+						line = fmt.Sprintf("invalidated tags %s (the backend cannot count entries)", strings.Join(tags, ","))
+					}
+					return a.done(map[string]any{"tags": tags, "deleted": n}, line)
+				}
+				n, err := c.DeleteMany(a.ctx, key)
+				if err != nil {
 					return err
 				}
-				return a.done(map[string]any{"flushed": true, "key_prefix": c.KeyPrefix()}, fmt.Sprintf("flushed %q", c.KeyPrefix()+":"))
+				if err := a.done(map[string]any{"key": key, "deleted": n}, fmt.Sprintf("deleted %d of 1", n)); err != nil {
+					return err
+				}
+				if n == 0 {
+					return withCode(exitError, fmt.Errorf("%q: not found", key))
+				}
+				return nil
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every key under the key prefix")
+	cmd.Flags().StringVarP(&pattern, "pattern", "p", "", "remove keys matching this glob")
+	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "remove entries carrying any of these tags (comma-separated)")
+	cmd.Flags().StringVarP(&key, "key", "k", "", "remove this key")
+	cmd.Flags().BoolVarP(&yes, "force", "f", false, "do not ask for confirmation (as in Python YokedCache)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
@@ -637,7 +774,9 @@ func (a *app) searchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "search QUERY",
 		Short: "Fuzzy-search keys (scores like fuzzywuzzy's partial_ratio)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  yokedcache search alice -t 60 -m 5
+  yokedcache search alice --tags users -f json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if threshold < 0 || threshold > 100 {
 				return withCode(exitUsage, fmt.Errorf("--threshold %d: want 0-100", threshold))
@@ -670,9 +809,10 @@ func (a *app) searchCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().IntVar(&threshold, "threshold", 80, "minimum score 0-100")
-	cmd.Flags().IntVar(&max, "max-results", 10, "maximum number of results")
-	cmd.Flags().StringSliceVarP(&tags, "tags", "t", nil, "only entries carrying any of these tags")
+	cmd.Flags().IntVarP(&threshold, "threshold", "t", 80, "minimum score 0-100")
+	cmd.Flags().IntVarP(&max, "max-results", "m", 10, "maximum number of results")
+	cmd.Flags().StringSliceVar(&tags, "tags", nil, "only entries carrying any of these tags")
+	a.addFormatFlag(cmd)
 	return cmd
 }
 
@@ -743,11 +883,13 @@ type warmEntry struct {
 }
 
 func (a *app) warmCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "warm FILE",
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "warm [FILE]",
 		Short: "Load entries from a YAML or JSON file ('-' for standard input)",
-		Long: `Load entries from a YAML or JSON file: a list of entries, or a mapping with
-an "entries" list. Each entry has key, value (any YAML/JSON value; strings
+		Long: `Load entries from a YAML or JSON file: a list of entries, a mapping with
+an "entries" list, or Python YokedCache's warm file (a "warm" mapping with
+an "items" list). Each entry has key, value (any YAML/JSON value; strings
 are stored as strings, everything else as JSON), and optional ttl (seconds
 or a Go duration, or "never") and tags.
 
@@ -757,9 +899,40 @@ or a Go duration, or "never") and tags.
       ttl: 1h
       tags: [config]
     - key: greeting
-      value: hello`,
-		Args: cobra.ExactArgs(1),
+      value: hello
+
+  warm:            # Python YokedCache's layout
+    items:
+      - {key: greeting, value: hello, ttl: 60, tags: [demo]}
+
+The file is FILE, or --config-file FILE, or else, as in Python
+YokedCache, the configuration file (-c/--config or
+$YOKEDCACHE_CONFIG_FILE), which may then hold both the settings and the
+"warm" section.`,
+		Example: `  yokedcache warm entries.yaml
+  yokedcache warm --config-file warming_config.yaml
+  yokedcache -c app.yaml warm`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var file string
+			switch {
+			case len(args) == 1 && configFile != "":
+				return withCode(exitUsage, fmt.Errorf("give the warm file once: FILE or --config-file, not both"))
+			case len(args) == 1:
+				file = args[0]
+			case configFile != "":
+				file = configFile
+			case a.configFile != "":
+				file = a.configFile
+			default:
+				if v, ok := a.lookup(yokedcache.EnvConfigFile); ok && strings.TrimSpace(v) != "" {
+					file = strings.TrimSpace(v)
+				}
+			}
+			if file == "" {
+				return withCode(exitUsage, fmt.Errorf("warm needs a file: yokedcache warm FILE, or --config-file FILE as in Python YokedCache"))
+			}
+			args = []string{file}
 			var data []byte
 			var err error
 			if args[0] == "-" {
@@ -807,6 +980,8 @@ or a Go duration, or "never") and tags.
 			})
 		},
 	}
+	cmd.Flags().StringVar(&configFile, "config-file", "", "the warm file (Python YokedCache's spelling of FILE)")
+	return cmd
 }
 
 func parseWarm(data []byte) ([]warmEntry, error) {
@@ -818,36 +993,66 @@ func parseWarm(data []byte) ([]warmEntry, error) {
 		return nil, nil
 	}
 	doc := node.Content[0]
-	decode := func(n *yaml.Node, dst any) error {
-		b, err := yaml.Marshal(n)
-		if err != nil {
-			return err
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		return dec.Decode(dst)
-	}
-	var entries []warmEntry
+	var list *yaml.Node
 	switch doc.Kind {
 	case yaml.SequenceNode:
-		if err := decode(doc, &entries); err != nil {
-			return nil, err
-		}
+		list = doc
 	case yaml.MappingNode:
-		var w struct {
-			Entries []warmEntry `yaml:"entries"`
+		if py := mappingValue(doc, "warm"); py != nil {
+			// Python YokedCache's layout: warm: {items: [...]}. The
+			// other top-level keys are the file's settings.
+			if py.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf(`line %d: "warm" must be a mapping with an "items" list`, py.Line)
+			}
+			if err := onlyFields(py, "items"); err != nil {
+				return nil, fmt.Errorf(`%w ("warm" has an "items" list)`, err)
+			}
+			list = mappingValue(py, "items")
+			break
 		}
-		if err := decode(doc, &w); err != nil {
-			return nil, err
+		if mappingValue(doc, "entries") == nil {
+			return nil, errors.New(`no "entries" list and no "warm" section (Python YokedCache's warm: {items: [...]})`)
 		}
-		entries = w.Entries
+		if err := onlyFields(doc, "entries"); err != nil {
+			return nil, fmt.Errorf(`%w (a warm file has an "entries" list)`, err)
+		}
+		list = mappingValue(doc, "entries")
 	default:
-		return nil, errors.New(`want a list of entries or a mapping with "entries"`)
+		return nil, errors.New(`want a list of entries, a mapping with "entries", or Python YokedCache's "warm" mapping with "items"`)
+	}
+	if list == nil || (list.Kind == yaml.ScalarNode && list.Tag == "!!null") {
+		return nil, nil
+	}
+	if list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: want a list of entries (each with key, value, and optional ttl and tags)", list.Line)
+	}
+	for _, item := range list.Content {
+		if item.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("line %d: an entry must be a mapping with key, value, and optional ttl and tags", item.Line)
+		}
+		if err := onlyFields(item, "key", "value", "ttl", "tags"); err != nil {
+			return nil, fmt.Errorf("%w (an entry has key, value, and optional ttl and tags)", err)
+		}
+	}
+	// Decoding the nodes of the file itself keeps its line numbers.
+	var entries []warmEntry
+	if err := list.Decode(&entries); err != nil {
+		return nil, warmDecodeErr(err)
 	}
 	for i := range entries {
 		entries[i].Value = jsonFriendly(entries[i].Value)
 	}
 	return entries, nil
+}
+
+// onlyFields reports the first key of mapping m that is not one of names.
+func onlyFields(m *yaml.Node, names ...string) error {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; !slices.Contains(names, k.Value) {
+			return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
+		}
+	}
+	return nil
 }
 
 // jsonFriendly converts YAML's map[any]any (non-string keys) to
@@ -877,10 +1082,13 @@ func jsonFriendly(v any) any {
 // ---- export-config ----
 
 func (a *app) exportConfigCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "export-config",
 		Short: "Print the effective configuration (YAML, or JSON with -o json) with secrets redacted",
-		Args:  cobra.NoArgs,
+		Example: `  yokedcache export-config
+  yokedcache export-config -o config.yaml
+  yokedcache export-config -f json -o config.json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
 			if err != nil {
@@ -925,4 +1133,6 @@ func (a *app) exportConfigCommand() *cobra.Command {
 			return enc.Close()
 		},
 	}
+	a.addFormatFlag(cmd)
+	return cmd
 }

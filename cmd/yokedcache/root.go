@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/disk"
 )
 
 // Exit codes.
@@ -69,6 +71,18 @@ type app struct {
 	keyPrefix  string
 	logLevel   string
 	output     string
+	verbose    bool
+
+	// format is a command's -f/--format (Python YokedCache's spelling of
+	// the output format), merged into output before the command runs.
+	format string
+	// outFile is the file named by -o FILE on the commands where Python
+	// YokedCache's -o means an output file (stats, export-config); out is
+	// it opened, closed by run.
+	outFile string
+	out     *lazyFile
+	// noted holds the configuration notes already printed.
+	noted map[string]bool
 }
 
 // run executes the CLI and returns the exit code.
@@ -80,6 +94,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if a.out != nil {
+		if cerr := a.out.Close(); cerr != nil && err == nil {
+			err = withCode(exitError, fmt.Errorf("writing %s: %w", a.outFile, cerr))
+		}
+		if err == nil && a.out.f != nil {
+			fmt.Fprintf(stderr, "yokedcache: output written to %s\n", a.outFile)
+		}
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -110,7 +132,13 @@ only as long as this command: use a shared backend (Redis, Memcached, a
 SQLite or disk file) to see your application's data.
 
 Exit codes: 0 success, 1 error or not found, 2 usage or configuration
-error, 3 connection failure.`,
+error, 3 connection or authentication failure.
+
+Coming from Python YokedCache: its flags work here with the same meaning
+(-v verbose, set -t TTL, search -t threshold, list -p prefix, -f format,
+-o FILE on stats and export-config, flush --all/--pattern/--tags/--key
+--force, warm --config-file); a spelling that would mean something else
+here is refused with what to type instead. See docs/cli.md.`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -121,17 +149,12 @@ error, 3 connection failure.`,
 	f.StringVarP(&a.configFile, "config", "c", "", "YAML configuration file (default $YOKEDCACHE_CONFIG_FILE)")
 	f.StringVar(&a.keyPrefix, "key-prefix", "", "key prefix (default $YOKEDCACHE_KEY_PREFIX or \"yokedcache\")")
 	f.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (default $YOKEDCACHE_LOG_LEVEL or warn)")
-	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json, csv or yaml")
+	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json, csv or yaml (stats, export-config: or a FILE to write, as in Python)")
+	f.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging on stderr (same as --log-level debug)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return withCode(exitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
+		return withCode(exitUsage, fmt.Errorf("%w%s (see '%s --help')", err, flagHint(c, err), c.CommandPath()))
 	})
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		switch a.output {
-		case "table", "json", "csv", "yaml":
-			return nil
-		}
-		return withCode(exitUsage, fmt.Errorf("--output %q: want table, json, csv or yaml", a.output))
-	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return a.prepareOutput(cmd) }
 	root.AddCommand(
 		a.pingCommand(), a.statsCommand(), a.listCommand(), a.getCommand(), a.setCommand(),
 		a.deleteCommand(), a.invalidateCommand(), a.flushCommand(), a.searchCommand(),
@@ -161,7 +184,7 @@ func (a *app) config() (yokedcache.Config, error) {
 	}
 	if a.configFile != "" {
 		// Report a bad file as the flag's, not as YOKEDCACHE_CONFIG_FILE's.
-		if _, err := yokedcache.LoadConfig(a.configFile); err != nil {
+		if _, _, err := yokedcache.LoadConfigNotes(a.configFile); err != nil {
 			return yokedcache.Config{}, withCode(exitUsage, err)
 		}
 	}
@@ -171,6 +194,10 @@ func (a *app) config() (yokedcache.Config, error) {
 	}
 	if a.url != "" || a.redisURL != "" {
 		flagVars[yokedcache.EnvURL], flagVars[yokedcache.EnvRedisURL] = a.url, a.redisURL
+		// The flag's URL replaces Python's YOKEDCACHE_REDIS_HOST etc. too.
+		for _, k := range yokedcache.PythonRedisEnv() {
+			flagVars[k] = ""
+		}
 	}
 	lookup := func(k string) (string, bool) {
 		if v, ok := flagVars[k]; ok {
@@ -178,12 +205,16 @@ func (a *app) config() (yokedcache.Config, error) {
 		}
 		return a.lookup(k)
 	}
-	cfg, err := yokedcache.FromEnvMap(lookup)
+	cfg, notes, err := yokedcache.FromEnvMapNotes(lookup)
 	if err != nil {
 		return cfg, withCode(exitUsage, err)
 	}
+	a.note(notes...)
 	var flags yokedcache.Config
 	flags.KeyPrefix = a.keyPrefix
+	if a.verbose && a.logLevel == "" {
+		flags.Logger = newLogger(a.stderr, slog.LevelDebug)
+	}
 	if a.logLevel != "" {
 		lv, err := yokedcache.ParseLogLevel(a.logLevel)
 		if err != nil {
@@ -198,12 +229,28 @@ func (a *app) config() (yokedcache.Config, error) {
 	return cfg, nil
 }
 
+// note prints configuration notes (deprecated Python settings) on
+// standard error, each once per invocation.
+func (a *app) note(notes ...string) {
+	for _, n := range notes {
+		if a.noted[n] {
+			continue
+		}
+		if a.noted == nil {
+			a.noted = map[string]bool{}
+		}
+		a.noted[n] = true
+		fmt.Fprintln(a.stderr, "yokedcache: note:", n)
+	}
+}
+
 // open builds the cache; the caller closes it.
 func (a *app) open() (*yokedcache.Cache, yokedcache.Config, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, cfg, err
 	}
+	cfg.Logger.Debug("yokedcache: opening the cache", "config", cfg.String())
 	c, err := yokedcache.New(cfg)
 	if err != nil {
 		return nil, cfg, classify(err)
@@ -221,6 +268,12 @@ func classify(err error) error {
 		return err
 	}
 	switch {
+	case isConfigRefusal(err):
+		return withCode(exitUsage, err)
+	case isAuthErr(err), errors.Is(err, disk.ErrLocked):
+		// The backend is there but will not let us in: a connection
+		// failure for scripts, like an unreachable server.
+		return withCode(exitConnFail, err)
 	case errors.Is(err, yokedcache.ErrInvalidConfig),
 		// Keys and TTLs come from the command line or a warm file.
 		errors.Is(err, yokedcache.ErrInvalidKey), errors.Is(err, yokedcache.ErrInvalidTTL):
@@ -229,6 +282,26 @@ func classify(err error) error {
 		return withCode(exitConnFail, err)
 	}
 	return withCode(exitError, err)
+}
+
+// isAuthErr reports a server refusing our credentials (Redis WRONGPASS,
+// NOAUTH, NOPERM on AUTH; SASL failures).
+func isAuthErr(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"WRONGPASS", "NOAUTH", "invalid password", "invalid username-password", "Authentication required", "authentication failed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isConfigRefusal reports a server refusing a setting of ours that only a
+// configuration change can fix, such as a Redis database index out of
+// range.
+func isConfigRefusal(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "DB index is out of range") || strings.Contains(msg, "invalid DB index")
 }
 
 // isConnErr reports errors that mean the backend could not be reached.
