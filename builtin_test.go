@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/yokedcache/yokedcache"
-	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/internal/testserver"
 )
@@ -42,7 +41,7 @@ func TestGetManyPartial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := yokedcache.New(yokedcache.Config{PrefixBackends: map[string]backend.Backend{"dead:": dead}})
+	c, err := yokedcache.New(yokedcache.Config{Routes: []yokedcache.Route{{Prefix: "dead:", Backend: dead}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,9 +56,6 @@ func New(cfg Config) (*Cache, error) {
 		return nil, &Error{Op: "new", Err: err}
 	}
 	b := cfg.Backend
-	if b == nil {
-		b = cfg.DefaultBackend
-	}
 	opened := b == nil
 	if opened {
 		var err error

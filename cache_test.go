@@ -416,9 +416,9 @@ func TestInvalidCodecOpensNothing(t *testing.T) {
 		return memory.New(memory.Options{})
 	}))
 	_, err := yokedcache.New(yokedcache.Config{
-		URL:        "yokedcache-test-counting://",
-		PrefixURLs: map[string]string{"r:": "yokedcache-test-counting://"},
-		Codec:      reservedCodec{},
+		URL:    "yokedcache-test-counting://",
+		Routes: []yokedcache.Route{{Prefix: "r:", URL: "yokedcache-test-counting://"}},
+		Codec:  reservedCodec{},
 	})
 	if !errors.Is(err, yokedcache.ErrInvalidConfig) {
 		t.Fatalf("New with a codec on a reserved id = %v, want ErrInvalidConfig", err)

@@ -78,23 +78,6 @@ type Config struct {
 	// docs/routing.md). Backends given here are owned by the Cache.
 	Routes []Route
 
-	// DefaultBackend is the same as Backend.
-	//
-	// Deprecated: set Backend.
-	DefaultBackend backend.Backend
-	// PrefixBackends routes keys by prefix.
-	//
-	// Deprecated: use Routes ({Prefix: p, Backend: b}).
-	PrefixBackends map[string]backend.Backend
-	// PrefixURLs routes keys by prefix to backends opened from URLs.
-	//
-	// Deprecated: use Routes ({Prefix: p, URL: u}).
-	PrefixURLs map[string]string
-	// RouteDefaultTTL gives the keys of a prefix their own default TTL.
-	//
-	// Deprecated: use Routes ({Prefix: p, DefaultTTL: d}).
-	RouteDefaultTTL map[string]time.Duration
-
 	// MemoryMaxSize bounds the default memory backend, in entries; least
 	// recently used entries are evicted. Default 10 000.
 	MemoryMaxSize int
@@ -195,9 +178,6 @@ func (cfg *Config) normalize() error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.DefaultBackend != nil && cfg.Backend != nil {
-		return fmt.Errorf("both Backend and DefaultBackend are set; use one: %w", ErrInvalidConfig)
 	}
 	if err := cfg.normalizeRoutes(); err != nil {
 		return err

@@ -392,21 +392,12 @@ func (fc FileConfig) Config() (Config, error) {
 			if _, err := backend.ParseURL(rc.URL); err != nil {
 				return badErr("routes."+p+".url", err)
 			}
-			if cfg.PrefixURLs == nil {
-				cfg.PrefixURLs = map[string]string{}
-			}
-			cfg.PrefixURLs[p] = rc.URL
 		}
-		if rc.DefaultTTL != 0 {
-			if cfg.RouteDefaultTTL == nil {
-				cfg.RouteDefaultTTL = map[string]time.Duration{}
-			}
-			cfg.RouteDefaultTTL[p] = time.Duration(rc.DefaultTTL)
-		}
+		cfg.Routes = append(cfg.Routes, Route{Prefix: p, URL: rc.URL, DefaultTTL: time.Duration(rc.DefaultTTL)})
 	}
 	// Validate the rest as New would, without opening anything.
 	check := cfg
-	check.URL, check.RedisURL, check.PrefixURLs = "", "", nil
+	check.URL, check.RedisURL = "", ""
 	if err := check.normalize(); err != nil {
 		return Config{}, err
 	}
@@ -475,7 +466,7 @@ func logLevelOf(l *slog.Logger) string {
 
 // Redacted returns the file form of the configuration with every password
 // replaced by "xxxxx", safe to print or log. Explicit backend values
-// (Backend, DefaultBackend, PrefixBackends) have no file form and are left
+// (Backend, and the Backend of a Route) have no file form and are left
 // out; String names them.
 func (c Config) Redacted() FileConfig {
 	fc := FileConfig{
@@ -499,21 +490,14 @@ func (c Config) Redacted() FileConfig {
 	if c.Compression != codec.None {
 		fc.Compression = c.Compression.String()
 	}
-	for p, u := range c.PrefixURLs {
+	for _, r := range c.Routes {
+		if r.URL == "" && r.DefaultTTL == 0 {
+			continue // a Backend value has no file form
+		}
 		if fc.Routes == nil {
 			fc.Routes = map[string]RouteConfig{}
 		}
-		rc := fc.Routes[p]
-		rc.URL = backend.RedactURL(u)
-		fc.Routes[p] = rc
-	}
-	for p, d := range c.RouteDefaultTTL {
-		if fc.Routes == nil {
-			fc.Routes = map[string]RouteConfig{}
-		}
-		rc := fc.Routes[p]
-		rc.DefaultTTL = Duration(d)
-		fc.Routes[p] = rc
+		fc.Routes[r.Prefix] = RouteConfig{URL: backend.RedactURL(r.URL), DefaultTTL: Duration(r.DefaultTTL)}
 	}
 	return fc
 }
@@ -539,35 +523,28 @@ func (c Config) String() string {
 	if c.Backend != nil {
 		field("Backend", backend.Name(c.Backend))
 	}
-	if c.DefaultBackend != nil {
-		field("DefaultBackend", backend.Name(c.DefaultBackend))
-	}
 	if c.URL != "" {
 		field("URL", fmt.Sprintf("%q", backend.RedactURL(c.URL)))
 	}
 	if c.RedisURL != "" {
 		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(c.RedisURL)))
 	}
-	if len(c.PrefixBackends) > 0 {
-		var parts []string
-		for _, p := range slices.Sorted(maps.Keys(c.PrefixBackends)) {
-			parts = append(parts, fmt.Sprintf("%q: %s", p, backend.Name(c.PrefixBackends[p])))
+	if len(c.Routes) > 0 {
+		parts := make([]string, 0, len(c.Routes))
+		for _, r := range c.Routes {
+			var what []string
+			if r.Backend != nil {
+				what = append(what, backend.Name(r.Backend))
+			}
+			if r.URL != "" {
+				what = append(what, strconv.Quote(backend.RedactURL(r.URL)))
+			}
+			if r.DefaultTTL != 0 {
+				what = append(what, "ttl "+r.DefaultTTL.String())
+			}
+			parts = append(parts, fmt.Sprintf("%q: %s", r.Prefix, strings.Join(what, " ")))
 		}
-		field("PrefixBackends", "{"+strings.Join(parts, ", ")+"}")
-	}
-	if len(c.PrefixURLs) > 0 {
-		var parts []string
-		for _, p := range slices.Sorted(maps.Keys(c.PrefixURLs)) {
-			parts = append(parts, fmt.Sprintf("%q: %q", p, backend.RedactURL(c.PrefixURLs[p])))
-		}
-		field("PrefixURLs", "{"+strings.Join(parts, ", ")+"}")
-	}
-	if len(c.RouteDefaultTTL) > 0 {
-		var parts []string
-		for _, p := range slices.Sorted(maps.Keys(c.RouteDefaultTTL)) {
-			parts = append(parts, fmt.Sprintf("%q: %v", p, c.RouteDefaultTTL[p]))
-		}
-		field("RouteDefaultTTL", "{"+strings.Join(parts, ", ")+"}")
+		field("Routes", "{"+strings.Join(parts, ", ")+"}")
 	}
 	if c.MemoryMaxSize != 0 {
 		field("MemoryMaxSize", c.MemoryMaxSize)
@@ -595,9 +572,9 @@ func (c Config) String() string {
 //	cfg, err := yokedcache.FromEnv()          // file < environment
 //	cfg = cfg.Merge(yokedcache.Config{...})    // < explicit Go values
 //
-// The backend selection (Backend, DefaultBackend, URL, RedisURL) is one
-// setting: if over sets any of them, c's are all replaced. Route maps
-// merge per prefix, over winning.
+// The backend selection (Backend, URL, RedisURL) is one setting: if over
+// sets any of them, c's are all replaced. Routes merge per prefix: a route
+// of over replaces c's route with the same prefix.
 func (c Config) Merge(over Config) Config {
 	out := c
 	if over.KeyPrefix != "" {
@@ -609,35 +586,18 @@ func (c Config) Merge(over Config) Config {
 	if over.TTLJitterPercent != 0 {
 		out.TTLJitterPercent = over.TTLJitterPercent
 	}
-	if over.Backend != nil || over.DefaultBackend != nil || over.URL != "" || over.RedisURL != "" {
-		out.Backend, out.DefaultBackend, out.URL, out.RedisURL = over.Backend, over.DefaultBackend, over.URL, over.RedisURL
+	if over.Backend != nil || over.URL != "" || over.RedisURL != "" {
+		out.Backend, out.URL, out.RedisURL = over.Backend, over.URL, over.RedisURL
 	}
-	if len(over.PrefixBackends) > 0 || len(over.PrefixURLs) > 0 {
-		pb := maps.Clone(c.PrefixBackends)
-		pu := maps.Clone(c.PrefixURLs)
-		for p, b := range over.PrefixBackends {
-			if pb == nil {
-				pb = map[string]backend.Backend{}
+	if len(over.Routes) > 0 {
+		key := func(p string) string { n, _ := normalizeRoutePrefix(p); return n }
+		routes := make([]Route, 0, len(c.Routes)+len(over.Routes))
+		for _, r := range c.Routes {
+			if !slices.ContainsFunc(over.Routes, func(o Route) bool { return key(o.Prefix) == key(r.Prefix) }) {
+				routes = append(routes, r)
 			}
-			pb[p] = b
-			delete(pu, p)
 		}
-		for p, u := range over.PrefixURLs {
-			if pu == nil {
-				pu = map[string]string{}
-			}
-			pu[p] = u
-			delete(pb, p)
-		}
-		out.PrefixBackends, out.PrefixURLs = pb, pu
-	}
-	if len(over.RouteDefaultTTL) > 0 {
-		rt := maps.Clone(c.RouteDefaultTTL)
-		if rt == nil {
-			rt = map[string]time.Duration{}
-		}
-		maps.Copy(rt, over.RouteDefaultTTL)
-		out.RouteDefaultTTL = rt
+		out.Routes = append(routes, over.Routes...)
 	}
 	if over.MemoryMaxSize != 0 {
 		out.MemoryMaxSize = over.MemoryMaxSize
@@ -719,7 +679,7 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 	if err != nil {
 		return nil, &Error{Op: "open", Err: err}
 	}
-	cfg.Backend, cfg.DefaultBackend, cfg.URL, cfg.RedisURL = b, nil, "", ""
+	cfg.Backend, cfg.URL, cfg.RedisURL = b, "", ""
 	c, err := New(cfg)
 	if err != nil {
 		_ = b.Close()

@@ -27,9 +27,9 @@ func TestCacheRoutingEndToEnd(t *testing.T) {
 	}
 	def, hot, sess := newMem(), newMem(), newMem()
 	c, err := yokedcache.New(yokedcache.Config{
-		KeyPrefix:      "e2e",
-		DefaultBackend: def,
-		PrefixBackends: map[string]backend.Backend{"hot": hot, "session": sess, "session:admin": hot},
+		KeyPrefix: "e2e",
+		Backend:   def,
+		Routes:    []yokedcache.Route{{Prefix: "hot", Backend: hot}, {Prefix: "session", Backend: sess}, {Prefix: "session:admin", Backend: hot}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,11 +103,10 @@ func TestCacheRoutingEndToEnd(t *testing.T) {
 
 // A route given by URL is opened by New and closed by Close; a failure to
 // open one closes the others opened so far.
-func TestPrefixURLs(t *testing.T) {
+func TestRouteURLs(t *testing.T) {
 	ctx := t.Context()
 	c, err := yokedcache.New(yokedcache.Config{
-		PrefixURLs:      map[string]string{"hot": "mem://?max_size=10"},
-		RouteDefaultTTL: map[string]time.Duration{"hot": time.Minute},
+		Routes: []yokedcache.Route{{Prefix: "hot", URL: "mem://?max_size=10", DefaultTTL: time.Minute}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +122,7 @@ func TestPrefixURLs(t *testing.T) {
 	if st.Keys != 10 { // the hot route's max_size bounds it
 		t.Fatalf("keys = %d", st.Keys)
 	}
-	if _, err := yokedcache.New(yokedcache.Config{PrefixURLs: map[string]string{"a": "mem://", "b": "mem://?bogus=1"}}); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+	if _, err := yokedcache.New(yokedcache.Config{Routes: []yokedcache.Route{{Prefix: "a", URL: "mem://"}, {Prefix: "b", URL: "mem://?bogus=1"}}}); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 		t.Fatalf("bad route URL: %v", err)
 	}
 }

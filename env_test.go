@@ -187,8 +187,9 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if cfg.KeyPrefix != "fileapp" || cfg.DefaultTTL != 10*time.Minute || cfg.TTLJitterPercent != 5 || cfg.MemoryMaxSize != 2000 ||
 		cfg.MemoryCleanupInterval != 30*time.Second || cfg.Compression != codec.S2 || cfg.CompressionThreshold != 512 ||
-		cfg.URL != "mem://" || cfg.PrefixURLs["hot"] != "mem://?max_size=1000" ||
-		cfg.RouteDefaultTTL["hot"] != time.Minute || cfg.RouteDefaultTTL["session:"] != 30*time.Minute {
+		cfg.URL != "mem://" || len(cfg.Routes) != 2 ||
+		cfg.Routes[0] != (yokedcache.Route{Prefix: "hot", URL: "mem://?max_size=1000", DefaultTTL: time.Minute}) ||
+		cfg.Routes[1] != (yokedcache.Route{Prefix: "session:", DefaultTTL: 30 * time.Minute}) {
 		t.Fatalf("cfg = %v", cfg)
 	}
 	c, err := yokedcache.New(cfg)
@@ -282,14 +283,20 @@ func TestMergeRoutes(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
-	base := yokedcache.Config{PrefixURLs: map[string]string{"hot": "mem://", "cold": "mem://"}, RouteDefaultTTL: map[string]time.Duration{"hot": time.Second}}
-	over := yokedcache.Config{PrefixBackends: map[string]backend.Backend{"hot": m()}, RouteDefaultTTL: map[string]time.Duration{"cold": time.Minute}}
+	base := yokedcache.Config{Routes: []yokedcache.Route{{Prefix: "hot", URL: "mem://", DefaultTTL: time.Second}, {Prefix: "cold", URL: "mem://"}, {Prefix: "keep", DefaultTTL: time.Hour}}}
+	hot := m()
+	over := yokedcache.Config{Routes: []yokedcache.Route{{Prefix: "hot:", Backend: hot}, {Prefix: "cold", URL: "mem://?max_size=5", DefaultTTL: time.Minute}}}
 	got := base.Merge(over)
-	if _, ok := got.PrefixURLs["hot"]; ok || got.PrefixURLs["cold"] != "mem://" || got.PrefixBackends["hot"] == nil ||
-		got.RouteDefaultTTL["hot"] != time.Second || got.RouteDefaultTTL["cold"] != time.Minute {
+	byPrefix := map[string]yokedcache.Route{}
+	for _, r := range got.Routes {
+		byPrefix[r.Prefix] = r
+	}
+	// A route of over replaces the base route of the same prefix whole.
+	if len(got.Routes) != 3 || byPrefix["hot:"].Backend != hot || byPrefix["hot:"].DefaultTTL != 0 || byPrefix["hot"].URL != "" ||
+		byPrefix["cold"].URL != "mem://?max_size=5" || byPrefix["cold"].DefaultTTL != time.Minute || byPrefix["keep"].DefaultTTL != time.Hour {
 		t.Fatalf("Merge = %v", got)
 	}
-	if len(base.PrefixURLs) != 2 {
+	if len(base.Routes) != 3 || base.Routes[0].URL != "mem://" {
 		t.Fatal("Merge modified its receiver")
 	}
 }
@@ -297,8 +304,8 @@ func TestMergeRoutes(t *testing.T) {
 func TestRouteDefaultTTL(t *testing.T) {
 	ctx := t.Context()
 	c, _ := yokedcachetest.New(t, yokedcache.Config{
-		DefaultTTL:      5 * time.Minute,
-		RouteDefaultTTL: map[string]time.Duration{"hot": time.Minute, "user:admin": yokedcache.NoExpiry},
+		DefaultTTL: 5 * time.Minute,
+		Routes:     []yokedcache.Route{{Prefix: "hot", DefaultTTL: time.Minute}, {Prefix: "user:admin", DefaultTTL: yokedcache.NoExpiry}},
 	})
 	for key, want := range map[string]time.Duration{
 		"hot:1": time.Minute, "hot": time.Minute, "hotel:1": 5 * time.Minute,
@@ -316,7 +323,7 @@ func TestRouteDefaultTTL(t *testing.T) {
 	if got, _ := c.TTL(ctx, "hot:2"); got != time.Hour {
 		t.Errorf("explicit TTL = %v", got)
 	}
-	_, err := yokedcache.New(yokedcache.Config{RouteDefaultTTL: map[string]time.Duration{"x": -time.Second}})
+	_, err := yokedcache.New(yokedcache.Config{Routes: []yokedcache.Route{{Prefix: "x", DefaultTTL: -time.Second}}})
 	if !errors.Is(err, yokedcache.ErrInvalidConfig) {
 		t.Errorf("negative route TTL: %v", err)
 	}
@@ -326,12 +333,11 @@ func TestRoutingConfigErrors(t *testing.T) {
 	s, _ := memory.New(memory.Options{})
 	defer s.Close()
 	for name, cfg := range map[string]yokedcache.Config{
-		"Backend and DefaultBackend": {Backend: s, DefaultBackend: s},
-		"nil route":                  {PrefixBackends: map[string]backend.Backend{"a": nil}},
-		"route twice":                {PrefixBackends: map[string]backend.Backend{"a": s}, PrefixURLs: map[string]string{"a": "mem://"}},
-		"bad route URL":              {PrefixURLs: map[string]string{"a": "nope://"}},
-		"empty route":                {PrefixBackends: map[string]backend.Backend{":": s}},
-		"route TTL twice":            {RouteDefaultTTL: map[string]time.Duration{"user": time.Minute, "user:": time.Hour}},
+		"route with nothing": {Routes: []yokedcache.Route{{Prefix: "a"}}},
+		"route twice":        {Routes: []yokedcache.Route{{Prefix: "a", Backend: s}, {Prefix: "a", URL: "mem://"}}},
+		"bad route URL":      {Routes: []yokedcache.Route{{Prefix: "a", URL: "nope://"}}},
+		"empty route":        {Routes: []yokedcache.Route{{Prefix: ":", Backend: s}}},
+		"route TTL twice":    {Routes: []yokedcache.Route{{Prefix: "user", DefaultTTL: time.Minute}, {Prefix: "user:", DefaultTTL: time.Hour}}},
 	} {
 		if _, err := yokedcache.New(cfg); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)
@@ -362,8 +368,8 @@ func TestOpenSharedParams(t *testing.T) {
 
 func TestRedactedURLs(t *testing.T) {
 	cfg := yokedcache.Config{
-		URL:        "redis://user:pw1@host:6379/0?password=pw2&db=1",
-		PrefixURLs: map[string]string{"hot": "mem://?max_size=1000", "s": "memcached://h:11211?auth_token=pw3"},
+		URL:    "redis://user:pw1@host:6379/0?password=pw2&db=1",
+		Routes: []yokedcache.Route{{Prefix: "hot", URL: "mem://?max_size=1000"}, {Prefix: "s", URL: "memcached://h:11211?auth_token=pw3"}},
 	}
 	fc := cfg.Redacted()
 	all := fc.URL + fc.Routes["hot"].URL + fc.Routes["s"].URL + cfg.String()
@@ -379,10 +385,10 @@ func TestRedactedURLs(t *testing.T) {
 	// last '@'; secret query parameters are hidden in every form.
 	cfg = yokedcache.Config{
 		RedisURL: "default:pw4@h",
-		PrefixURLs: map[string]string{
-			"a": "redis:admin:pw5@h:6379",
-			"b": "redis+sentinel://h/m?sentinel_password=pw6&bogus=1",
-			"c": "redis://u:pw%ZZ7@h/0?token=pw8",
+		Routes: []yokedcache.Route{
+			{Prefix: "a", URL: "redis:admin:pw5@h:6379"},
+			{Prefix: "b", URL: "redis+sentinel://h/m?sentinel_password=pw6&bogus=1"},
+			{Prefix: "c", URL: "redis://u:pw%ZZ7@h/0?token=pw8"},
 		},
 	}
 	fc = cfg.Redacted()

@@ -222,29 +222,12 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 	return t, nil
 }
 
-// normalizeRoutes validates Config.Routes (and the deprecated routing
-// fields, folded into it) and sorts them by prefix, so that the Cache
-// never shares the caller's slice or maps.
+// normalizeRoutes validates Config.Routes and sorts a copy by prefix, so
+// that the Cache never shares the caller's slice.
 func (cfg *Config) normalizeRoutes() error {
-	routes := append([]Route(nil), cfg.Routes...)
-	for p, b := range cfg.PrefixBackends {
-		if b == nil {
-			return fmt.Errorf("PrefixBackends[%q] is nil: %w", p, ErrInvalidConfig)
-		}
-		routes = append(routes, Route{Prefix: p, Backend: b})
-	}
-	for p, u := range cfg.PrefixURLs {
-		if _, dup := cfg.PrefixBackends[p]; dup {
-			return fmt.Errorf("route %q is in both PrefixBackends and PrefixURLs: %w", p, ErrInvalidConfig)
-		}
-		routes = append(routes, Route{Prefix: p, URL: u})
-	}
-	// RouteDefaultTTL entries join the route of the same prefix, or add a
-	// TTL-only route.
-	byPrefix := map[string]int{}
+	out := make([]Route, 0, len(cfg.Routes))
 	raw := map[string]string{}
-	out := routes[:0:0]
-	for _, r := range routes {
+	for _, r := range cfg.Routes {
 		p, ok := normalizeRoutePrefix(r.Prefix)
 		if !ok {
 			return fmt.Errorf("route prefix %q must be non-empty UTF-8: %w", r.Prefix, ErrInvalidConfig)
@@ -255,49 +238,21 @@ func (cfg *Config) normalizeRoutes() error {
 		if r.Backend != nil && r.URL != "" {
 			return fmt.Errorf("route %q has both Backend and URL; use one: %w", p, ErrInvalidConfig)
 		}
+		if r.Backend == nil && r.URL == "" && r.DefaultTTL == 0 {
+			return fmt.Errorf("route %q sets neither Backend, URL nor DefaultTTL: %w", p, ErrInvalidConfig)
+		}
 		if err := validRouteTTL(p, r.DefaultTTL); err != nil {
 			return err
 		}
 		raw[p] = r.Prefix
 		r.Prefix = p
-		byPrefix[p] = len(out)
 		out = append(out, r)
 	}
-	seenTTL := map[string]string{}
-	for rawP, d := range cfg.RouteDefaultTTL {
-		p, ok := normalizeRoutePrefix(rawP)
-		if !ok {
-			return fmt.Errorf("RouteDefaultTTL prefix %q must be non-empty UTF-8: %w", rawP, ErrInvalidConfig)
-		}
-		if prev, dup := seenTTL[p]; dup {
-			a, b := min(prev, rawP), max(prev, rawP)
-			return fmt.Errorf("RouteDefaultTTL has both %q and %q, the same route %q (a trailing ':' is ignored): %w", a, b, p, ErrInvalidConfig)
-		}
-		seenTTL[p] = rawP
-		if d == 0 {
-			return fmt.Errorf("RouteDefaultTTL[%q] %v must be in (0, MaxTTL %v] or NoExpiry: %w", rawP, d, MaxTTL, ErrInvalidConfig)
-		}
-		if err := validRouteTTL(p, d); err != nil {
-			return err
-		}
-		if i, ok := byPrefix[p]; ok {
-			if out[i].DefaultTTL != 0 && out[i].DefaultTTL != d {
-				return fmt.Errorf("route %q has two default TTLs (%v and %v): %w", p, out[i].DefaultTTL, d, ErrInvalidConfig)
-			}
-			out[i].DefaultTTL = d
-			continue
-		}
-		byPrefix[p] = len(out)
-		out = append(out, Route{Prefix: p, DefaultTTL: d})
-	}
-	for _, r := range out {
-		if r.Backend == nil && r.URL == "" && r.DefaultTTL == 0 {
-			return fmt.Errorf("route %q sets neither Backend, URL nor DefaultTTL: %w", r.Prefix, ErrInvalidConfig)
-		}
-	}
 	slices.SortFunc(out, func(a, b Route) int { return strings.Compare(a.Prefix, b.Prefix) })
+	if len(out) == 0 {
+		out = nil
+	}
 	cfg.Routes = out
-	cfg.PrefixBackends, cfg.PrefixURLs, cfg.RouteDefaultTTL = nil, nil, nil
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache"
-	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 )
 
@@ -100,15 +99,16 @@ func TestRoutesConfig(t *testing.T) {
 	}
 }
 
-// Routes with the deprecated fields still work, folded into Routes.
-func TestDeprecatedRouteFields(t *testing.T) {
+// A route can carry a backend and a default TTL at once.
+func TestRouteBackendAndTTL(t *testing.T) {
 	ctx := context.Background()
 	hot := newStore(t)
 	c, err := yokedcache.New(yokedcache.Config{
-		DefaultBackend:  newStore(t),
-		PrefixBackends:  map[string]backend.Backend{"hot": hot},
-		PrefixURLs:      map[string]string{"mem": "mem://"},
-		RouteDefaultTTL: map[string]time.Duration{"hot": time.Minute},
+		Backend: newStore(t),
+		Routes: []yokedcache.Route{
+			{Prefix: "hot", Backend: hot, DefaultTTL: time.Minute},
+			{Prefix: "mem", URL: "mem://"},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

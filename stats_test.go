@@ -87,8 +87,8 @@ func TestStatsCountPartialBatches(t *testing.T) {
 		// A router whose "bad" route fails while the default route works.
 		{"router", func(t *testing.T) yokedcache.Config {
 			return yokedcache.Config{
-				Backend:        newMem(t),
-				PrefixBackends: map[string]backend.Backend{"bad": failingKeys{newMem(t)}},
+				Backend: newMem(t),
+				Routes:  []yokedcache.Route{{Prefix: "bad", Backend: failingKeys{newMem(t)}}},
 			}
 		}},
 	} {

@@ -75,7 +75,7 @@ func TestMaxTTL(t *testing.T) {
 	// Configured defaults are bounded too.
 	for _, cfg := range []yokedcache.Config{
 		{DefaultTTL: yokedcache.MaxTTL + time.Second},
-		{RouteDefaultTTL: map[string]time.Duration{"user": math.MaxInt64}},
+		{Routes: []yokedcache.Route{{Prefix: "user", DefaultTTL: math.MaxInt64}}},
 	} {
 		if c, err := yokedcache.New(cfg); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 			if c != nil {

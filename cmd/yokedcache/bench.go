@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,8 +61,6 @@ func (r *benchResult) op(name string) *opResult {
 	return nil
 }
 
-var benchOps = []string{"get", "set", "tagged_set", "invalidate", "fuzzy"}
-
 func (a *app) benchCommand() *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
@@ -111,7 +108,7 @@ you did not name. Unreachable backends are listed as skipped.`,
 				}
 				for _, t := range targets {
 					c := cfg
-					c.PrefixBackends, c.PrefixURLs, c.DefaultBackend, c.Backend = nil, nil, nil, nil
+					c.Routes, c.Backend = nil, nil
 					c.URL, c.RedisURL = t, ""
 					r, err := a.benchOne(c, t, o)
 					if err != nil {
@@ -156,7 +153,11 @@ func schemeName(u string) string {
 // server is benchmarked only when the user named it.
 func defaultTargets(cfg yokedcache.Config) ([]string, func()) {
 	targets := []string{"mem://"}
-	for _, u := range append([]string{cfg.RedisURL, cfg.URL}, slices.Sorted(maps.Values(cfg.PrefixURLs))...) {
+	urls := []string{cfg.RedisURL, cfg.URL}
+	for _, r := range cfg.Routes {
+		urls = append(urls, r.URL)
+	}
+	for _, u := range urls {
 		if u != "" && !slices.Contains(targets, u) {
 			targets = append(targets, u)
 		}
@@ -231,7 +232,7 @@ func randomHex(n int) string {
 // benchOne runs the workload on one backend.
 func (a *app) benchOne(cfg yokedcache.Config, url string, o benchOptions) (benchResult, error) {
 	cfg.KeyPrefix = "yokedcache-bench-" + randomHex(4)
-	cfg.RouteDefaultTTL = nil
+	cfg.Routes = nil
 	cfg.Logger = newLogger(a.stderr, levelWarn)
 	c, err := yokedcache.New(cfg)
 	if err != nil {

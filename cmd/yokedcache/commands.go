@@ -53,7 +53,7 @@ func (a *app) pingCommand() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			if cfg.URL == "" && cfg.RedisURL == "" && cfg.Backend == nil && cfg.DefaultBackend == nil && len(cfg.PrefixURLs) == 0 && len(cfg.PrefixBackends) == 0 {
+			if cfg.URL == "" && cfg.RedisURL == "" && cfg.Backend == nil && len(cfg.Routes) == 0 {
 				// Python YokedCache's CLI pings redis://localhost:6379/0
 				// when nothing is configured; say what this pinged.
 				fmt.Fprintln(a.stderr, "yokedcache: note: no backend configured: this pings the in-process memory backend, which is always up; to ping a Redis use -r redis://localhost:6379/0 (Python YokedCache's default) or set YOKEDCACHE_REDIS_URL")
