@@ -92,7 +92,9 @@
 //
 // # Routing
 //
-// Config.PrefixBackends and Config.PrefixURLs route keys by prefix to
-// different backends ("hot" serves "hot" and "hot:*", never "hotel:1");
-// see docs/routing.md.
+// Config.Routes send keys by prefix to other backends and give them their
+// own default TTLs ("hot" serves "hot" and "hot:*", never "hotel:1"). The
+// route table is matched once per operation, on the user key; a failing
+// route's errors are [*RouteError] values, and Stats and
+// DetailedHealthCheck report each route; see docs/routing.md.
 package yokedcache
