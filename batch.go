@@ -21,10 +21,10 @@ type Value struct {
 // does not decode into dst, one matching ErrCorrupt and ErrNotFound.
 func (v Value) Decode(dst any) error {
 	if err := checkDst(dst); err != nil {
-		return &Error{Op: "decode", Key: v.key, Err: err}
+		return opError("decode", v.key, err)
 	}
 	if err := v.c.decodeInto(v.key, v.env, dst); err != nil {
-		return &Error{Op: "decode", Key: v.key, Err: err}
+		return opError("decode", v.key, err)
 	}
 	return nil
 }
@@ -66,11 +66,11 @@ func (c *Cache) getRaw(ctx context.Context, keys []string) ([][]byte, error) {
 // map are then misses or failed reads.
 func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, error) {
 	if err := c.check(ctx); err != nil {
-		return nil, &Error{Op: "get_many", Err: err}
+		return nil, opError("get_many", "", err)
 	}
 	for _, k := range keys {
 		if err := validKey(k); err != nil {
-			return nil, &Error{Op: "get_many", Key: k, Err: err}
+			return nil, opError("get_many", k, err)
 		}
 	}
 	var start time.Time
@@ -84,7 +84,7 @@ func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, e
 	}
 	if err != nil {
 		c.rt.def.m.errors.add(1)
-		err = &Error{Op: "get_many", Err: err}
+		err = opError("get_many", "", err)
 	}
 	out := make(map[string]Value, len(keys))
 	for i, raw := range raws {
@@ -132,25 +132,25 @@ func GetMany[T any](ctx context.Context, c *Cache, keys []string) (map[string]T,
 // fail, Stats.Sets still counts the ones known to have succeeded.
 func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOption) error {
 	if err := c.check(ctx); err != nil {
-		return &Error{Op: "set_many", Err: err}
+		return opError("set_many", "", err)
 	}
 	w, err := c.newWriteSpec(opts)
 	if err != nil {
-		return &Error{Op: "set_many", Err: err}
+		return opError("set_many", "", err)
 	}
 	batch := make([]backend.Item, 0, len(items))
 	routes := make([]*route, 0, len(items))
 	for k, v := range items {
 		if err := validKey(k); err != nil {
-			return &Error{Op: "set_many", Key: k, Err: err}
+			return opError("set_many", k, err)
 		}
 		r := c.rt.match(k)
 		if err := c.checkTags(r, &w); err != nil {
-			return &Error{Op: "set_many", Key: k, Err: err}
+			return opError("set_many", k, err)
 		}
 		e, err := c.prepare(nil, r, k, v, &w)
 		if err != nil {
-			return &Error{Op: "set_many", Key: k, Err: err}
+			return opError("set_many", k, err)
 		}
 		batch = append(batch, backend.Item{Key: e.skey, Value: e.env, SetOptions: e.so})
 		routes = append(routes, r)
@@ -192,7 +192,7 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 	}
 	if err != nil {
 		c.rt.def.m.errors.add(1)
-		return &Error{Op: "set_many", Err: err}
+		return opError("set_many", "", err)
 	}
 	return nil
 }
@@ -202,11 +202,11 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 // succeeded, which Stats.Deletes also counts.
 func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
 	if err := c.check(ctx); err != nil {
-		return 0, &Error{Op: "delete_many", Err: err}
+		return 0, opError("delete_many", "", err)
 	}
 	for _, k := range keys {
 		if err := validKey(k); err != nil {
-			return 0, &Error{Op: "delete_many", Key: k, Err: err}
+			return 0, opError("delete_many", k, err)
 		}
 	}
 	var start time.Time
@@ -233,7 +233,7 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
 	n := total.Load()
 	if err != nil {
 		c.rt.def.m.errors.add(1)
-		return n, &Error{Op: "delete_many", Err: err}
+		return n, opError("delete_many", "", err)
 	}
 	return n, nil
 }

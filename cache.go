@@ -49,11 +49,11 @@ type rawLogger interface {
 // use Ping to check reachability.
 func New(cfg Config) (*Cache, error) {
 	if err := cfg.normalize(); err != nil {
-		return nil, &Error{Op: "new", Err: err}
+		return nil, opError("new", "", err)
 	}
 	codecs, err := codecTable(&cfg)
 	if err != nil {
-		return nil, &Error{Op: "new", Err: err}
+		return nil, opError("new", "", err)
 	}
 	b := cfg.Backend
 	opened := b == nil
@@ -61,7 +61,7 @@ func New(cfg Config) (*Cache, error) {
 		var err error
 		b, err = openConfigured(&cfg)
 		if err != nil {
-			return nil, &Error{Op: "new", Err: err}
+			return nil, opError("new", "", err)
 		}
 	}
 	rt, err := buildRoutes(&cfg, b, opened)
@@ -69,7 +69,7 @@ func New(cfg Config) (*Cache, error) {
 		if opened {
 			_ = b.Close()
 		}
-		return nil, &Error{Op: "new", Err: err}
+		return nil, opError("new", "", err)
 	}
 	return newCache(cfg, rt, codecs), nil
 }
@@ -136,7 +136,7 @@ func newCache(cfg Config, rt *routeTable, codecs [256]codec.Codec) *Cache {
 // finish but their results are not stored.
 func (c *Cache) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
-		return &Error{Op: "close", Err: ErrClosed}
+		return opError("close", "", ErrClosed)
 	}
 	errs := make([]error, len(c.rt.members))
 	for i, m := range c.rt.members {
@@ -190,10 +190,10 @@ func (c *Cache) check(ctx context.Context) error {
 // begin validates an operation on key and returns its route.
 func (c *Cache) begin(ctx context.Context, op, key string) (*route, error) {
 	if err := c.check(ctx); err != nil {
-		return nil, &Error{Op: op, Key: key, Err: err}
+		return nil, opError(op, key, err)
 	}
 	if err := validKey(key); err != nil {
-		return nil, &Error{Op: op, Key: key, Err: err}
+		return nil, opError(op, key, err)
 	}
 	return c.rt.match(key), nil
 }
@@ -201,7 +201,7 @@ func (c *Cache) begin(ctx context.Context, op, key string) (*route, error) {
 // fail counts a backend error of route r and wraps it.
 func (c *Cache) fail(r *route, op, key string, err error) error {
 	r.m.errors.add(1)
-	return &Error{Op: op, Key: key, Err: c.rt.fail(r, err)}
+	return opError(op, key, c.rt.fail(r, err))
 }
 
 // fetchEnvelope reads and decodes key's envelope, counting hits, misses
@@ -225,14 +225,14 @@ func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelo
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			r.m.misses.add(1)
-			return codec.Envelope{}, &Error{Op: op, Key: key, Err: err}
+			return codec.Envelope{}, opError(op, key, err)
 		}
 		return codec.Envelope{}, c.fail(r, op, key, err)
 	}
 	env, err := c.decodeFrom(r.mem, key, raw)
 	if err != nil {
 		r.m.misses.add(1)
-		return env, &Error{Op: op, Key: key, Err: err}
+		return env, opError(op, key, err)
 	}
 	r.m.hits.add(1)
 	return env, nil
@@ -251,14 +251,14 @@ func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelo
 // and GetOrSet treat that as a miss and reload the entry.
 func (c *Cache) Get(ctx context.Context, key string, dst any) error {
 	if err := checkDst(dst); err != nil {
-		return &Error{Op: "get", Key: key, Err: err}
+		return opError("get", key, err)
 	}
 	env, err := c.fetchEnvelope(ctx, "get", key)
 	if err != nil {
 		return err
 	}
 	if err := c.decodeInto(key, env, dst); err != nil {
-		return &Error{Op: "get", Key: key, Err: err}
+		return opError("get", key, err)
 	}
 	return nil
 }
@@ -271,7 +271,7 @@ func (c *Cache) GetBytes(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
-		return nil, &Error{Op: "get", Key: key, Err: c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec)))}
+		return nil, opError("get", key, c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec))))
 	}
 	return append(make([]byte, 0, len(env.Payload)), env.Payload...), nil
 }
@@ -287,7 +287,7 @@ func (c *Cache) GetView(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
-		return nil, &Error{Op: "get", Key: key, Err: c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec)))}
+		return nil, opError("get", key, c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec))))
 	}
 	return env.Payload[:len(env.Payload):len(env.Payload)], nil
 }
@@ -335,7 +335,7 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			r.m.misses.add(1)
-			return v, true, &Error{Op: "get", Key: key, Err: err}
+			return v, true, opError("get", key, err)
 		}
 		return v, true, c.fail(r, "get", key, err)
 	}
@@ -350,7 +350,7 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 	if err != nil {
 		r.m.misses.add(1)
 		var zero T
-		return zero, true, &Error{Op: "get", Key: key, Err: err}
+		return zero, true, opError("get", key, err)
 	}
 	r.m.hits.add(1)
 	ok.AttachObject(skey, raw, v)
@@ -367,10 +367,10 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	}
 	w, err := c.newWriteSpec(opts)
 	if err != nil {
-		return &Error{Op: "set", Key: key, Err: err}
+		return opError("set", key, err)
 	}
 	if err := c.checkTags(r, &w); err != nil {
-		return &Error{Op: "set", Key: key, Err: err}
+		return opError("set", key, err)
 	}
 	// When the backend is done with key and value once Set succeeds
 	// (backend.SetCopier), build them in a reused buffer.
@@ -382,7 +382,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	}
 	e, err := c.prepare(buf, r, key, value, &w)
 	if err != nil {
-		return &Error{Op: "set", Key: key, Err: err}
+		return opError("set", key, err)
 	}
 	var start time.Time
 	timed := sample()
@@ -531,13 +531,13 @@ func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
 	}
 	exp := r.mem.exp
 	if exp == nil {
-		return 0, &Error{Op: "ttl", Key: key, Err: c.rt.fail(r, backend.Unsupported(r.mem.name, "ttl", "the backend cannot report TTLs"))}
+		return 0, opError("ttl", key, c.rt.fail(r, backend.Unsupported(r.mem.name, "ttl", "the backend cannot report TTLs")))
 	}
 	var d time.Duration
 	c.withKey(key, func(skey string) { d, err = exp.TTL(ctx, skey) })
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return 0, &Error{Op: "ttl", Key: key, Err: err}
+			return 0, opError("ttl", key, err)
 		}
 		return 0, c.fail(r, "ttl", key, err)
 	}
@@ -550,10 +550,10 @@ func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
 // ErrInvalidTTL.
 func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 && ttl != NoExpiry {
-		return false, &Error{Op: "expire", Key: key, Err: fmt.Errorf("ttl %v must be > 0 or NoExpiry: %w", ttl, ErrInvalidTTL)}
+		return false, opError("expire", key, fmt.Errorf("ttl %v must be > 0 or NoExpiry: %w", ttl, ErrInvalidTTL))
 	}
 	if ttl > MaxTTL {
-		return false, &Error{Op: "expire", Key: key, Err: errTTLTooLong(ttl)}
+		return false, opError("expire", key, errTTLTooLong(ttl))
 	}
 	r, err := c.begin(ctx, "expire", key)
 	if err != nil {
@@ -573,14 +573,14 @@ func (c *Cache) Touch(ctx context.Context, key string, opts ...SetOption) (bool,
 	o := collectSetOptions(opts)
 	ttl, err := c.resolveTTL(r, &o)
 	if err != nil {
-		return false, &Error{Op: "touch", Key: key, Err: err}
+		return false, opError("touch", key, err)
 	}
 	return c.expire(ctx, r, "touch", key, ttl)
 }
 
 func (c *Cache) expire(ctx context.Context, r *route, op, key string, ttl time.Duration) (bool, error) {
 	if r.mem.exp == nil {
-		return false, &Error{Op: op, Key: key, Err: c.rt.fail(r, backend.Unsupported(r.mem.name, op, "the backend cannot change TTLs"))}
+		return false, opError(op, key, c.rt.fail(r, backend.Unsupported(r.mem.name, op, "the backend cannot change TTLs")))
 	}
 	ok, err := r.mem.exp.Expire(ctx, c.storedKey(key), ttl)
 	if err != nil {

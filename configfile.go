@@ -653,12 +653,12 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 	}
 	u, err := backend.ParseURL(rawURL)
 	if err != nil {
-		return nil, &Error{Op: "open", Err: err}
+		return nil, opError("open", "", err)
 	}
 	q := u.Query()
 	if v := q.Get("prefix"); q.Has("prefix") {
 		if v == "" {
-			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: empty prefix parameter: %w", backend.RedactedURL(u), ErrInvalidConfig)}
+			return nil, opError("open", "", fmt.Errorf("%s: empty prefix parameter: %w", backend.RedactedURL(u), ErrInvalidConfig))
 		}
 		cfg.KeyPrefix = v
 		q.Del("prefix")
@@ -669,7 +669,7 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 			err = errors.New("must be > 0")
 		}
 		if err != nil {
-			return nil, &Error{Op: "open", Err: fmt.Errorf("%s: default_ttl: %v: %w", backend.RedactedURL(u), err, ErrInvalidConfig)}
+			return nil, opError("open", "", fmt.Errorf("%s: default_ttl: %v: %w", backend.RedactedURL(u), err, ErrInvalidConfig))
 		}
 		cfg.DefaultTTL = d
 		q.Del("default_ttl")
@@ -677,7 +677,7 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 	u.RawQuery = q.Encode()
 	b, err := backend.DefaultURLMux().OpenParsed(ctx, u)
 	if err != nil {
-		return nil, &Error{Op: "open", Err: err}
+		return nil, opError("open", "", err)
 	}
 	cfg.Backend, cfg.URL, cfg.RedisURL = b, "", ""
 	c, err := New(cfg)

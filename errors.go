@@ -62,6 +62,12 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// opError builds the error of a Cache operation: the one place errors
+// are made. Use wrap where err may be nil or already an *Error.
+func opError(op, key string, err error) *Error {
+	return &Error{Op: op, Key: key, Err: err}
+}
+
 func wrap(op, key string, err error) error {
 	if err == nil {
 		return nil
@@ -70,7 +76,7 @@ func wrap(op, key string, err error) error {
 	if errors.As(err, &ye) {
 		return err
 	}
-	return &Error{Op: op, Key: key, Err: err}
+	return opError(op, key, err)
 }
 
 // corruptErr matches both ErrCorrupt and ErrNotFound: undecodable bytes are

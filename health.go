@@ -14,7 +14,7 @@ import (
 // it fails when any route's backend fails, naming each.
 func (c *Cache) Ping(ctx context.Context) error {
 	if err := c.check(ctx); err != nil {
-		return &Error{Op: "ping", Err: err}
+		return opError("ping", "", err)
 	}
 	err := c.rt.fanOut(c.rt.members, func(m *member) error {
 		return backend.Ping(ctx, m.b, c.prefix+"\xffping")

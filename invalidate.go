@@ -19,11 +19,11 @@ import (
 // tags (one that keeps none holds no tagged entry).
 func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int64, error) {
 	if err := c.check(ctx); err != nil {
-		return 0, &Error{Op: "invalidate_tags", Err: err}
+		return 0, opError("invalidate_tags", "", err)
 	}
 	tags, err := validTags(tags)
 	if err != nil {
-		return 0, &Error{Op: "invalidate_tags", Err: err}
+		return 0, opError("invalidate_tags", "", err)
 	}
 	var taggers []*member
 	for _, m := range c.rt.members {
@@ -32,7 +32,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int64, erro
 		}
 	}
 	if len(taggers) == 0 {
-		return 0, &Error{Op: "invalidate_tags", Err: c.rt.fail(c.rt.def, backend.Unsupported(c.rt.def.mem.name, "tags", "the backend does not keep tags"))}
+		return 0, opError("invalidate_tags", "", c.rt.fail(c.rt.def, backend.Unsupported(c.rt.def.mem.name, "tags", "the backend does not keep tags")))
 	}
 	if len(tags) == 0 {
 		return 0, nil
@@ -61,7 +61,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int64, erro
 	}
 	if err != nil {
 		c.rt.def.m.errors.add(1)
-		return n, &Error{Op: "invalidate_tags", Err: err}
+		return n, opError("invalidate_tags", "", err)
 	}
 	return n, nil
 }
@@ -89,12 +89,12 @@ func (c *Cache) compilePattern(pattern string) (*glob.Pattern, string, error) {
 func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if err := c.check(ctx); err != nil {
-			yield("", &Error{Op: "keys", Err: err})
+			yield("", opError("keys", "", err))
 			return
 		}
 		p, spat, err := c.compilePattern(pattern)
 		if err != nil {
-			yield("", &Error{Op: "keys", Err: err})
+			yield("", opError("keys", "", err))
 			return
 		}
 		var errs []error
@@ -122,7 +122,7 @@ func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, erro
 			}
 		}
 		if err := errors.Join(errs...); err != nil {
-			yield("", &Error{Op: "keys", Err: err})
+			yield("", opError("keys", "", err))
 		}
 	}
 }
@@ -133,11 +133,11 @@ func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, erro
 // matching keys.
 func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, error) {
 	if err := c.check(ctx); err != nil {
-		return 0, &Error{Op: "invalidate_pattern", Err: err}
+		return 0, opError("invalidate_pattern", "", err)
 	}
 	p, spat, err := c.compilePattern(pattern)
 	if err != nil {
-		return 0, &Error{Op: "invalidate_pattern", Err: err}
+		return 0, opError("invalidate_pattern", "", err)
 	}
 	start := time.Now()
 	var total atomic.Int64
@@ -151,7 +151,7 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, e
 	c.m.invalidations.add(n)
 	if err != nil {
 		c.rt.def.m.errors.add(1)
-		return n, &Error{Op: "invalidate_pattern", Err: err}
+		return n, opError("invalidate_pattern", "", err)
 	}
 	return n, nil
 }
@@ -161,14 +161,14 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, e
 // backend are untouched; yokedcache never runs FLUSHDB or flush_all.
 func (c *Cache) Flush(ctx context.Context) error {
 	if err := c.check(ctx); err != nil {
-		return &Error{Op: "flush", Err: err}
+		return opError("flush", "", err)
 	}
 	err := c.rt.fanOut(c.rt.members, func(m *member) error {
 		return backend.Flush(ctx, m.b, c.prefix)
 	})
 	if err != nil {
 		c.rt.def.m.errors.add(1)
-		return &Error{Op: "flush", Err: err}
+		return opError("flush", "", err)
 	}
 	return nil
 }

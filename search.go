@@ -30,23 +30,23 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 		f(&o)
 	}
 	if o.threshold < 0 || o.threshold > 100 || o.maxResults <= 0 {
-		return nil, &Error{Op: "fuzzy_search", Err: fmt.Errorf("threshold must be 0-100 and max results > 0: %w", ErrInvalidValue)}
+		return nil, opError("fuzzy_search", "", fmt.Errorf("threshold must be 0-100 and max results > 0: %w", ErrInvalidValue))
 	}
 	if len(query) > MaxKeyLength {
-		return nil, &Error{Op: "fuzzy_search", Err: fmt.Errorf("query of %d bytes exceeds %d: %w", len(query), MaxKeyLength, ErrInvalidValue)}
+		return nil, opError("fuzzy_search", "", fmt.Errorf("query of %d bytes exceeds %d: %w", len(query), MaxKeyLength, ErrInvalidValue))
 	}
 	if fuzzy.Process(query) == "" {
-		return nil, &Error{Op: "fuzzy_search", Err: fmt.Errorf("query %q has no letters or digits: %w", query, ErrInvalidValue)}
+		return nil, opError("fuzzy_search", "", fmt.Errorf("query %q has no letters or digits: %w", query, ErrInvalidValue))
 	}
 	tags, err := validTags(o.tags)
 	if err != nil {
-		return nil, &Error{Op: "fuzzy_search", Err: err}
+		return nil, opError("fuzzy_search", "", err)
 	}
 	if err := c.check(ctx); err != nil {
-		return nil, &Error{Op: "fuzzy_search", Err: err}
+		return nil, opError("fuzzy_search", "", err)
 	}
 	if c.rt.def.mem.sc == nil && !c.rt.routed {
-		return nil, &Error{Op: "fuzzy_search", Err: backend.Unsupported(c.rt.def.mem.name, "fuzzy search", "the backend cannot enumerate keys")}
+		return nil, opError("fuzzy_search", "", backend.Unsupported(c.rt.def.mem.name, "fuzzy search", "the backend cannot enumerate keys"))
 	}
 	m := fuzzy.NewMatcher(query)
 	top := &resultHeap{}
@@ -84,14 +84,14 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 		pending = append(pending, candidate{k, s})
 		if len(pending) == backend.BatchChunk {
 			if err := consider(pending); err != nil {
-				return nil, &Error{Op: "fuzzy_search", Err: err}
+				return nil, opError("fuzzy_search", "", err)
 			}
 			pending = pending[:0]
 		}
 	}
 	if len(tags) > 0 {
 		if err := consider(pending); err != nil {
-			return nil, &Error{Op: "fuzzy_search", Err: err}
+			return nil, opError("fuzzy_search", "", err)
 		}
 	}
 	out := make([]SearchResult, 0, top.Len())
@@ -102,7 +102,7 @@ func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOpt
 		}
 		vals, err := c.getCandidates(ctx, cands)
 		if err != nil {
-			return nil, &Error{Op: "fuzzy_search", Err: err}
+			return nil, opError("fuzzy_search", "", err)
 		}
 		for i, cd := range cands {
 			if v, ok := vals[i]; ok { // expired since listed: left out

@@ -156,7 +156,7 @@ func (c *Cache) counters() Stats {
 func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 	s := c.counters()
 	if err := c.check(ctx); err != nil {
-		return s, &Error{Op: "stats", Err: err}
+		return s, opError("stats", "", err)
 	}
 	bs := make([]backend.Stats, len(c.rt.members))
 	errs := make([]error, len(c.rt.members))
@@ -173,7 +173,7 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 	wg.Wait()
 	if !c.rt.routed {
 		if errs[0] != nil {
-			return s, &Error{Op: "stats", Err: errs[0]}
+			return s, opError("stats", "", errs[0])
 		}
 		b := bs[0]
 		s.Keys, s.Bytes, s.Evictions, s.Expirations, s.Scope, s.Extra = b.Keys, b.Bytes, b.Evictions, b.Expirations, b.Scope, b.Extra
