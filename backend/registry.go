@@ -19,6 +19,15 @@ type URLOpener interface {
 	OpenURL(ctx context.Context, u *url.URL) (Backend, error)
 }
 
+// PublicParamLister may be implemented by a URLOpener registered with the
+// default registry to name its query parameters whose values are never
+// secret (timeouts, sizes, flags), so that RedactURL shows them. The values
+// of all other parameters are printed as "xxxxx". The built-in backends'
+// parameters are known without it.
+type PublicParamLister interface {
+	PublicParams() []string
+}
+
 // URLOpenerFunc adapts a function to URLOpener.
 type URLOpenerFunc func(ctx context.Context, u *url.URL) (Backend, error)
 
@@ -29,6 +38,7 @@ func (f URLOpenerFunc) OpenURL(ctx context.Context, u *url.URL) (Backend, error)
 type URLMux struct {
 	mu      sync.RWMutex
 	openers map[string]URLOpener
+	public  map[string]bool // PublicParamLister names of the openers
 }
 
 // Register makes opener handle scheme. It panics if scheme is empty,
@@ -48,6 +58,21 @@ func (m *URLMux) Register(scheme string, opener URLOpener) {
 		m.openers = make(map[string]URLOpener)
 	}
 	m.openers[scheme] = opener
+	if l, ok := opener.(PublicParamLister); ok {
+		if m.public == nil {
+			m.public = make(map[string]bool)
+		}
+		for _, name := range l.PublicParams() {
+			m.public[name] = true
+		}
+	}
+}
+
+// isPublicParam reports whether an opener of m listed name as public.
+func (m *URLMux) isPublicParam(name string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.public[name]
 }
 
 // Schemes returns the registered schemes, sorted.
@@ -160,7 +185,9 @@ func (p *QueryParams) Fail(err error) {
 }
 
 // Finish returns the first recorded error, or an error naming the unknown
-// parameters that were not consumed.
+// parameters that were not consumed. It names them without their values,
+// which may be misspelled passwords, and hides whatever follows the first
+// character that cannot be part of a parameter name ("password:pw").
 func (p *QueryParams) Finish() error {
 	if p.err != nil {
 		return p.err
@@ -168,9 +195,10 @@ func (p *QueryParams) Finish() error {
 	if len(p.v) > 0 {
 		names := make([]string, 0, len(p.v))
 		for k := range p.v {
-			names = append(names, k)
+			names = append(names, paramName(k))
 		}
 		slices.Sort(names)
+		names = slices.Compact(names)
 		return fmt.Errorf("unknown URL parameter(s) %s: %w", strings.Join(names, ", "), ErrInvalidConfig)
 	}
 	return nil
