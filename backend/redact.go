@@ -105,9 +105,10 @@ func RedactedURL(u *url.URL) string {
 // redactParsed returns u as text with its secrets hidden, and whether any
 // were.
 func redactParsed(u *url.URL) (string, bool) {
-	if u.User == nil && strings.Contains(u.Opaque+u.Host+u.Path+u.RawPath+u.Fragment, "@") {
+	if strings.Contains(u.Opaque+u.Host+u.Path+u.RawPath+u.RawQuery+u.Fragment, "@") {
 		// "redis:user:pw@host" (opaque), "redis://user:1#pw@host"
-		// (fragment) and the like: credentials Go did not recognise.
+		// (fragment), "redis://u:p@ss#word@host" (a password with '@'
+		// and '#') and the like: credentials Go did not recognise.
 		return redactText(u.String()), true
 	}
 	c := *u
