@@ -166,8 +166,13 @@ const maxParamName = 64
 // of letters, digits, '_', '-' and '.' and at most 64 bytes long, as every
 // real parameter name is; otherwise its first such characters followed by
 // "xxxxx", since text such as "sentinel_password:pw" (a ':' typed for
-// '=') carries its value in the name.
+// '=') carries its value in the name; just "xxxxx" if it has an '@'.
 func paramName(name string) string {
+	if strings.Contains(name, "@") {
+		// The end of credentials ("redis://u:1?pw@h"): all of it may
+		// be a password.
+		return redactedMark
+	}
 	i := 0
 	for i < len(name) && i < maxParamName && isNameByte(name[i]) {
 		i++

@@ -99,6 +99,9 @@ func (m *URLMux) Open(ctx context.Context, rawURL string) (Backend, error) {
 
 // OpenParsed is Open for an already parsed URL.
 func (m *URLMux) OpenParsed(ctx context.Context, u *url.URL) (Backend, error) {
+	if err := checkAt(u); err != nil {
+		return nil, err
+	}
 	scheme := strings.ToLower(u.Scheme)
 	m.mu.RLock()
 	op := m.openers[scheme]
@@ -125,7 +128,22 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("invalid backend URL %s: missing scheme (for example redis:// or mem://): %w", RedactedURL(u), ErrInvalidConfig)
 	}
+	if err := checkAt(u); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// checkAt rejects an '@' after the host of a URL with a host or user
+// information: it is a password with '/', '?' or '#' in it (Go's parser
+// ends the user information there), and the backend would otherwise quote
+// its pieces as a path, a parameter or a host.
+func checkAt(u *url.URL) error {
+	if (u.Host != "" || u.User != nil) && strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+		return fmt.Errorf("invalid backend URL %s: '@' after the host: percent-encode '/', '?', '#' and '@' in a password (%%2F, %%3F, %%23, %%40): %w",
+			RedactedURL(u), ErrInvalidConfig)
+	}
+	return nil
 }
 
 var defaultMux = new(URLMux)

@@ -137,6 +137,12 @@ func TestSecretsNeverInOpenErrors(t *testing.T) {
 			"no slashes":        scheme + ":app:" + plantedSecret + "@h:1/0",
 			"bad escape":        scheme + "://app:" + plantedSecret + "%zz@h/0?token=" + plantedSecret,
 			"query in password": scheme + "://app:" + plantedSecret[:6] + "?" + plantedSecret[6:] + "@h/0",
+			// Go ends the user information at '/', '?' or '#': with a
+			// numeric first part the rest is a host, path or query.
+			"slash in password":    scheme + "://app:12/" + plantedSecret + "@h/0",
+			"question in password": scheme + "://app:12?" + plantedSecret + "@h",
+			"user with slash":      scheme + "://12:34/" + plantedSecret + "@h:1",
+			"at in query":          withParam(base, "x", "1") + "&" + plantedSecret + "@h",
 		}
 		for _, p := range secretParams {
 			cases["param "+p] = withParam(base, p, plantedSecret)
@@ -174,6 +180,37 @@ func TestSecretsNeverInOpenErrors(t *testing.T) {
 		}
 	}
 	noSecret(t, "the log", logs.String())
+}
+
+// TestAtAfterHost: an '@' after the host of a URL with a host or user
+// information is a password that needed percent-encoding; a path with an
+// '@' is fine where there is no host.
+func TestAtAfterHost(t *testing.T) {
+	for _, raw := range []string{
+		"redis://app:12/" + plantedSecret + "@h/0",
+		"redis://12:34/" + plantedSecret + "@h",
+		"redis://app:pw@h/0?x=" + plantedSecret + "@h",
+		"memcached://h:1?" + plantedSecret + "@h",
+	} {
+		_, err := backend.ParseURL(raw)
+		if !errors.Is(err, backend.ErrInvalidConfig) || !strings.Contains(err.Error(), "percent-encode") {
+			t.Errorf("ParseURL(%s): %v, want a percent-encoding hint", backend.RedactURL(raw), err)
+		}
+		if err != nil {
+			noSecret(t, "ParseURL error", err.Error())
+		}
+		u, _ := url.Parse(raw)
+		if _, err := backend.DefaultURLMux().OpenParsed(t.Context(), u); !errors.Is(err, backend.ErrInvalidConfig) {
+			t.Errorf("OpenParsed(%s): %v", backend.RedactURL(raw), err)
+		} else {
+			noSecret(t, "OpenParsed error", err.Error())
+		}
+	}
+	for _, raw := range []string{"file:///var/cache/app@2", "unix:///run/redis@6379.sock", "redis://h/0?ssl_ca_certs=/ca%40prod.pem"} {
+		if _, err := backend.ParseURL(raw); err != nil {
+			t.Errorf("ParseURL(%s): %v", raw, err)
+		}
+	}
 }
 
 // TestRedactURLHidesUnknownParams: values of parameters that are not known
