@@ -188,6 +188,38 @@ func TestSecretsNeverPrintedInProcess(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "redis://:xxxxx@"+srv.Addr) {
 			t.Fatalf("export-config: exit %d\n%s", code, out)
 		}
+		// Routes with a good, a wrong and a mistyped URL; bench --all
+		// benchmarks every configured URL and lists the failures.
+		routed := filepath.Join(dir, "routed.yaml")
+		body := fmt.Sprintf("redis_url: '%s'\nroutes:\n  w:\n    url: '%s'\n  m:\n    url: '%s'\n  x:\n    url: '%s'\n",
+			good, urls["wrong password"], urls["param sentinel_pasword"], urls["param x"])
+		if err := os.WriteFile(routed, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Routes that open: one of them cannot log in.
+		conn := filepath.Join(dir, "routed-conn.yaml")
+		body = fmt.Sprintf("redis_url: '%s'\nroutes:\n  w:\n    url: '%s'\n", good, urls["wrong password"])
+		if err := os.WriteFile(conn, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"bench", "--all", "--ops", "10", "--keys", "10", "--fuzzy-ops", "1", "-o", "json"},
+			{"export-config"}, {"ping"},
+			{"-c", conn, "health", "-o", "json"}, {"-c", conn, "stats"}, {"-c", conn, "ping"},
+			{"-c", conn, "set", "w:k", "v"}, {"-c", conn, "list"},
+		} {
+			file := routed
+			if args[0] == "-c" {
+				file, args = args[1], args[2:]
+			}
+			code, out := secretsRun(nil, append([]string{"-c", file, "--log-level", "debug"}, args...)...)
+			if strings.Contains(out, cliSecret) || strings.Contains(out, wrong) {
+				t.Errorf("routed %v (exit %d) printed a password:\n%s", args, code, out)
+			}
+			if args[0] == "bench" && (code != 0 || !strings.Contains(out, "sentinel_pasword")) {
+				t.Errorf("bench --all: exit %d, want 0 and the mistyped URL listed as skipped:\n%s", code, out)
+			}
+		}
 		// A mistyped parameter is named, without its value.
 		code, out = secretsRun(nil, "-r", "redis://127.0.0.1:6390/0?sentinel_pasword="+cliSecret, "ping")
 		if code != exitUsage || !strings.Contains(out, "sentinel_pasword") {
