@@ -148,7 +148,10 @@ func dialTLS(ctx context.Context, d *net.Dialer, addr string, cfg *tls.Config) (
 	c := tls.Client(raw, cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
-		return nil, fmt.Errorf("TLS handshake with %s failed (the server may not speak TLS: use redis:// rather than rediss:// for a plain-text server): %w", addr, err)
+		// A *net.OpError, as a failed dial is: the server was not
+		// reached in a usable way.
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: raw.LocalAddr(), Addr: raw.RemoteAddr(),
+			Err: fmt.Errorf("TLS handshake failed (the server may not speak TLS: use redis:// rather than rediss:// for a plain-text server): %w", err)}
 	}
 	return c, nil
 }

@@ -196,8 +196,11 @@ func TestTLSHandshakeWithPlainServer(t *testing.T) {
 		t.Fatal("rediss:// to a plain-text server succeeded")
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, "TLS handshake") || !strings.Contains(msg, "may not speak TLS") {
+	if !strings.Contains(msg, "TLS handshake failed") || !strings.Contains(msg, "may not speak TLS") {
 		t.Fatalf("error %q does not say the TLS handshake failed", msg)
+	}
+	if oe := (*net.OpError)(nil); !errors.As(err, &oe) {
+		t.Errorf("error %q is not a *net.OpError (a connection failure)", msg)
 	}
 	noRedisSecret(t, "error", msg)
 	// 500 ms per attempt; generous for a busy machine, well under 5 s

@@ -233,7 +233,7 @@ func TestSecretsNeverPrintedInProcess(t *testing.T) {
 			secretsCheck(t, dir, tls, []string{cliSecret}, nil, args)
 		}
 		code, out = secretsRun(map[string]string{"YOKEDCACHE_REDIS_URL": tls}, "ping")
-		if code == 0 || !strings.Contains(out, "TLS handshake") {
+		if code != exitConnFail || !strings.Contains(out, "TLS handshake failed") {
 			t.Fatalf("rediss:// to a plain server: exit %d\n%s", code, out)
 		}
 	})
