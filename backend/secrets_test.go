@@ -2,7 +2,9 @@ package backend_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -237,14 +239,27 @@ func TestRedactURLHidesUnknownParams(t *testing.T) {
 	}
 }
 
-type listerOpener struct{ backend.URLOpenerFunc }
+// listerOpener is a third-party opener that lists its public parameters;
+// it opens nothing.
+type listerOpener struct{}
 
 func (listerOpener) PublicParams() []string { return []string{"yc_test_level", "yc_test_token"} }
+
+func (listerOpener) OpenURL(_ context.Context, u *url.URL) (backend.Backend, error) {
+	q := backend.NewQueryParams(u.Query())
+	q.String("yc_test_level")
+	q.String("yc_test_token")
+	if err := q.Finish(); err != nil {
+		return nil, fmt.Errorf("yc-test-lister: %w", err)
+	}
+	return nil, fmt.Errorf("yc-test-lister: opens nothing: %w", backend.ErrInvalidConfig)
+}
+
+func init() { backend.Register("yc-test-lister", listerOpener{}) }
 
 // TestPublicParamLister: a registered opener can make its parameters'
 // values printable, but never one named like a secret.
 func TestPublicParamLister(t *testing.T) {
-	backend.Register("yc-test-lister", listerOpener{})
 	got := backend.RedactURL("yc-test-lister://h?yc_test_level=3&yc_test_token=" + plantedSecret + "&other=4")
 	if want := "yc-test-lister://h?yc_test_level=3&yc_test_token=xxxxx&other=xxxxx"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
