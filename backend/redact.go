@@ -74,8 +74,9 @@ func IsSecretParam(name string) bool {
 // It copes with text that is not a valid URL, or not in the scheme://host
 // form: there everything between the scheme's ':' (or the start) and the
 // last '@', and every query value, is hidden, so "redis:admin:pw@h"
-// becomes "redis:xxxxx@h". A URL without secrets is returned unchanged. Every URL opener and configuration printer must
-// print URLs only through RedactURL or RedactedURL.
+// becomes "redis:xxxxx@h". A URL without secrets is returned unchanged.
+// Every URL opener and configuration printer must print URLs only through
+// RedactURL or RedactedURL.
 func RedactURL(rawURL string) string {
 	if rawURL == "" {
 		return ""

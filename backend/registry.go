@@ -134,12 +134,14 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkAt rejects an '@' after the host of a URL with a host or user
-// information: it is a password with '/', '?' or '#' in it (Go's parser
-// ends the user information there), and the backend would otherwise quote
-// its pieces as a path, a parameter or a host.
+// checkAt rejects an '@' after the host: it ends a password with '/', '?'
+// or '#' in it (Go's parser ends the user information there, so
+// "redis://app:12/pw@h" has the host "app:12" and the path "/pw@h"), and
+// the backend would otherwise quote its pieces as a host, a path or a
+// parameter. Paths with an '@' and no host ("unix:///run/redis@1.sock")
+// are fine.
 func checkAt(u *url.URL) error {
-	if (u.Host != "" || u.User != nil) && strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+	if u.Host != "" && strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
 		return fmt.Errorf("invalid backend URL %s: '@' after the host: percent-encode '/', '?', '#' and '@' in a password (%%2F, %%3F, %%23, %%40): %w",
 			RedactedURL(u), ErrInvalidConfig)
 	}

@@ -208,7 +208,7 @@ func TestAtAfterHost(t *testing.T) {
 			noSecret(t, "OpenParsed error", err.Error())
 		}
 	}
-	for _, raw := range []string{"file:///var/cache/app@2", "unix:///run/redis@6379.sock", "redis://h/0?ssl_ca_certs=/ca%40prod.pem"} {
+	for _, raw := range []string{"file:///var/cache/app@2", "unix:///run/redis@6379.sock", "unix://:pw@/run/redis@6379.sock", "redis://h/0?ssl_ca_certs=/ca%40prod.pem"} {
 		if _, err := backend.ParseURL(raw); err != nil {
 			t.Errorf("ParseURL(%s): %v", raw, err)
 		}
