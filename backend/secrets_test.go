@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -212,6 +214,35 @@ func TestAtAfterHost(t *testing.T) {
 		if _, err := backend.ParseURL(raw); err != nil {
 			t.Errorf("ParseURL(%s): %v", raw, err)
 		}
+	}
+}
+
+// TestEveryParamClassified: every query parameter a built-in backend reads
+// (found in its url.go) is either shown by RedactURL (IsPublicParam) or
+// named like a secret (IsSecretParam). A new harmless parameter must be
+// added to publicParams in redact.go, or export-config prints it as xxxxx.
+func TestEveryParamClassified(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("*", "url.go"))
+	if err != nil || len(files) < 5 {
+		t.Fatalf("url.go files: %v %v", files, err)
+	}
+	re := regexp.MustCompile(`(?:q\.String|q\.All|durParam|boolParam)\("([A-Za-z0-9_.-]+)"|parseBool\(q, "([A-Za-z0-9_.-]+)"|\{"([A-Za-z0-9_.-]+)", &o\.`)
+	seen := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			name := m[1] + m[2] + m[3]
+			seen++
+			if !backend.IsPublicParam(name) && !backend.IsSecretParam(name) {
+				t.Errorf("%s reads the parameter %q, which RedactURL hides: add it to publicParams in backend/redact.go", f, name)
+			}
+		}
+	}
+	if seen < 30 {
+		t.Fatalf("found only %d parameters: has the parsing code changed shape?", seen)
 	}
 }
 
