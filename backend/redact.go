@@ -13,6 +13,46 @@ const redactedMark = "xxxxx"
 // value as a secret (compared in lower case).
 var secretParamWords = []string{"pass", "pwd", "secret", "token", "credential", "auth", "apikey", "api_key", "access_key"}
 
+// publicParams are the query parameters of the built-in backends (and the
+// "prefix" and "default_ttl" that yokedcache.Open consumes) whose values
+// are never secret, so RedactURL shows them. The value of any other
+// parameter, such as a misspelled "sentinel_pasword", is hidden: an
+// unknown name says nothing about what its value is. A parameter added to
+// a backend without being listed here is shown as "xxxxx", which is safe;
+// other backends list theirs with PublicParamLister.
+var publicParams = map[string]bool{
+	// yokedcache.Open
+	"prefix": true, "default_ttl": true,
+	// redis (backend/redis/url.go)
+	"db": true, "addr": true, "max_connections": true, "socket_connect_timeout": true,
+	"socket_timeout": true, "health_check_interval": true, "flush_delay": true,
+	"socket_keepalive": true, "retry_on_timeout": true, "stats_scan_limit": true,
+	"sentinel_username": true, "ssl_ca_certs": true, "ca_file": true, "ssl_certfile": true,
+	"ssl_keyfile": true, "ssl_cert_reqs": true, "ssl_check_hostname": true, "ssl_server_name": true,
+	// memcached (backend/memcached/url.go)
+	"ketama": true, "weights": true, "timeout": true, "max_idle_conns": true,
+	"max_item_size": true, "namespace_depth": true, "write_namespace_ttl": true,
+	"read_namespace_ttl": true,
+	// memory (backend/memory/url.go)
+	"max_size": true, "max_bytes": true, "cleanup_interval": true, "shards": true,
+	// sqlite (backend/sqlite/url.go)
+	"busy_timeout": true, "max_entries": true, "max_open_conns": true, "synchronous": true,
+	// disk (backend/disk/url.go)
+	"lock_timeout": true, "sync": true, "verify": true, "allow_world_writable": true,
+}
+
+// IsPublicParam reports whether RedactURL shows the value of a URL query
+// parameter named name: a parameter of a built-in backend, or one listed by
+// the PublicParams method of an opener registered with the default
+// registry, whose name does not look secret (IsSecretParam). Names are
+// compared exactly, as the openers read them.
+func IsPublicParam(name string) bool {
+	if IsSecretParam(name) {
+		return false
+	}
+	return publicParams[name] || defaultMux.isPublicParam(name)
+}
+
 // IsSecretParam reports whether a URL query parameter named name holds a
 // secret: its lower-cased name contains "pass" (password, passwd,
 // sentinel_password, ...), "pwd", "secret", "token", "credential", "auth",
@@ -28,13 +68,15 @@ func IsSecretParam(name string) bool {
 }
 
 // RedactURL returns rawURL safe to print or log: the password of its user
-// information and the value of every secret query parameter (see
-// IsSecretParam) are replaced by "xxxxx". It copes with text that is not a
-// valid URL, or not in the scheme://host form: there everything between
-// the scheme's ':' (or the start) and the last '@' is hidden, so
-// "redis:admin:pw@h" becomes "redis:xxxxx@h". A URL without secrets is
-// returned unchanged. Every URL opener and configuration printer must
-// print URLs only through RedactURL or RedactedURL.
+// information and the value of every query parameter that is not known to
+// be harmless (see IsPublicParam; a misspelled "sentinel_pasword" or an
+// unknown "x" is hidden as surely as "password") are replaced by "xxxxx".
+// It copes with text that is not a valid URL, or not in the scheme://host
+// form: there everything between the scheme's ':' (or the start) and the
+// last '@', and every query value, is hidden, so "redis:admin:pw@h"
+// becomes "redis:xxxxx@h". A URL without secrets is returned unchanged.
+// Every URL opener and configuration printer must print URLs only through
+// RedactURL or RedactedURL.
 func RedactURL(rawURL string) string {
 	if rawURL == "" {
 		return ""
@@ -51,8 +93,8 @@ func RedactURL(rawURL string) string {
 }
 
 // RedactedURL is RedactURL for a parsed URL. Unlike url.URL.Redacted it
-// also hides secret query parameters and credentials in URLs that are not
-// in the scheme://host form.
+// also hides query values (all but IsPublicParam's) and credentials in
+// URLs that are not in the scheme://host form.
 func RedactedURL(u *url.URL) string {
 	if u == nil {
 		return ""
@@ -64,9 +106,10 @@ func RedactedURL(u *url.URL) string {
 // redactParsed returns u as text with its secrets hidden, and whether any
 // were.
 func redactParsed(u *url.URL) (string, bool) {
-	if u.User == nil && strings.Contains(u.Opaque+u.Host+u.Path+u.RawPath+u.Fragment, "@") {
+	if strings.Contains(u.Opaque+u.Host+u.Path+u.RawPath+u.RawQuery+u.Fragment, "@") {
 		// "redis:user:pw@host" (opaque), "redis://user:1#pw@host"
-		// (fragment) and the like: credentials Go did not recognise.
+		// (fragment), "redis://u:p@ss#word@host" (a password with '@'
+		// and '#') and the like: credentials Go did not recognise.
 		return redactText(u.String()), true
 	}
 	c := *u
@@ -75,7 +118,7 @@ func redactParsed(u *url.URL) (string, bool) {
 		c.User = url.UserPassword(c.User.Username(), redactedMark)
 		changed = true
 	}
-	if q, ch := redactQuery(c.RawQuery); ch {
+	if q, ch := redactQuery(c.RawQuery, IsPublicParam); ch {
 		c.RawQuery = q
 		changed = true
 	}
@@ -87,9 +130,9 @@ func redactParsed(u *url.URL) (string, bool) {
 	return s, changed
 }
 
-// redactQuery hides the values of secret parameters in a raw query,
-// keeping the parameters' order and spelling.
-func redactQuery(raw string) (string, bool) {
+// redactQuery hides the value of every parameter of a raw query that
+// public does not accept, keeping the parameters' order and spelling.
+func redactQuery(raw string, public func(string) bool) (string, bool) {
 	if raw == "" {
 		return raw, false
 	}
@@ -97,14 +140,19 @@ func redactQuery(raw string) (string, bool) {
 	changed := false
 	for i, p := range parts {
 		k, v, hasValue := strings.Cut(p, "=")
-		if !hasValue || v == "" {
+		if k == "" {
 			continue
 		}
 		name, err := url.QueryUnescape(k)
 		if err != nil {
 			name = k
 		}
-		if IsSecretParam(name) {
+		if shown := paramName(name); shown != name {
+			// "password:pw" or "pw" glued to the name: hide the rest.
+			k, changed = shown, true
+			parts[i] = k
+		}
+		if hasValue && v != "" && !public(name) {
 			parts[i] = k + "=" + redactedMark
 			changed = true
 		}
@@ -112,9 +160,38 @@ func redactQuery(raw string) (string, bool) {
 	return strings.Join(parts, "&"), changed
 }
 
+// maxParamName is the longest parameter name printed whole.
+const maxParamName = 64
+
+// paramName returns name as it may be printed: unchanged when it is made
+// of letters, digits, '_', '-' and '.' and at most 64 bytes long, as every
+// real parameter name is; otherwise its first such characters followed by
+// "xxxxx", since text such as "sentinel_password:pw" (a ':' typed for
+// '=') carries its value in the name; just "xxxxx" if it has an '@'.
+func paramName(name string) string {
+	if strings.Contains(name, "@") {
+		// The end of credentials ("redis://u:1?pw@h"): all of it may
+		// be a password.
+		return redactedMark
+	}
+	i := 0
+	for i < len(name) && i < maxParamName && isNameByte(name[i]) {
+		i++
+	}
+	if i == len(name) {
+		return name
+	}
+	return name[:i] + redactedMark
+}
+
+func isNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
+}
+
 // redactText hides credentials in text that url.Parse does not take apart
 // as expected: everything from after "scheme:" (and "//") up to the last
-// '@', and the values of secret query parameters.
+// '@', and the value of every query parameter (what looks like a query
+// may be part of a password).
 func redactText(s string) string {
 	start := 0
 	if i := strings.IndexByte(s, ':'); i > 0 && isScheme(s[:i]) {
@@ -131,7 +208,7 @@ func redactText(s string) string {
 		if h := strings.IndexByte(rest, '#'); h >= 0 {
 			rest, frag = rest[:h], rest[h:]
 		}
-		rest, _ = redactQuery(rest)
+		rest, _ = redactQuery(rest, func(string) bool { return false })
 		s = s[:q+1] + rest + frag
 	}
 	return s

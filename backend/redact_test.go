@@ -19,9 +19,10 @@ func TestRedactURL(t *testing.T) {
 		{in: "unix:///tmp/r.sock?db=1", want: "unix:///tmp/r.sock?db=1"},
 		{in: "redis://user:TOPSECRET@h:6379/0", want: "redis://user:xxxxx@h:6379/0", secrets: []string{"TOPSECRET"}},
 		{in: "redis://:TOPSECRET@h", want: "redis://:xxxxx@h", secrets: []string{"TOPSECRET"}},
-		// Query parameters: every password-, secret- or token-like name,
-		// keeping the others and their order.
-		{in: "redis+sentinel://h/m?sentinel_password=TOPSECRET&bogus=1", want: "redis+sentinel://h/m?sentinel_password=xxxxx&bogus=1", secrets: []string{"TOPSECRET"}},
+		// Query parameters: every password-, secret- or token-like name
+		// and every unknown one ("bogus": its value may be a misspelled
+		// password), keeping the others and their order.
+		{in: "redis+sentinel://h/m?sentinel_password=TOPSECRET&bogus=1", want: "redis+sentinel://h/m?sentinel_password=xxxxx&bogus=xxxxx", secrets: []string{"TOPSECRET"}},
 		{in: "redis://h?password=P1&db=2&api_token=T1&Client_Secret=S1&passwd=P2", want: "redis://h?password=xxxxx&db=2&api_token=xxxxx&Client_Secret=xxxxx&passwd=xxxxx", secrets: []string{"P1", "T1", "S1", "P2"}},
 		{in: "redis://u:P0@h?pass%77ord=P1", want: "redis://u:xxxxx@h?pass%77ord=xxxxx", secrets: []string{"P0", "P1"}},
 		{in: "mem://?token=T1", want: "mem://?token=xxxxx", secrets: []string{"T1"}},

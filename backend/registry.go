@@ -19,6 +19,15 @@ type URLOpener interface {
 	OpenURL(ctx context.Context, u *url.URL) (Backend, error)
 }
 
+// PublicParamLister may be implemented by a URLOpener registered with the
+// default registry to name its query parameters whose values are never
+// secret (timeouts, sizes, flags), so that RedactURL shows them. The values
+// of all other parameters are printed as "xxxxx". The built-in backends'
+// parameters are known without it.
+type PublicParamLister interface {
+	PublicParams() []string
+}
+
 // URLOpenerFunc adapts a function to URLOpener.
 type URLOpenerFunc func(ctx context.Context, u *url.URL) (Backend, error)
 
@@ -29,6 +38,7 @@ func (f URLOpenerFunc) OpenURL(ctx context.Context, u *url.URL) (Backend, error)
 type URLMux struct {
 	mu      sync.RWMutex
 	openers map[string]URLOpener
+	public  map[string]bool // PublicParamLister names of the openers
 }
 
 // Register makes opener handle scheme. It panics if scheme is empty,
@@ -48,6 +58,21 @@ func (m *URLMux) Register(scheme string, opener URLOpener) {
 		m.openers = make(map[string]URLOpener)
 	}
 	m.openers[scheme] = opener
+	if l, ok := opener.(PublicParamLister); ok {
+		if m.public == nil {
+			m.public = make(map[string]bool)
+		}
+		for _, name := range l.PublicParams() {
+			m.public[name] = true
+		}
+	}
+}
+
+// isPublicParam reports whether an opener of m listed name as public.
+func (m *URLMux) isPublicParam(name string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.public[name]
 }
 
 // Schemes returns the registered schemes, sorted.
@@ -74,6 +99,9 @@ func (m *URLMux) Open(ctx context.Context, rawURL string) (Backend, error) {
 
 // OpenParsed is Open for an already parsed URL.
 func (m *URLMux) OpenParsed(ctx context.Context, u *url.URL) (Backend, error) {
+	if err := checkAt(u); err != nil {
+		return nil, err
+	}
 	scheme := strings.ToLower(u.Scheme)
 	m.mu.RLock()
 	op := m.openers[scheme]
@@ -100,7 +128,24 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("invalid backend URL %s: missing scheme (for example redis:// or mem://): %w", RedactedURL(u), ErrInvalidConfig)
 	}
+	if err := checkAt(u); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// checkAt rejects an '@' after the host: it ends a password with '/', '?'
+// or '#' in it (Go's parser ends the user information there, so
+// "redis://app:12/pw@h" has the host "app:12" and the path "/pw@h"), and
+// the backend would otherwise quote its pieces as a host, a path or a
+// parameter. Paths with an '@' and no host ("unix:///run/redis@1.sock")
+// are fine.
+func checkAt(u *url.URL) error {
+	if u.Host != "" && strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+		return fmt.Errorf("invalid backend URL %s: '@' after the host: percent-encode '/', '?', '#' and '@' in a password (%%2F, %%3F, %%23, %%40): %w",
+			RedactedURL(u), ErrInvalidConfig)
+	}
+	return nil
 }
 
 var defaultMux = new(URLMux)
@@ -160,7 +205,9 @@ func (p *QueryParams) Fail(err error) {
 }
 
 // Finish returns the first recorded error, or an error naming the unknown
-// parameters that were not consumed.
+// parameters that were not consumed. It names them without their values,
+// which may be misspelled passwords, and hides whatever follows the first
+// character that cannot be part of a parameter name ("password:pw").
 func (p *QueryParams) Finish() error {
 	if p.err != nil {
 		return p.err
@@ -168,9 +215,10 @@ func (p *QueryParams) Finish() error {
 	if len(p.v) > 0 {
 		names := make([]string, 0, len(p.v))
 		for k := range p.v {
-			names = append(names, k)
+			names = append(names, paramName(k))
 		}
 		slices.Sort(names)
+		names = slices.Compact(names)
 		return fmt.Errorf("unknown URL parameter(s) %s: %w", strings.Join(names, ", "), ErrInvalidConfig)
 	}
 	return nil

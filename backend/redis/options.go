@@ -154,6 +154,30 @@ func (o Options) String() string {
 	return b.String()
 }
 
+// GoString is String, so that %#v does not print the passwords either.
+func (o Options) GoString() string { return o.String() }
+
+// LogValue is String, so that log/slog handlers (JSON ones too) do not
+// print the passwords.
+func (o Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
+// target describes where o connects, for errors: the mode, the addresses,
+// the database and whether TLS is on, but not the credentials.
+func (o Options) target() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", o.mode(), strings.Join(o.Addrs, ","))
+	if o.MasterName != "" {
+		fmt.Fprintf(&b, " (master %q)", o.MasterName)
+	}
+	if o.DB != 0 {
+		fmt.Fprintf(&b, " db %d", o.DB)
+	}
+	if o.TLS != nil {
+		b.WriteString(" with TLS")
+	}
+	return b.String()
+}
+
 func (o Options) mode() Mode {
 	if o.Mode != "" {
 		return o.Mode

@@ -98,8 +98,7 @@ func New(opts Options) (*Store, error) {
 			case inner != nil:
 				c, err = inner(ctx, addr, d, cfg)
 			case cfg != nil:
-				td := tls.Dialer{NetDialer: d, Config: cfg}
-				c, err = td.DialContext(ctx, "tcp", addr)
+				c, err = dialTLS(ctx, d, addr, cfg)
 			default:
 				c, err = d.DialContext(ctx, "tcp", addr)
 			}
@@ -112,12 +111,45 @@ func New(opts Options) (*Store, error) {
 		}
 		c, err := newClientLazy(co)
 		if err != nil {
-			return nil, fmt.Errorf("redis: %s: %w", o, err)
+			return nil, fmt.Errorf("redis: connect to %s: %w", o.target(), err)
 		}
 		s.c, s.owned = c, true
 	}
 	s.cluster = s.c.Mode() == rueidis.ClientModeCluster
 	return s, nil
+}
+
+// dialTLS connects to addr and runs the TLS handshake, within d.Timeout
+// for both as tls.Dialer does. A failed handshake says so: a plain-text
+// server does not answer a ClientHello, so without the hint a rediss://
+// URL for it would only report a timeout.
+func dialTLS(ctx context.Context, d *net.Dialer, addr string, cfg *tls.Config) (net.Conn, error) {
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		// A *net.OpError, as a failed dial is: the server was not
+		// reached in a usable way.
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: raw.LocalAddr(), Addr: raw.RemoteAddr(),
+			Err: fmt.Errorf("TLS handshake failed (the server may not speak TLS: use redis:// rather than rediss:// for a plain-text server): %w", err)}
+	}
+	return c, nil
 }
 
 // newClientLazy creates the rueidis client. rueidis dials one node
