@@ -3,6 +3,8 @@ package yokedcache
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -163,9 +165,10 @@ func (c *Cache) DetailedHealthCheck(ctx context.Context) HealthReport {
 	return r
 }
 
-// probe writes, reads and deletes an internal key.
+// probe writes, reads and deletes an internal key of its own: probes of
+// other routes or processes sharing the server use other keys.
 func (c *Cache) probe(ctx context.Context, b backend.Backend) error {
-	key := c.prefix + "\xffhealth"
+	key := c.prefix + "\xffhealth:" + strconv.FormatUint(rand.Uint64(), 36)
 	env, err := codec.Encode(codec.IDString, []byte("ok"), nil, codec.EncodeOptions{Threshold: -1})
 	if err != nil {
 		return err

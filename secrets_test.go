@@ -105,7 +105,7 @@ func TestSecretsNeverInConfigErrors(t *testing.T) {
 	for i, raw := range secretURLs(dead) {
 		name := fmt.Sprintf("url %d", i)
 		for _, cfg := range []yokedcache.Config{{URL: raw, Logger: logger}, {RedisURL: raw, Logger: logger},
-			{PrefixURLs: map[string]string{"r": raw}, Logger: logger}} {
+			{Routes: []yokedcache.Route{{Prefix: "r", URL: raw}}, Logger: logger}} {
 			c, err := yokedcache.New(cfg)
 			if err == nil {
 				check(name+" Ping", c.Ping(ctx))
