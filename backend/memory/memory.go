@@ -225,7 +225,13 @@ type Store struct {
 	policy Policy
 	maxN   int64 // entries; <= 0 unbounded
 	maxB   int64 // bytes; 0 unbounded
-	_      [64]byte
+	// With the system clock, now is start's wall time plus the monotonic
+	// time since start: one clock read instead of two (time.Now reads
+	// both clocks), and immune to wall-clock steps.
+	system    bool
+	start     time.Time
+	startNano int64
+	_         [64]byte
 	// count and bytes are the global totals, including entries reserved
 	// by a Set in progress (which holds the lock of the entry's shard).
 	count       atomic.Int64
@@ -301,6 +307,10 @@ func New(o Options) (*Store, error) {
 		maxN:   int64(o.MaxSize),
 		maxB:   o.MaxBytes,
 	}
+	if _, ok := s.clock.(backend.SystemClock); ok {
+		s.system, s.start = true, time.Now()
+		s.startNano = s.start.UnixNano()
+	}
 	// Nominal entries per shard: sizes the LRU's young quarter and the
 	// TinyLFU's segments and sketch.
 	per := 1024
@@ -362,7 +372,12 @@ func (s *Store) Len() int { return int(s.count.Load()) }
 // Policy returns the store's eviction policy.
 func (s *Store) Policy() Policy { return s.policy }
 
-func (s *Store) now() int64 { return s.clock.Now().UnixNano() }
+func (s *Store) now() int64 {
+	if s.system {
+		return s.startNano + int64(time.Since(s.start))
+	}
+	return s.clock.Now().UnixNano()
+}
 
 func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) }
 
@@ -793,7 +808,7 @@ func (s *Store) InvalidateTags(_ context.Context, tags []string) (int64, error) 
 	if s.closed.Load() {
 		return 0, backend.ErrClosed
 	}
-	now := s.clock.Now().UnixNano()
+	now := s.now()
 	var n int64
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -844,7 +859,7 @@ func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, erro
 }
 
 func (s *Store) collect(sh *shard, p *glob.Pattern, buf []string) []string {
-	now := s.clock.Now().UnixNano()
+	now := s.now()
 	prefix := p.Prefix()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -872,7 +887,7 @@ func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error
 }
 
 func (s *Store) deleteWhere(ctx context.Context, prefix string, match func(string) bool) (int64, error) {
-	now := s.clock.Now().UnixNano()
+	now := s.now()
 	var n int64
 	for i := range s.shards {
 		if err := ctx.Err(); err != nil {
@@ -914,7 +929,7 @@ func (s *Store) Stats(_ context.Context, prefix string) (backend.Stats, error) {
 	if s.closed.Load() {
 		return backend.Stats{}, backend.ErrClosed
 	}
-	now := s.clock.Now().UnixNano()
+	now := s.now()
 	var keys, bytes, all int64
 	for i := range s.shards {
 		sh := &s.shards[i]

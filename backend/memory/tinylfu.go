@@ -46,6 +46,7 @@ type tinyLFU struct {
 	// right after (cache-aside) does not count the access a second time.
 	lastMiss uint64
 	rng      uint64 // xorshift state for the admission tie-breaker
+	tick     uint64 // moves to the front of protected (see access)
 }
 
 func newTinyLFU(capacity int, seed uint64) *tinyLFU {
@@ -111,10 +112,18 @@ func (t *tinyLFU) access(sh *shard, e *entry) {
 	case qProbation:
 		t.probation.unlink(e)
 		e.q = qProtected
+		t.tick++
+		e.promoted = t.tick
 		t.protected.pushFront(e)
 		t.fitProtected()
 	case qProtected:
-		t.protected.moveToFront(e)
+		// Lazy promotion, as in the LRU: an entry still in the most
+		// recent quarter of the protected segment stays where it is.
+		if t.tick-e.promoted >= uint64(t.protectedMax/4) {
+			t.tick++
+			e.promoted = t.tick
+			t.protected.moveToFront(e)
+		}
 	}
 }
 
