@@ -219,22 +219,22 @@ func (t *tinyLFU) climb(sh *shard) {
 	t.fitProtected()
 }
 
-// sketch is a count-min sketch of 4-bit counters: four rows, each
-// counter indexed by an independent mix of the key's hash, sixteen
-// counters per word. Increments are conservative (only the counters at
-// the minimum grow), and after resetAt increments every counter is halved
-// so that past popularity fades.
+// sketch is a count-min sketch of 4-bit counters, sixteen to a word.
+// A key's four counters (one per row) all lie in one 64-byte block of
+// eight words, chosen by the key's hash, so an update touches one cache
+// line; within the block, row i uses word 2i or 2i+1 and one of its
+// sixteen counters, chosen by other bits of the hash. Increments are
+// conservative (only the counters at the minimum grow), and after resetAt
+// increments every counter is halved so that past popularity fades.
 type sketch struct {
 	table     []uint64
-	shift     uint // 64 - log2(len(table)): the top bits index a word
+	shift     uint // 64 - log2(number of blocks): the top bits pick a block
 	additions int
 	resetAt   int
 }
 
-var sketchSeeds = [4]uint64{0xc3a5c85c97cb3127, 0xb492b66fbe98f273, 0x9ae16a3b2f90404f, 0xcbf29ce484222325}
-
 func (s *sketch) init(capacity int) {
-	n, bits := 16, uint(4)
+	n, bits := 16, uint(1) // words, log2(blocks)
 	for n < capacity {
 		n *= 2
 		bits++
@@ -256,33 +256,39 @@ func mix(h uint64) uint64 {
 	return h
 }
 
-// slot returns row i's word index and bit offset for hash h.
-func (s *sketch) slot(h uint64, i int) (int, uint) {
-	x := mix(h + sketchSeeds[i])
-	return int(x >> s.shift), uint(x&15) << 2
+// slots returns the word index and bit offset of h's counter in each row.
+func (s *sketch) slots(h uint64) (w [4]int, off [4]uint) {
+	x := mix(h)
+	block := int(x>>s.shift) << 3
+	y := x * 0x9E3779B97F4A7C15 // the low bits of x, spread out again
+	for i := range w {
+		b := y >> (8*i + 32)
+		w[i] = block + 2*i + int(b&1)
+		off[i] = uint((b>>1)&15) << 2
+	}
+	return w, off
 }
 
 func (s *sketch) frequency(h uint64) uint64 {
+	w, off := s.slots(h)
 	f := uint64(15)
-	for i := range sketchSeeds {
-		w, off := s.slot(h, i)
-		f = min(f, (s.table[w]>>off)&15)
+	for i := range w {
+		f = min(f, (s.table[w[i]]>>off[i])&15)
 	}
 	return f
 }
 
 func (s *sketch) increment(h uint64) {
-	var w [4]int
-	var off [4]uint
+	w, off := s.slots(h)
 	f := uint64(15)
-	for i := range sketchSeeds {
-		w[i], off[i] = s.slot(h, i)
+	for i := range w {
 		f = min(f, (s.table[w[i]]>>off[i])&15)
 	}
 	if f == 15 {
 		return
 	}
 	for i := range w {
+		// Re-read: two rows never share a word, but stay safe if they did.
 		if (s.table[w[i]]>>off[i])&15 == f {
 			s.table[w[i]] += 1 << off[i]
 		}
