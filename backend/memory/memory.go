@@ -213,6 +213,9 @@ type shard struct {
 	tick  uint64
 	young uint64
 	lfu   *tinyLFU // nil with PolicyLRU
+	// spare is the last evicted entry, cleared, for the Set that evicted
+	// it to reuse: a Set into a full store allocates no entry.
+	spare *entry
 	_     [64]byte // keep shards on separate cache lines
 }
 
@@ -470,6 +473,10 @@ func (s *Store) evictOne(sh *shard, now int64) bool {
 	} else {
 		s.evictions.Add(1)
 	}
+	// Nothing else references a removed entry (it is only ever used
+	// under the shard lock), so it can be recycled.
+	*victim = entry{}
+	sh.spare = victim
 	return true
 }
 
@@ -646,9 +653,15 @@ func (s *Store) setLocked(sh *shard, h uint64, key string, value []byte, o backe
 		}
 		s.remove(sh, old)
 	}
-	e := &entry{key: key, val: value, expireAt: exp, hash: h}
-	if !s.reserve(sh, e.size(), now) {
+	if !s.reserve(sh, int64(len(key)+len(value))+entryOverhead, now) {
 		return false
+	}
+	e := sh.spare
+	if e != nil {
+		sh.spare = nil
+		*e = entry{key: key, val: value, expireAt: exp, hash: h}
+	} else {
+		e = &entry{key: key, val: value, expireAt: exp, hash: h}
 	}
 	sh.tag(e, o.Tags)
 	sh.m[key] = e
