@@ -234,7 +234,10 @@ type Store struct {
 	system    bool
 	start     time.Time
 	startNano int64
-	_         [64]byte
+	closed    atomic.Bool // read by every operation, written once
+	// Counters written by Sets and evictions live on other cache lines
+	// than the read-mostly fields above.
+	_ [64]byte
 	// count and bytes are the global totals, including entries reserved
 	// by a Set in progress (which holds the lock of the entry's shard).
 	count       atomic.Int64
@@ -242,7 +245,6 @@ type Store struct {
 	cursor      atomic.Uint64 // where cross-shard eviction starts looking
 	evictions   atomic.Int64
 	expirations atomic.Int64
-	closed      atomic.Bool
 	stop        chan struct{}
 	done        chan struct{}
 }
@@ -426,11 +428,17 @@ func (sh *shard) listOf(e *entry) *list {
 
 // remove drops e from its shard and from the global counts.
 func (s *Store) remove(sh *shard, e *entry) {
+	s.unindex(sh, e)
+	s.count.Add(-1)
+}
+
+// unindex drops e from its shard and its bytes from the global count; the
+// caller accounts for the entry count.
+func (s *Store) unindex(sh *shard, e *entry) {
 	sh.listOf(e).unlink(e)
 	sh.untag(e)
 	delete(sh.m, e.key)
 	e.obj = nil
-	s.count.Add(-1)
 	s.bytes.Add(-e.size())
 }
 
@@ -457,7 +465,9 @@ func (s *Store) expireAt(ttl time.Duration, now int64) int64 {
 }
 
 // evictOne removes sh's victim, if sh has one, and reports whether it did.
-func (s *Store) evictOne(sh *shard, now int64) bool {
+// With keepSlot the victim's place in the entry count is handed to the
+// caller's new entry instead of being released.
+func (s *Store) evictOne(sh *shard, now int64, keepSlot bool) bool {
 	var victim *entry
 	if sh.lfu != nil {
 		victim = sh.lfu.victim(sh)
@@ -467,7 +477,11 @@ func (s *Store) evictOne(sh *shard, now int64) bool {
 	if victim == nil {
 		return false
 	}
-	s.remove(sh, victim)
+	if keepSlot {
+		s.unindex(sh, victim)
+	} else {
+		s.remove(sh, victim)
+	}
 	if victim.expireAt != 0 && victim.expireAt <= now {
 		s.expirations.Add(1)
 	} else {
@@ -494,9 +508,12 @@ func (s *Store) reserve(sh *shard, sz int64, now int64) bool {
 				}
 				continue
 			}
-			if !s.evictOne(sh, now) {
+			// Full: the victim's slot goes straight to the new entry,
+			// so no other Set can take it in between.
+			if !s.evictOne(sh, now, true) {
 				return false
 			}
+			break
 		}
 	} else {
 		s.count.Add(1)
@@ -511,7 +528,7 @@ func (s *Store) reserve(sh *shard, sz int64, now int64) bool {
 				}
 				continue
 			}
-			if !s.evictOne(sh, now) {
+			if !s.evictOne(sh, now, false) {
 				s.count.Add(-1)
 				return false
 			}
@@ -533,7 +550,7 @@ func (s *Store) evictElsewhere(full *shard, now int64) {
 			continue
 		}
 		sh.mu.Lock()
-		ok := s.evictOne(sh, now)
+		ok := s.evictOne(sh, now, false)
 		sh.mu.Unlock()
 		if ok {
 			return
