@@ -213,6 +213,9 @@ type shard struct {
 	tick  uint64
 	young uint64
 	lfu   *tinyLFU // nil with PolicyLRU
+	// evictions and expirations count removals for Stats (summed over
+	// the shards): no shared counter is written on the hot path.
+	evictions, expirations int64
 	// spare is the last evicted entry, cleared, for the Set that evicted
 	// it to reuse: a Set into a full store allocates no entry.
 	spare *entry
@@ -240,13 +243,12 @@ type Store struct {
 	_ [64]byte
 	// count and bytes are the global totals, including entries reserved
 	// by a Set in progress (which holds the lock of the entry's shard).
-	count       atomic.Int64
-	bytes       atomic.Int64
-	cursor      atomic.Uint64 // where cross-shard eviction starts looking
-	evictions   atomic.Int64
-	expirations atomic.Int64
-	stop        chan struct{}
-	done        chan struct{}
+	// bytes is kept only with a byte bound (Stats sums the entries).
+	count  atomic.Int64
+	bytes  atomic.Int64
+	cursor atomic.Uint64 // where cross-shard eviction starts looking
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 var (
@@ -363,7 +365,7 @@ func (s *Store) Sweep() {
 		for _, e := range sh.m {
 			if e.expireAt != 0 && e.expireAt <= now {
 				s.remove(sh, e)
-				s.expirations.Add(1)
+				sh.expirations++
 			}
 		}
 		sh.mu.Unlock()
@@ -432,14 +434,17 @@ func (s *Store) remove(sh *shard, e *entry) {
 	s.count.Add(-1)
 }
 
-// unindex drops e from its shard and its bytes from the global count; the
-// caller accounts for the entry count.
+// unindex drops e from its shard and its bytes from the global byte
+// count (kept only with a byte bound); the caller accounts for the entry
+// count.
 func (s *Store) unindex(sh *shard, e *entry) {
 	sh.listOf(e).unlink(e)
 	sh.untag(e)
 	delete(sh.m, e.key)
 	e.obj = nil
-	s.bytes.Add(-e.size())
+	if s.maxB > 0 {
+		s.bytes.Add(-e.size())
+	}
 }
 
 // live returns the entry for key if present and not expired, removing it
@@ -451,7 +456,7 @@ func (s *Store) live(sh *shard, key string, now int64) *entry {
 	}
 	if e.expireAt != 0 && e.expireAt <= now {
 		s.remove(sh, e)
-		s.expirations.Add(1)
+		sh.expirations++
 		return nil
 	}
 	return e
@@ -483,9 +488,9 @@ func (s *Store) evictOne(sh *shard, now int64, keepSlot bool) bool {
 		s.remove(sh, victim)
 	}
 	if victim.expireAt != 0 && victim.expireAt <= now {
-		s.expirations.Add(1)
+		sh.expirations++
 	} else {
-		s.evictions.Add(1)
+		sh.evictions++
 	}
 	// Nothing else references a removed entry (it is only ever used
 	// under the shard lock), so it can be recycled.
@@ -533,8 +538,6 @@ func (s *Store) reserve(sh *shard, sz int64, now int64) bool {
 				return false
 			}
 		}
-	} else {
-		s.bytes.Add(sz)
 	}
 	return true
 }
@@ -595,7 +598,7 @@ func (s *Store) get(key string) (val []byte, obj any, err error) {
 	// The clock is read only for entries that can expire.
 	if e.expireAt != 0 && e.expireAt <= s.now() {
 		s.remove(sh, e)
-		s.expirations.Add(1)
+		sh.expirations++
 		if sh.lfu != nil {
 			sh.lfu.onMiss(sh, h)
 		}
@@ -661,7 +664,9 @@ func (s *Store) setLocked(sh *shard, h uint64, key string, value []byte, o backe
 		if delta <= 0 || s.maxB == 0 {
 			// Replace in place: the entry count is unchanged and the
 			// bytes do not grow past the bound.
-			s.bytes.Add(delta)
+			if s.maxB > 0 {
+				s.bytes.Add(delta)
+			}
 			sh.untag(old)
 			old.val, old.obj, old.expireAt = value, nil, exp
 			sh.tag(old, o.Tags)
@@ -960,11 +965,13 @@ func (s *Store) Stats(_ context.Context, prefix string) (backend.Stats, error) {
 		return backend.Stats{}, backend.ErrClosed
 	}
 	now := s.now()
-	var keys, bytes, all int64
+	var keys, bytes, all, evictions, expirations int64
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		all += int64(len(sh.m))
+		evictions += sh.evictions
+		expirations += sh.expirations
 		for k, e := range sh.m {
 			if strings.HasPrefix(k, prefix) && !backend.IsInternalKey(k) && (e.expireAt == 0 || e.expireAt > now) {
 				keys++
@@ -975,7 +982,7 @@ func (s *Store) Stats(_ context.Context, prefix string) (backend.Stats, error) {
 	}
 	return backend.Stats{
 		Keys: keys, Bytes: bytes,
-		Evictions: s.evictions.Load(), Expirations: s.expirations.Load(),
+		Evictions: evictions, Expirations: expirations,
 		Scope: "prefix",
 		Extra: map[string]any{"shards": len(s.shards), "entries_all_prefixes": all, "policy": s.policy.String()},
 	}, nil
