@@ -112,3 +112,26 @@ func TestTinyLFUResistsScan(t *testing.T) {
 		t.Errorf("LRU kept %d of 50 hot keys through a scan of 1000; want 0", survivors[memory.PolicyLRU])
 	}
 }
+
+// TestTinyLFUOnALoop: a loop over 1.5 × the cache's size defeats LRU
+// completely (every read misses); W-TinyLFU keeps most of the cache.
+func TestTinyLFUOnALoop(t *testing.T) {
+	ratio := map[memory.Policy]float64{}
+	for _, p := range policies {
+		s := newStore(t, memory.Options{MaxSize: 1000, Shards: 1, Policy: p, CleanupInterval: -1})
+		hits, n := 0, 150_000
+		for i := range n {
+			k := fmt.Sprint("k", i%1500)
+			if _, err := s.Get(ctx, k); err == nil {
+				hits++
+			} else {
+				set(t, s, k, time.Hour)
+			}
+		}
+		ratio[p] = float64(hits) / float64(n)
+	}
+	t.Logf("loop of 1500 keys, cache 1000: LRU %.2f, TinyLFU %.2f", ratio[memory.PolicyLRU], ratio[memory.PolicyTinyLFU])
+	if ratio[memory.PolicyLRU] > 0.01 || ratio[memory.PolicyTinyLFU] < 0.4 {
+		t.Errorf("hit ratios on a loop: LRU %.2f (want ~0), TinyLFU %.2f (want >= 0.40; the best possible is 0.67)", ratio[memory.PolicyLRU], ratio[memory.PolicyTinyLFU])
+	}
+}
