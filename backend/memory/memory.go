@@ -53,7 +53,7 @@
 // clock only if the entry has a TTL. With the system clock a read is one
 // monotonic clock read (start time plus elapsed time), not time.Now's two.
 // A Set that replaces a value updates its entry in place, and a Set into a
-// full store reuses the entry it evicts: neither allocates. Eviction and
+// full store reuses the entry it evicts: neither allocates an entry. Eviction and
 // expiry counters live in the shards, so a Set into a full store writes no
 // cache line shared with other shards. See BenchmarkStore.
 //

@@ -249,3 +249,29 @@ func TestObjectAfterClose(t *testing.T) {
 		t.Errorf("GetObject after Close = %v; want ErrClosed", err)
 	}
 }
+
+// TestGetObjectPromotesLikeGet: GetObject has Get's recency effect, and
+// Get's TTL effect (an expired entry is a miss and is removed).
+func TestGetObjectPromotesLikeGet(t *testing.T) {
+	clock := newClock()
+	s := newStore(t, memory.Options{MaxSize: 3, Shards: 1, Clock: clock, CleanupInterval: -1})
+	for _, k := range []string{"a", "b", "c"} {
+		set(t, s, k, time.Hour)
+	}
+	getObject(t, s, "a") // a becomes the most recently used; b is the victim
+	set(t, s, "d", time.Hour)
+	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
+		if got := present(t, s, k); got != want {
+			t.Errorf("after GetObject(a) and Set(d) on a full 3-entry LRU: present(%q) = %v; want %v", k, got, want)
+		}
+	}
+	set(t, s, "short", time.Second)
+	clock.Advance(2 * time.Second)
+	before := s.Len()
+	if _, _, err := s.GetObject(ctx, "short"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("GetObject of an expired entry = %v; want ErrNotFound", err)
+	}
+	if s.Len() != before-1 {
+		t.Errorf("GetObject of an expired entry left it in the store: Len %d -> %d", before, s.Len())
+	}
+}
