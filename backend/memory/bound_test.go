@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,6 +128,7 @@ func TestGlobalBoundConcurrentWriters(t *testing.T) {
 					if n := s.Len(); o.MaxSize > 0 && n > o.MaxSize {
 						over.Store(int64(n))
 					}
+					runtime.Gosched() // leave the writers the CPU on a busy machine
 				}
 			})
 			var wg sync.WaitGroup
