@@ -29,6 +29,8 @@ func TestConformance(t *testing.T) {
 	}{
 		{"shards=1", memory.Options{Shards: 1}},
 		{"default", memory.Options{}},
+		{"tinylfu", memory.Options{Policy: memory.PolicyTinyLFU}},
+		{"tinylfu/shards=1", memory.Options{Policy: memory.PolicyTinyLFU, Shards: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			backendtest.Run(t, backendtest.Harness{

@@ -39,7 +39,8 @@ func (o URLOpener) OpenURL(_ context.Context, u *url.URL) (backend.Backend, erro
 
 // ParseURL parses a "mem://" URL into Options. Parameters: max_size
 // (entries), max_bytes (bytes, with optional KB/MB/GB/KiB/MiB/GiB suffix),
-// cleanup_interval (Go duration or seconds), shards.
+// cleanup_interval (Go duration or seconds), shards, policy (lru or
+// tinylfu; see ParsePolicy).
 func ParseURL(raw string) (Options, error) {
 	u, err := backend.ParseURL(raw)
 	if err != nil {
@@ -83,6 +84,13 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 			q.Fail(errInvalid("shards must be an integer 0-4096"))
 		}
 		o.Shards = n
+	}
+	if v, ok := q.String("policy"); ok {
+		p, err := ParsePolicy(v)
+		if err != nil {
+			q.Fail(err)
+		}
+		o.Policy = p
 	}
 	return o, q.Finish()
 }
