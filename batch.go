@@ -41,7 +41,7 @@ func (v Value) Codec() string { return codec.NameOf(v.env.Codec) }
 func (c *Cache) getRaw(ctx context.Context, keys []string) ([][]byte, error) {
 	raws := make([][]byte, len(keys))
 	groups, active := c.rt.groupKeys(len(keys), func(i int) string { return keys[i] })
-	err := c.rt.fanOut(active, func(m *member) error {
+	err := c.rt.fanOutBatch(ctx, active, func(ctx context.Context, m *member) error {
 		idx := groups[m.idx]
 		sub := make([]string, len(idx))
 		for j, i := range idx {
@@ -87,6 +87,7 @@ func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, e
 		err = opError("get_many", "", err)
 	}
 	out := make(map[string]Value, len(keys))
+	now := c.nowMs()
 	for i, raw := range raws {
 		r := c.rt.match(keys[i])
 		if raw == nil {
@@ -96,7 +97,7 @@ func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, e
 			continue
 		}
 		env, derr := c.decodeEnvelope(keys[i], raw)
-		if derr != nil {
+		if derr != nil || env.Negative || env.StaleAt(now) {
 			r.m.misses.add(1)
 			continue
 		}
@@ -169,7 +170,7 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 		groups[r.mem.idx] = append(groups[r.mem.idx], i)
 	}
 	var written atomic.Int64
-	err = c.rt.fanOut(active, func(m *member) error {
+	err = c.rt.fanOutBatch(ctx, active, func(ctx context.Context, m *member) error {
 		idx := groups[m.idx]
 		sub := make([]backend.Item, len(idx))
 		for j, i := range idx {
@@ -216,7 +217,7 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
 	}
 	var total atomic.Int64
 	groups, active := c.rt.groupKeys(len(keys), func(i int) string { return keys[i] })
-	err := c.rt.fanOut(active, func(m *member) error {
+	err := c.rt.fanOutBatch(ctx, active, func(ctx context.Context, m *member) error {
 		idx := groups[m.idx]
 		sub := make([]string, len(idx))
 		for j, i := range idx {

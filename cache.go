@@ -32,8 +32,16 @@ type Cache struct {
 	enc       codec.EncodeOptions
 	log       rawLogger
 
-	closed   atomic.Bool
-	sf       singleflight.Group
+	closed atomic.Bool
+	sf     singleflight.Group
+	burst  burstLog // warnings that come in bursts (write-backs)
+
+	// Background refreshes (stale-while-revalidate): Close cancels
+	// bgCtx and waits for bg. bgMu orders bg.Add before Close's Wait.
+	bgMu     sync.Mutex
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 	m        metrics   // counters of operations without a route (loads)
 	keyBuf   sync.Pool // stored keys for reads
 	entryBuf sync.Pool // key+envelope buffers for Set on backends that copy
@@ -45,8 +53,10 @@ type rawLogger interface {
 
 // New returns a Cache configured by cfg. Without Backend, URL or RedisURL
 // it uses the in-process memory backend. Invalid configuration returns an
-// error matching ErrInvalidConfig. New does not contact network backends;
-// use Ping to check reachability.
+// error matching ErrInvalidConfig. New fails only for configuration
+// errors: it does not contact network backends (they are dialled on first
+// use and redialled after they return), unless Config.WaitReady asks it
+// to wait for them. Use Ping or Health to check reachability.
 func New(cfg Config) (*Cache, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, opError("new", "", err)
@@ -71,7 +81,33 @@ func New(cfg Config) (*Cache, error) {
 		}
 		return nil, opError("new", "", err)
 	}
-	return newCache(cfg, rt, codecs), nil
+	c := newCache(cfg, rt, codecs)
+	if cfg.WaitReady > 0 {
+		if err := c.waitReady(cfg.WaitReady); err != nil {
+			_ = c.Close()
+			return nil, opError("new", "", err)
+		}
+	}
+	return c, nil
+}
+
+// waitReady pings every backend until all answer or d has passed.
+func (c *Cache) waitReady(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		err := c.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("backends not ready after WaitReady %v: %w", d, &unavailableErr{backend: c.Backend(), cause: err})
+		case <-t.C:
+		}
+	}
 }
 
 func openConfigured(cfg *Config) (backend.Backend, error) {
@@ -125,7 +161,9 @@ func newCache(cfg Config, rt *routeTable, codecs [256]codec.Codec) *Cache {
 		codecs:    codecs,
 		enc:       codec.EncodeOptions{Compression: cfg.Compression, Threshold: cfg.CompressionThreshold},
 		log:       cfg.Logger,
+		burst:     burstLog{log: cfg.Logger, interval: 10 * time.Second},
 	}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.keyBuf.New = func() any { b := make([]byte, 0, 128); return &b }
 	c.entryBuf.New = func() any { b := make([]byte, 0, 256); return &b }
 	return c
@@ -138,6 +176,10 @@ func (c *Cache) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return opError("close", "", ErrClosed)
 	}
+	c.bgMu.Lock() // no refresh starts after this
+	c.bgMu.Unlock()
+	c.bgCancel()
+	c.bg.Wait()
 	errs := make([]error, len(c.rt.members))
 	for i, m := range c.rt.members {
 		errs[i] = c.rt.failMember(m, m.b.Close())
@@ -205,8 +247,15 @@ func (c *Cache) fail(r *route, op, key string, err error) error {
 }
 
 // fetchEnvelope reads and decodes key's envelope, counting hits, misses
-// and errors.
+// and errors. An entry past its soft expiry is a miss; a negative entry
+// is a miss matching errNegative.
 func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelope, error) {
+	return c.fetchEnv(ctx, op, key, false)
+}
+
+// fetchEnv is fetchEnvelope; with allowStale an entry past its soft
+// expiry is returned with an error matching errStale.
+func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (codec.Envelope, error) {
 	r, err := c.begin(ctx, op, key)
 	if err != nil {
 		return codec.Envelope{}, err
@@ -217,8 +266,12 @@ func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelo
 		start = time.Now()
 	}
 	var raw []byte
-	b := r.mem.b
-	c.withKey(key, func(skey string) { raw, err = b.Get(ctx, skey) })
+	m := r.mem
+	if m.g == nil {
+		c.withKey(key, func(skey string) { raw, err = m.b.Get(ctx, skey) })
+	} else {
+		raw, err = c.guardedGet(ctx, m, key)
+	}
 	if timed {
 		r.m.lat[opGet].record(time.Since(start))
 	}
@@ -229,13 +282,27 @@ func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelo
 		}
 		return codec.Envelope{}, c.fail(r, op, key, err)
 	}
-	env, err := c.decodeFrom(r.mem, key, raw)
+	env, err := c.decodeFrom(m, key, raw)
 	if err != nil {
 		r.m.misses.add(1)
 		return env, opError(op, key, err)
 	}
+	if env.Negative || env.FreshUntil != 0 {
+		return c.checkSoft(r, op, key, env, allowStale)
+	}
 	r.m.hits.add(1)
 	return env, nil
+}
+
+// guardedGet reads key from member m under its timeout and breaker.
+func (c *Cache) guardedGet(ctx context.Context, m *member, key string) (raw []byte, err error) {
+	gctx, cl, err := m.enter(ctx, kindSingle)
+	if err != nil {
+		return nil, err
+	}
+	c.withKey(key, func(skey string) { raw, err = m.b.Get(gctx, skey) })
+	cl.exit(err)
+	return raw, err
 }
 
 // Get decodes the value stored under key into dst, a non-nil pointer. A
@@ -344,6 +411,18 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 		return t, true, nil
 	}
 	env, err := c.decodeFrom(r.mem, key, raw)
+	if err == nil && (env.Negative || env.FreshUntil != 0) {
+		// Entries with a soft expiry or recording a miss are never
+		// kept decoded: each read checks them.
+		if env, err = c.checkSoft(r, "get", key, env, false); err != nil {
+			return v, true, err
+		}
+		if err = c.decodeInto(key, env, &v); err != nil {
+			var zero T
+			return zero, true, opError("get", key, err)
+		}
+		return v, true, nil
+	}
 	if err == nil {
 		err = c.decodeInto(key, env, &v)
 	}
@@ -389,7 +468,11 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	if timed {
 		start = time.Now()
 	}
-	err = r.mem.b.Set(ctx, e.skey, e.env, e.so)
+	if g := r.mem.g; g == nil {
+		err = r.mem.b.Set(ctx, e.skey, e.env, e.so)
+	} else {
+		err = c.guardedSet(ctx, r.mem, e)
+	}
 	if timed {
 		r.m.lat[opSet].record(time.Since(start))
 	}
@@ -404,6 +487,18 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOptio
 	}
 	r.m.sets.add(1)
 	return nil
+}
+
+// guardedSet writes a prepared entry to member m under its timeout and
+// breaker.
+func (c *Cache) guardedSet(ctx context.Context, m *member, e entry) error {
+	gctx, cl, err := m.enter(ctx, kindSingle)
+	if err != nil {
+		return err
+	}
+	err = m.b.Set(gctx, e.skey, e.env, e.so)
+	cl.exit(err)
+	return err
 }
 
 // writeSpec is a write's options, folded and validated once for all the
@@ -456,7 +551,15 @@ func (c *Cache) prepare(buf []byte, r *route, key string, value any, w *writeSpe
 	if err != nil {
 		return entry{buf: buf}, err
 	}
-	skey, env, buf, err := c.encodeEntry(buf, key, value, w.tags)
+	eo := c.enc
+	if extra := max(w.o.swr, w.o.sie); extra > 0 && ttl != NoExpiry {
+		// The entry is fresh for ttl and kept for the stale window
+		// after it: the soft expiry travels in the envelope, so every
+		// backend and process sees it.
+		eo.FreshUntil = c.nowMs() + max(ttl.Milliseconds(), 1)
+		ttl = min(ttl+extra, MaxTTL)
+	}
+	skey, env, buf, err := c.encodeEntry(buf, key, value, w.tags, eo)
 	return entry{skey: skey, env: env, so: backend.SetOptions{TTL: ttl, Tags: w.tagIDs}, buf: buf}, err
 }
 
@@ -474,7 +577,9 @@ func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
 	if timed {
 		start = time.Now()
 	}
-	ok, err := r.mem.b.Delete(ctx, c.storedKey(key))
+	ok, err := guarded(ctx, r.mem, kindSingle, func(ctx context.Context) (bool, error) {
+		return r.mem.b.Delete(ctx, c.storedKey(key))
+	})
 	if timed {
 		r.m.lat[opDelete].record(time.Since(start))
 	}
@@ -502,9 +607,7 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var raw []byte
-	b := r.mem.b
-	c.withKey(key, func(skey string) { raw, err = b.Get(ctx, skey) })
+	raw, err := c.guardedGet(ctx, r.mem, key)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return false, nil
@@ -512,7 +615,7 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 		return false, c.fail(r, "exists", key, err)
 	}
 	env, err := c.decodeEnvelope(key, raw)
-	if err != nil {
+	if err != nil || env.Negative || env.StaleAt(c.nowMs()) {
 		return false, nil
 	}
 	if env.Codec != codec.IDRaw && env.Codec != codec.IDString && c.codecs[env.Codec] == nil {
@@ -533,8 +636,10 @@ func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if exp == nil {
 		return 0, opError("ttl", key, c.rt.fail(r, backend.Unsupported(r.mem.name, "ttl", "the backend cannot report TTLs")))
 	}
-	var d time.Duration
-	c.withKey(key, func(skey string) { d, err = exp.TTL(ctx, skey) })
+	d, err := guarded(ctx, r.mem, kindSingle, func(ctx context.Context) (d time.Duration, err error) {
+		c.withKey(key, func(skey string) { d, err = exp.TTL(ctx, skey) })
+		return d, err
+	})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return 0, opError("ttl", key, err)
@@ -582,7 +687,9 @@ func (c *Cache) expire(ctx context.Context, r *route, op, key string, ttl time.D
 	if r.mem.exp == nil {
 		return false, opError(op, key, c.rt.fail(r, backend.Unsupported(r.mem.name, op, "the backend cannot change TTLs")))
 	}
-	ok, err := r.mem.exp.Expire(ctx, c.storedKey(key), ttl)
+	ok, err := guarded(ctx, r.mem, kindSingle, func(ctx context.Context) (bool, error) {
+		return r.mem.exp.Expire(ctx, c.storedKey(key), ttl)
+	})
 	if err != nil {
 		return false, c.fail(r, op, key, err)
 	}

@@ -115,6 +115,47 @@ type Config struct {
 	// from any one caller's context. 0 means no bound.
 	LoaderTimeout time.Duration
 
+	// OperationTimeout bounds each single-key call to a network or disk
+	// backend (Get, Set, Delete, Exists, TTL, Expire, a load's read and
+	// write-back) when the caller's context has no earlier deadline, so
+	// a hung server costs a caller at most this. The in-process memory
+	// backend is never bounded (it cannot hang on a network). 0 means
+	// DefaultOperationTimeout (1 s); -1 disables.
+	OperationTimeout time.Duration
+	// BatchTimeout is OperationTimeout for batch and fan-out calls
+	// (GetMany, SetMany, DeleteMany, FetchMany's read, InvalidateTags,
+	// pattern operations, Flush, Stats). 0 means DefaultBatchTimeout
+	// (5 s); -1 disables.
+	BatchTimeout time.Duration
+	// HealthTimeout bounds Ping, Health and DetailedHealthCheck when the
+	// caller's context has no earlier deadline. 0 means
+	// DefaultHealthTimeout (2 s); -1 disables.
+	HealthTimeout time.Duration
+	// BreakerFailures is how many consecutive failures of one network or
+	// disk backend open its circuit breaker: calls then fail at once
+	// with an error matching ErrUnavailable (and the failure's cause)
+	// for BreakerCooldown, after which one call probes the backend
+	// (half-open) and closes the breaker if it succeeds. A miss, a
+	// refused request (too large, unsupported) and the caller's own
+	// cancellation are not failures. 0 means DefaultBreakerFailures (5);
+	// -1 disables the breaker.
+	BreakerFailures int
+	// BreakerCooldown is how long an open breaker rejects calls before
+	// probing. 0 means DefaultBreakerCooldown (500 ms).
+	BreakerCooldown time.Duration
+	// WaitReady makes New wait up to this long for every backend to
+	// answer a Ping, and fail (with an error matching ErrUnavailable)
+	// if one does not. 0 (the default) does not wait: New never contacts
+	// a server, which is dialled on first use and redialled after it
+	// returns; Health reports it unhealthy meanwhile.
+	WaitReady time.Duration
+	// FailClosedLoads makes Fetch, GetOrSet and FetchMany return a
+	// backend's read error instead of calling the loader. By default
+	// (false) a load fails open: when the backend cannot be read the
+	// loader runs and its value is returned; writing it back is best
+	// effort (counted in Stats.WriteBackErrors, logged once per burst).
+	FailClosedLoads bool
+
 	// Logger receives warnings (corrupt values, backend failures).
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -179,6 +220,9 @@ func (cfg *Config) normalize() error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if err := cfg.normalizeResilience(); err != nil {
+		return err
+	}
 	if err := cfg.normalizeRoutes(); err != nil {
 		return err
 	}
@@ -190,6 +234,45 @@ func (cfg *Config) normalize() error {
 func validKeyPrefix(p string) error {
 	if !utf8.ValidString(p) || p[len(p)-1] == ':' {
 		return errors.New("must be valid UTF-8 and not end in ':'")
+	}
+	return nil
+}
+
+// normalizeResilience applies the defaults of the timeout, breaker and
+// readiness settings and validates them.
+func (cfg *Config) normalizeResilience() error {
+	durs := []struct {
+		name string
+		p    *time.Duration
+		def  time.Duration
+	}{
+		{"OperationTimeout", &cfg.OperationTimeout, DefaultOperationTimeout},
+		{"BatchTimeout", &cfg.BatchTimeout, DefaultBatchTimeout},
+		{"HealthTimeout", &cfg.HealthTimeout, DefaultHealthTimeout},
+	}
+	for _, d := range durs {
+		switch {
+		case *d.p == 0:
+			*d.p = d.def
+		case *d.p == -1:
+		case *d.p < 0:
+			return fmt.Errorf("%s %v is negative (-1 disables it): %w", d.name, *d.p, ErrInvalidConfig)
+		}
+	}
+	switch {
+	case cfg.BreakerFailures == 0:
+		cfg.BreakerFailures = DefaultBreakerFailures
+	case cfg.BreakerFailures < -1:
+		return fmt.Errorf("BreakerFailures %d is negative (-1 disables the breaker): %w", cfg.BreakerFailures, ErrInvalidConfig)
+	}
+	switch {
+	case cfg.BreakerCooldown == 0:
+		cfg.BreakerCooldown = DefaultBreakerCooldown
+	case cfg.BreakerCooldown < 0:
+		return fmt.Errorf("BreakerCooldown %v is negative: %w", cfg.BreakerCooldown, ErrInvalidConfig)
+	}
+	if cfg.WaitReady < 0 {
+		return fmt.Errorf("WaitReady %v is negative: %w", cfg.WaitReady, ErrInvalidConfig)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 //
 // buf, when its capacity suffices, is used instead of a new allocation;
 // the buffer used is returned as out.
-func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string) (skey string, env, out []byte, err error) {
+func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string, eo codec.EncodeOptions) (skey string, env, out []byte, err error) {
 	var id byte
 	var payload []byte
 	switch x := v.(type) {
@@ -39,7 +39,7 @@ func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string) (skey 
 		buf = make([]byte, 0, need)
 	}
 	buf = append(append(buf[:0], kp...), key...)
-	buf, err = codec.AppendEncode(buf, id, payload, tags, c.enc)
+	buf, err = codec.AppendEncode(buf, id, payload, tags, eo)
 	if err != nil {
 		return "", nil, buf, err
 	}

@@ -38,6 +38,11 @@ var (
 	// ErrInvalidConfig: an invalid Config field, environment variable or
 	// URL.
 	ErrInvalidConfig = backend.ErrInvalidConfig
+	// ErrUnavailable: the backend was not called because its circuit
+	// breaker is open (it failed repeatedly and is cooling down; see
+	// Config.BreakerFailures). The error also wraps the failure that
+	// opened the breaker, so errors.Is matches that cause too.
+	ErrUnavailable = backend.ErrUnavailable
 )
 
 // Error is the type of every error returned by Cache methods. It records

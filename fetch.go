@@ -1,9 +1,12 @@
 package yokedcache
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/yokedcache/yokedcache/backend"
 	"reflect"
 	"runtime/debug"
 
@@ -26,66 +29,28 @@ type fitsFunc func(env codec.Envelope) (v any, ok bool)
 // keeps the first caller's values) and bounded by Config.LoaderTimeout.
 // Each caller returns when the load finishes or its own context ends,
 // whichever is first; a cancelled caller never cancels the load for the
-// others. The loaded value is stored with opts; loader errors are not
-// cached.
+// others. The loaded value is stored with w (best effort: a failed write
+// is counted and logged, and the value still returned); loader errors are
+// not cached, except misses under WithMissingTTL.
 //
 // Before loading, the stored value is read again (another process or a
-// racing Set may have filled it). It is used only when fits can decode it
-// into the caller's type: a value that does not decode into that type
-// (corrupt bytes, another codec, a type changed by a deploy) is a miss,
-// so the loader runs and overwrites it.
-func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, opts []SetOption) (*flight, error) {
-	r := c.rt.match(key) // the caller's Get validated key
-	w, err := c.newWriteSpec(opts)
-	if err != nil {
-		return nil, err
-	}
+// racing Set may have filled it). It is used only when it is fresh and
+// fits can decode it into the caller's type: a value that does not decode
+// into that type (corrupt bytes, another codec, a type changed by a
+// deploy) is a miss, so the loader runs and overwrites it.
+func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (*flight, error) {
+	r := c.rt.match(key) // the caller's read validated key
 	if err := c.checkTags(r, &w); err != nil {
 		return nil, err
 	}
-	skey := c.storedKey(key)
-	ch := c.sf.DoChan(skey, func() (res any, err error) {
+	ch := c.sf.DoChan(c.storedKey(key), func() (res any, err error) {
 		lctx := context.WithoutCancel(ctx)
 		if c.cfg.LoaderTimeout > 0 {
 			var cancel context.CancelFunc
 			lctx, cancel = context.WithTimeout(lctx, c.cfg.LoaderTimeout)
 			defer cancel()
 		}
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("loader panicked: %v\n%s", r, debug.Stack())
-			}
-		}()
-		// Another process (or a Set racing with us) may have filled it.
-		if raw, gerr := r.mem.b.Get(lctx, skey); gerr == nil {
-			if env, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr == nil {
-				if v, ok := fits(env); ok {
-					return &flight{val: v, env: raw}, nil
-				}
-			}
-		}
-		c.m.loads.add(1)
-		v, lerr := loader(lctx)
-		if lerr != nil {
-			c.m.loadErrors.add(1)
-			return nil, lerr
-		}
-		e, perr := c.prepare(nil, r, key, v, &w)
-		if perr != nil {
-			return nil, perr
-		}
-		so, env := e.so, e.env
-		if c.closed.Load() {
-			return &flight{val: v, env: env}, nil
-		}
-		if serr := r.mem.b.Set(lctx, skey, env, so); serr != nil {
-			// The value is good; failing to cache it is logged, not fatal.
-			r.m.errors.add(1)
-			c.log.Warn("yokedcache: could not store loaded value", "key", shortKey(key), "error", c.rt.fail(r, serr))
-		} else {
-			r.m.sets.add(1)
-		}
-		return &flight{val: v, env: env}, nil
+		return c.runLoad(lctx, r, key, loader, fits, &w)
 	})
 	select {
 	case r := <-ch:
@@ -98,6 +63,154 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 	}
 }
 
+// runLoad is one load of key on route r (see load), on lctx.
+func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(context.Context) (any, error), fits fitsFunc, w *writeSpec) (res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("loader panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	skey := c.storedKey(key)
+	m := r.mem
+	// Another process (or a Set racing with us) may have filled it.
+	if raw, gerr := guarded(lctx, m, kindSingle, func(ctx context.Context) ([]byte, error) { return m.b.Get(ctx, skey) }); gerr == nil {
+		if env, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr == nil && !env.Negative && !env.StaleAt(c.nowMs()) {
+			if v, ok := fits(env); ok {
+				return &flight{val: v, env: raw}, nil
+			}
+		}
+	}
+	c.m.loads.add(1)
+	v, lerr := loader(lctx)
+	if lerr != nil {
+		c.m.loadErrors.add(1)
+		if w.o.missingTTL > 0 && isMissing(lerr, w.o.missErrs) {
+			c.storeMissing(lctx, r, key, w)
+		}
+		return nil, lerr
+	}
+	e, perr := c.prepare(nil, r, key, v, w)
+	if perr != nil {
+		return nil, perr
+	}
+	if c.closed.Load() {
+		return &flight{val: v, env: e.env}, nil
+	}
+	if serr := c.guardedSet(lctx, m, e); serr != nil {
+		// The value is good; failing to cache it is counted and logged
+		// once per burst, not fatal.
+		r.m.errors.add(1)
+		r.m.writeBackErrors.add(1)
+		c.burst.warn("write-back", "yokedcache: could not store loaded values (best effort)", "key", shortKey(key), "error", c.rt.fail(r, serr))
+	} else {
+		r.m.sets.add(1)
+	}
+	return &flight{val: v, env: e.env}, nil
+}
+
+// isMissing reports whether a loader error means "not found".
+func isMissing(err error, also []error) bool {
+	if errors.Is(err, ErrNotFound) {
+		return true
+	}
+	for _, a := range also {
+		if a != nil && errors.Is(err, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// storeMissing caches a miss for key (negative caching), best effort.
+func (c *Cache) storeMissing(ctx context.Context, r *route, key string, w *writeSpec) {
+	if c.closed.Load() {
+		return
+	}
+	o := setOptions{ttl: w.o.missingTTL, noJitter: w.o.noJitter}
+	ttl, err := c.resolveTTL(r, &o)
+	if err != nil {
+		return
+	}
+	eo := codec.EncodeOptions{Threshold: -1, Negative: true}
+	skey, env, _, err := c.encodeEntry(nil, key, []byte{}, nil, eo)
+	if err != nil {
+		return
+	}
+	if err := c.guardedSet(ctx, r.mem, entry{skey: skey, env: env, so: backendSetOptions(ttl)}); err != nil {
+		r.m.writeBackErrors.add(1)
+		c.burst.warn("write-back", "yokedcache: could not store loaded values (best effort)", "key", shortKey(key), "error", c.rt.fail(r, err))
+		return
+	}
+	r.m.negativeStores.add(1)
+}
+
+// getOrLoad is the read-then-load of Fetch and GetOrSet when a write
+// option needs the stored entry's soft expiry (stale-while-revalidate,
+// stale-if-error): it returns the value (v, when fits produced one) and
+// its envelope.
+func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (v any, env codec.Envelope, err error) {
+	env, err = c.fetchEnv(ctx, op, key, true)
+	var fallback *flight // a stale value to serve if the load fails
+	switch {
+	case err == nil:
+		if v, ok := fits(env); ok {
+			return v, env, nil
+		}
+		_ = c.corrupt(key, errors.New("the stored value does not decode into the requested type"))
+	case errors.Is(err, errNegative):
+		return nil, env, err
+	case errors.Is(err, errStale):
+		if sv, ok := fits(env); ok {
+			age := staleAge(c, env)
+			r := c.rt.match(key)
+			if age < w.o.swr {
+				c.refresh(ctx, key, loader, fits, w)
+				r.m.staleServed.add(1)
+				return sv, env, nil
+			}
+			if age < w.o.sie {
+				fallback = &flight{val: sv}
+			}
+		}
+	case c.readFailure(ctx, err):
+		if c.cfg.FailClosedLoads {
+			return nil, env, err
+		}
+		c.m.loadFallbacks.add(1)
+	case !errors.Is(err, ErrNotFound):
+		return nil, env, err
+	}
+	f, err := c.load(ctx, key, loader, fits, w)
+	if err != nil {
+		if fallback != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+			c.rt.match(key).m.staleIfError.add(1)
+			return fallback.val, env, nil
+		}
+		return nil, env, err
+	}
+	if f.val != nil {
+		return f.val, codec.Envelope{}, nil
+	}
+	env, err = c.decodeEnvelope(key, f.env)
+	return nil, env, err
+}
+
+// afterRead decides what a Fetch or GetOrSet does after its read failed
+// with err: load (a miss, or a backend failure when loads fail open), or
+// return err.
+func (c *Cache) afterRead(ctx context.Context, err error) (load bool) {
+	switch {
+	case errors.Is(err, errNegative):
+		return false
+	case errors.Is(err, ErrNotFound):
+		return true
+	case c.readFailure(ctx, err) && !c.cfg.FailClosedLoads:
+		c.m.loadFallbacks.add(1)
+		return true
+	}
+	return false
+}
+
 // GetOrSet decodes the value under key into dst, a non-nil pointer; on a
 // miss it calls loader (once per key across concurrent callers in this
 // process, see Fetch), stores the result with opts and decodes it into
@@ -105,19 +218,34 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 // another type after a schema change) is a miss: the loader runs and its
 // value replaces the entry.
 func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(context.Context) (any, error), opts ...SetOption) error {
-	err := c.Get(ctx, key, dst)
-	if err == nil || !errors.Is(err, ErrNotFound) {
-		return err
+	if err := checkDst(dst); err != nil {
+		return opError("get_or_set", key, err)
 	}
-	typ := reflect.TypeOf(dst).Elem() // Get accepted dst: a non-nil pointer
+	w, err := c.newWriteSpec(opts)
+	if err != nil {
+		return opError("get_or_set", key, err)
+	}
+	typ := reflect.TypeOf(dst).Elem()
 	fits := func(env codec.Envelope) (any, bool) {
 		return nil, c.decodeValue(env, reflect.New(typ).Interface()) == nil
 	}
-	f, err := c.load(ctx, key, loader, fits, opts)
+	var env codec.Envelope
+	if w.o.swr > 0 || w.o.sie > 0 {
+		_, env, err = c.getOrLoad(ctx, "get_or_set", key, loader, fits, w)
+		if err != nil {
+			return wrap("get_or_set", key, err)
+		}
+		return wrap("get_or_set", key, c.decodeInto(key, env, dst))
+	}
+	err = c.Get(ctx, key, dst)
+	if err == nil || !c.afterRead(ctx, err) {
+		return err
+	}
+	f, err := c.load(ctx, key, loader, fits, w)
 	if err != nil {
 		return wrap("get_or_set", key, err)
 	}
-	env, err := c.decodeEnvelope(key, f.env)
+	env, err = c.decodeEnvelope(key, f.env)
 	if err != nil {
 		return wrap("get_or_set", key, err)
 	}
@@ -138,9 +266,12 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 // value as an error matching ErrCorrupt and ErrNotFound.)
 func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context.Context) (T, error), opts ...SetOption) (T, error) {
 	var zero T
-	v, err := Get[T](ctx, c, key)
-	if err == nil || !errors.Is(err, ErrNotFound) {
-		return v, err
+	var w writeSpec
+	if len(opts) > 0 {
+		var err error
+		if w, err = c.newWriteSpec(opts); err != nil {
+			return zero, opError("fetch", key, err)
+		}
 	}
 	fits := func(env codec.Envelope) (any, bool) {
 		var t T
@@ -152,7 +283,26 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 		}
 		return t, true
 	}
-	f, err := c.load(ctx, key, func(ctx context.Context) (any, error) { return loader(ctx) }, fits, opts)
+	load := func(ctx context.Context) (any, error) { return loader(ctx) }
+	if w.o.swr > 0 || w.o.sie > 0 {
+		v, env, err := c.getOrLoad(ctx, "fetch", key, load, fits, w)
+		if err != nil {
+			return zero, wrap("fetch", key, err)
+		}
+		if t, ok := v.(T); ok && v != nil {
+			return t, nil
+		}
+		var t T
+		if err := c.decodeInto(key, env, &t); err != nil {
+			return zero, wrap("fetch", key, err)
+		}
+		return t, nil
+	}
+	v, err := Get[T](ctx, c, key)
+	if err == nil || !c.afterRead(ctx, err) {
+		return v, err
+	}
+	f, err := c.load(ctx, key, load, fits, w)
 	if err != nil {
 		return zero, wrap("fetch", key, err)
 	}
@@ -169,3 +319,5 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 	}
 	return t, nil
 }
+
+func backendSetOptions(ttl time.Duration) backend.SetOptions { return backend.SetOptions{TTL: ttl} }

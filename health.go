@@ -18,13 +18,16 @@ func (c *Cache) Ping(ctx context.Context) error {
 	if err := c.check(ctx); err != nil {
 		return opError("ping", "", err)
 	}
+	ctx, cancel := c.healthCtx(ctx)
+	defer cancel()
 	err := c.rt.fanOut(c.rt.members, func(m *member) error {
 		return backend.Ping(ctx, m.b, c.prefix+"\xffping")
 	})
 	return wrap("ping", "", err)
 }
 
-// Health is a cheap liveness check: Ping succeeded.
+// Health is a cheap liveness check: Ping succeeded within
+// Config.HealthTimeout (or the caller's earlier deadline).
 func (c *Cache) Health(ctx context.Context) bool { return c.Ping(ctx) == nil }
 
 // HealthReport is the result of DetailedHealthCheck.
@@ -60,25 +63,42 @@ type memberHealth struct {
 func (c *Cache) checkMember(ctx context.Context, m *member) memberHealth {
 	h := memberHealth{details: map[string]any{}}
 	start := time.Now()
+	var probeErrs []string
 	if err := backend.Ping(ctx, m.b, c.prefix+"\xffping"); err != nil {
-		h.errs = append(h.errs, err.Error())
+		probeErrs = append(probeErrs, err.Error())
 	} else if err := c.probe(ctx, m.b); err != nil {
-		h.errs = append(h.errs, err.Error())
+		probeErrs = append(probeErrs, err.Error())
 	}
 	h.latency = time.Since(start)
+	status := ""
 	if hc, ok := m.b.(backend.HealthChecker); ok {
 		d, err := hc.HealthDetails(ctx)
 		if err != nil {
 			h.errs = append(h.errs, err.Error())
 		}
+		status = d.Status
 		for k, v := range d.Details {
 			h.details[k] = v
 		}
 		h.warnings = append(h.warnings, d.Warnings...)
-		if d.Status == "unhealthy" && len(h.errs) == 0 {
+		if d.Status == "unhealthy" && len(h.errs) == 0 && len(probeErrs) == 0 {
 			h.errs = append(h.errs, "backend reports unhealthy")
 		} else if d.Status == "degraded" && len(h.warnings) == 0 {
 			h.warnings = append(h.warnings, "backend reports degraded")
+		}
+	}
+	if status == "degraded" && len(h.errs) == 0 {
+		// Part of the backend answers (one of several servers is down):
+		// probes that reached a dead part are warnings, not the verdict.
+		h.warnings = append(h.warnings, probeErrs...)
+	} else {
+		h.errs = append(probeErrs, h.errs...)
+	}
+	if m.g != nil && m.g.br != nil {
+		bs := m.g.br.stats()
+		h.details["breaker"] = bs.State
+		if bs.State != BreakerClosed {
+			h.warnings = append(h.warnings, fmt.Sprintf("circuit breaker %s (%d calls rejected; last error: %s)", bs.State, bs.Rejected, bs.LastError))
 		}
 	}
 	switch {
@@ -93,7 +113,9 @@ func (c *Cache) checkMember(ctx context.Context, m *member) memberHealth {
 }
 
 // DetailedHealthCheck probes every backend (Ping, then a write/read/delete
-// of an internal key) and reports status, latency, counters and the
+// of an internal key), within Config.HealthTimeout, and reports status
+// ("degraded" when part of it answers: one of several servers or routes,
+// or an open circuit breaker), latency, counters and the
 // backend's own details (Redis: redis_connected, connection_pool, ...);
 // with routes, one RouteHealth per route.
 func (c *Cache) DetailedHealthCheck(ctx context.Context) HealthReport {
@@ -103,6 +125,8 @@ func (c *Cache) DetailedHealthCheck(ctx context.Context) HealthReport {
 		r.Errors = append(r.Errors, ErrClosed.Error())
 		return r
 	}
+	ctx, cancel := c.healthCtx(ctx)
+	defer cancel()
 	hs := make([]memberHealth, len(c.rt.members))
 	var wg sync.WaitGroup
 	for i, m := range c.rt.members {

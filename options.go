@@ -9,6 +9,7 @@ type SetOption struct {
 	kind optKind
 	ttl  time.Duration
 	tags []string
+	errs []error
 }
 
 type optKind uint8
@@ -18,12 +19,19 @@ const (
 	optTTL
 	optExactTTL
 	optTags
+	optSWR
+	optSIE
+	optMissingTTL
 )
 
 type setOptions struct {
 	ttl      time.Duration
 	tags     []string
 	noJitter bool
+	// Loads (Fetch, GetOrSet, FetchMany); see stale.go.
+	swr, sie   time.Duration
+	missingTTL time.Duration
+	missErrs   []error
 }
 
 // collectSetOptions folds opts in order; later options override earlier
@@ -36,6 +44,12 @@ func collectSetOptions(opts []SetOption) setOptions {
 			o.ttl = op.ttl
 		case optExactTTL:
 			o.noJitter = true
+		case optSWR:
+			o.swr = op.ttl
+		case optSIE:
+			o.sie = op.ttl
+		case optMissingTTL:
+			o.missingTTL, o.missErrs = op.ttl, op.errs
 		case optTags:
 			if o.tags == nil {
 				o.tags = op.tags
@@ -61,6 +75,38 @@ func WithExactTTL() SetOption { return SetOption{kind: optExactTTL} }
 // non-empty UTF-8 string of at most MaxTagLength bytes. Several WithTags
 // options add up.
 func WithTags(tags ...string) SetOption { return SetOption{kind: optTags, tags: tags} }
+
+// WithStaleWhileRevalidate keeps an entry for d after its TTL. A Fetch or
+// GetOrSet that finds it stale (past its TTL, within d) returns the stale
+// value at once and refreshes it in the background: one load per key at
+// a time in this process, detached from the caller's context and bounded
+// by Config.LoaderTimeout (else Config.OperationTimeout). The soft expiry
+// is stored in the value's envelope, so it works on every backend and
+// across processes (whose clocks should agree to well under d). Plain
+// reads (Get, GetMany, Exists) treat a stale entry as a miss. A
+// non-positive d is ignored. See docs/resilience.md.
+func WithStaleWhileRevalidate(d time.Duration) SetOption {
+	return SetOption{kind: optSWR, ttl: max(d, 0)}
+}
+
+// WithStaleIfError keeps an entry for d after its TTL, for use when a
+// refresh fails: a Fetch or GetOrSet that finds it stale calls the loader
+// and, if the loader fails, returns the stale value (counted in
+// Stats.StaleIfError) instead of the error. A non-positive d is ignored.
+func WithStaleIfError(d time.Duration) SetOption {
+	return SetOption{kind: optSIE, ttl: max(d, 0)}
+}
+
+// WithMissingTTL caches a loader's "not found" for d (negative caching):
+// when the loader of a Fetch, GetOrSet or FetchMany returns an error
+// matching ErrNotFound, or one of also, a marker is stored for d and
+// reads of the key report ErrNotFound without calling the loader until
+// it expires or is overwritten (counted in Stats.NegativeHits). The
+// loader's error is returned to the callers of the load that stored the
+// marker. A non-positive d disables it.
+func WithMissingTTL(d time.Duration, also ...error) SetOption {
+	return SetOption{kind: optMissingTTL, ttl: max(d, 0), errs: also}
+}
 
 // SearchOption configures FuzzySearch.
 type SearchOption func(*searchOptions)

@@ -79,6 +79,9 @@ type member struct {
 	// checksum. A backend the caller passed in may be written directly,
 	// so its reads are checked.
 	local bool
+	// g is the member's timeouts and circuit breaker (resilience.go);
+	// nil for in-process members.
+	g *guard
 }
 
 func newMember(b backend.Backend, idx int) *member {
@@ -211,6 +214,9 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 	for _, r := range t.all {
 		r.mem.routes = append(r.mem.routes, r)
 	}
+	for _, m := range t.members {
+		m.g = newGuard(cfg, m)
+	}
 	if !t.routed {
 		t.byPrefix = nil
 	}
@@ -311,6 +317,17 @@ func (t *routeTable) fanOut(ms []*member, f func(m *member) error) error {
 	return errors.Join(errs...)
 }
 
+// fanOutBatch is fanOut for backend calls: each member's call runs under
+// its batch timeout and circuit breaker (resilience.go).
+func (t *routeTable) fanOutBatch(ctx context.Context, ms []*member, f func(ctx context.Context, m *member) error) error {
+	return t.fanOut(ms, func(m *member) error {
+		_, err := guarded(ctx, m, kindBatch, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, f(ctx, m)
+		})
+		return err
+	})
+}
+
 // groupKeys splits the indexes 0..n-1 by the member serving keyAt(i).
 func (t *routeTable) groupKeys(n int, keyAt func(int) string) (groups [][]int, active []*member) {
 	if len(t.members) == 1 {
@@ -353,6 +370,9 @@ type RouteStats struct {
 	Scope string `json:"scope"`
 	// Extra is the backend's own numbers (server counters, pools).
 	Extra map[string]any `json:"extra,omitempty"`
+	// Breaker is the state of the route's backend's circuit breaker
+	// (shared by the routes of one backend); nil for in-process backends.
+	Breaker *BreakerStats `json:"breaker,omitempty"`
 	// Error says why the backend's numbers are missing.
 	Error string `json:"error,omitempty"`
 }

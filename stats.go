@@ -69,7 +69,9 @@ func (l *latency) record(d time.Duration) {
 
 type metrics struct {
 	hits, misses, sets, deletes, invalidations, errors, corrupt, loads, loadErrors counter
-	lat                                                                            [opCount]latency
+	// Resilience: see the Stats fields of the same names.
+	staleServed, staleIfError, negativeHits, negativeStores, loadFallbacks, writeBackErrors, refreshes counter
+	lat                                                                                                [opCount]latency
 }
 
 // sample reports whether this operation should be timed.
@@ -89,24 +91,44 @@ type OpLatency struct {
 // what they cover ("prefix": this cache's keys only; "backend": the whole
 // store; "server": the whole server) and they are -1 when unknown.
 type Stats struct {
-	Backend       string               `json:"backend"`
-	Hits          int64                `json:"hits"`
-	Misses        int64                `json:"misses"`
-	HitRate       float64              `json:"hit_rate"`
-	Sets          int64                `json:"sets"`
-	Deletes       int64                `json:"deletes"`
-	Invalidations int64                `json:"invalidations"`
-	Errors        int64                `json:"errors"`
-	Corrupt       int64                `json:"corrupt"`
-	Loads         int64                `json:"loads"`
-	LoadErrors    int64                `json:"load_errors"`
-	Latency       map[string]OpLatency `json:"latency"`
-	Keys          int64                `json:"keys"`
-	Bytes         int64                `json:"bytes"`
-	Evictions     int64                `json:"evictions"`
-	Expirations   int64                `json:"expirations"`
-	Scope         string               `json:"scope"`
-	Extra         map[string]any       `json:"extra,omitempty"`
+	Backend       string  `json:"backend"`
+	Hits          int64   `json:"hits"`
+	Misses        int64   `json:"misses"`
+	HitRate       float64 `json:"hit_rate"`
+	Sets          int64   `json:"sets"`
+	Deletes       int64   `json:"deletes"`
+	Invalidations int64   `json:"invalidations"`
+	Errors        int64   `json:"errors"`
+	Corrupt       int64   `json:"corrupt"`
+	Loads         int64   `json:"loads"`
+	LoadErrors    int64   `json:"load_errors"`
+	// StaleServed counts stale values returned at once by
+	// stale-while-revalidate (WithStaleWhileRevalidate); Refreshes the
+	// background loads that refreshed them.
+	StaleServed int64 `json:"stale_served"`
+	Refreshes   int64 `json:"refreshes"`
+	// StaleIfError counts stale values returned because a load failed
+	// (WithStaleIfError).
+	StaleIfError int64 `json:"stale_if_error"`
+	// NegativeHits counts reads answered by a cached miss; NegativeStores
+	// the misses cached (WithMissingTTL).
+	NegativeHits   int64 `json:"negative_hits"`
+	NegativeStores int64 `json:"negative_stores"`
+	// LoadFallbacks counts loads run because the backend could not be
+	// read (fail-open loads; see Config.FailClosedLoads).
+	LoadFallbacks int64 `json:"load_fallbacks"`
+	// WriteBackErrors counts loaded values that could not be stored.
+	WriteBackErrors int64 `json:"write_back_errors"`
+	// Breakers has one entry per network or disk backend with a circuit
+	// breaker (see Config.BreakerFailures), the default route's first.
+	Breakers    []BreakerStats       `json:"breakers,omitempty"`
+	Latency     map[string]OpLatency `json:"latency"`
+	Keys        int64                `json:"keys"`
+	Bytes       int64                `json:"bytes"`
+	Evictions   int64                `json:"evictions"`
+	Expirations int64                `json:"expirations"`
+	Scope       string               `json:"scope"`
+	Extra       map[string]any       `json:"extra,omitempty"`
 	// Routes has one entry per route (the default first) when the Cache
 	// has routes; Extra is then empty (each route carries its backend's).
 	Routes []RouteStats `json:"routes,omitempty"`
@@ -130,6 +152,20 @@ func (c *Cache) counters() Stats {
 		s.Corrupt += m.corrupt.load()
 		s.Loads += m.loads.load()
 		s.LoadErrors += m.loadErrors.load()
+		s.StaleServed += m.staleServed.load()
+		s.StaleIfError += m.staleIfError.load()
+		s.NegativeHits += m.negativeHits.load()
+		s.NegativeStores += m.negativeStores.load()
+		s.LoadFallbacks += m.loadFallbacks.load()
+		s.WriteBackErrors += m.writeBackErrors.load()
+		s.Refreshes += m.refreshes.load()
+	}
+	for _, mem := range c.rt.members {
+		if mem.g != nil && mem.g.br != nil {
+			bs := mem.g.br.stats()
+			bs.Route, bs.Backend = mem.routes[0].prefix, mem.name
+			s.Breakers = append(s.Breakers, bs)
+		}
 	}
 	if t := s.Hits + s.Misses; t > 0 {
 		s.HitRate = float64(s.Hits) / float64(t)
@@ -164,7 +200,9 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 	for i, m := range c.rt.members {
 		wg.Go(func() {
 			if st, ok := m.b.(backend.Stater); ok {
-				bs[i], errs[i] = st.Stats(ctx, c.prefix)
+				bs[i], errs[i] = guarded(ctx, m, kindBatch, func(ctx context.Context) (backend.Stats, error) {
+					return st.Stats(ctx, c.prefix)
+				})
 			} else {
 				bs[i] = backend.Stats{Keys: -1, Bytes: -1, Scope: "unknown"}
 			}
@@ -214,6 +252,11 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 			Hits: r.m.hits.load(), Misses: r.m.misses.load(), Sets: r.m.sets.load(),
 			Deletes: r.m.deletes.load(), Errors: r.m.errors.load(),
 			Keys: b.Keys, Bytes: b.Bytes, Scope: b.Scope, Extra: b.Extra,
+		}
+		if g := r.mem.g; g != nil && g.br != nil {
+			bs := g.br.stats()
+			bs.Route, bs.Backend = r.mem.routes[0].prefix, r.mem.name
+			rs.Breaker = &bs
 		}
 		if errs[i] != nil {
 			rs.Keys, rs.Bytes, rs.Scope, rs.Extra = -1, -1, "unknown", nil

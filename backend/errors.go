@@ -31,6 +31,10 @@ var (
 	// ErrInvalidConfig reports an invalid option, URL or configuration
 	// value.
 	ErrInvalidConfig = errors.New("yokedcache: invalid configuration")
+	// ErrUnavailable reports a backend call not made because the backend
+	// is known to be failing (its circuit breaker is open). Errors that
+	// match it also wrap the failure that opened the breaker.
+	ErrUnavailable = errors.New("yokedcache: backend unavailable (circuit breaker open)")
 )
 
 // Unsupported returns an error matching ErrUnsupported that names what is

@@ -45,6 +45,14 @@ const (
 	version    = 1
 	HeaderSize = 9 // bytes before the tag list and payload
 	flagTags   = 1
+	// flagFresh: an 8-byte little-endian soft expiry (Unix milliseconds)
+	// follows the header, before the tag list. Envelopes written before
+	// it existed do not set it and decode as before.
+	flagFresh = 2
+	// flagNegative: the entry records a miss (negative caching); its
+	// payload is empty.
+	flagNegative = 4
+	freshSize    = 8
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -56,6 +64,14 @@ type EncodeOptions struct {
 	// Threshold is the smallest payload that is compressed; 0 means 1024.
 	// A negative value disables compression.
 	Threshold int
+	// FreshUntil is the entry's soft expiry in Unix milliseconds: after it
+	// the entry is stale (still stored until its hard TTL, servable by
+	// stale-while-revalidate or stale-if-error). 0: none (the envelope
+	// then has no soft-expiry field and is byte-for-byte what older
+	// versions wrote).
+	FreshUntil int64
+	// Negative marks an entry that records a miss (negative caching).
+	Negative bool
 }
 
 // Encode builds an envelope around payload (already encoded by the codec
@@ -69,7 +85,7 @@ func Encode(codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byt
 // bytes with tags (compression is kept only when it makes the envelope
 // smaller).
 func MaxEncodedLen(n int, tags []string) int {
-	size := HeaderSize + n
+	size := HeaderSize + freshSize + n
 	if len(tags) > 0 {
 		size += binary.MaxVarintLen64
 		for _, t := range tags {
@@ -104,8 +120,17 @@ func AppendEncode(dst []byte, codecID byte, payload []byte, tags []string, o Enc
 	if len(tags) > 0 {
 		flags |= flagTags
 	}
+	if o.FreshUntil != 0 {
+		flags |= flagFresh
+	}
+	if o.Negative {
+		flags |= flagNegative
+	}
 	base := len(dst)
 	dst = append(dst, magic, version, codecID, byte(comp), flags, 0, 0, 0, 0)
+	if o.FreshUntil != 0 {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(o.FreshUntil))
+	}
 	if len(tags) > 0 {
 		dst = binary.AppendUvarint(dst, uint64(len(tags)))
 		for _, t := range tags {
@@ -131,8 +156,17 @@ type Envelope struct {
 	Compression Compression
 	// Payload is the codec's bytes, decompressed.
 	Payload []byte
-	tags    []byte // encoded tag list, nil when none
+	// FreshUntil is the soft expiry in Unix milliseconds, 0 when the
+	// entry has none (see EncodeOptions.FreshUntil).
+	FreshUntil int64
+	// Negative reports an entry that records a miss.
+	Negative bool
+	tags     []byte // encoded tag list, nil when none
 }
+
+// StaleAt reports whether the entry is past its soft expiry at now (Unix
+// milliseconds). An entry without one is never stale.
+func (e Envelope) StaleAt(nowMs int64) bool { return e.FreshUntil != 0 && nowMs >= e.FreshUntil }
 
 // Decode parses data. maxSize bounds the decompressed payload (0 means
 // 512 MiB) so a corrupted or hostile length cannot exhaust memory. Every
@@ -170,10 +204,21 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 	if e.Codec == 0 || (e.Codec > IDMsgpack && e.Codec < IDUserMin) {
 		return Envelope{}, fmt.Errorf("%w: unknown codec id %d", ErrCorrupt, e.Codec)
 	}
-	if data[4]&^flagTags != 0 {
+	if data[4]&^(flagTags|flagFresh|flagNegative) != 0 {
 		return Envelope{}, fmt.Errorf("%w: unknown flags 0x%02x", ErrCorrupt, data[4])
 	}
+	e.Negative = data[4]&flagNegative != 0
 	rest := data[HeaderSize:]
+	if data[4]&flagFresh != 0 {
+		if len(rest) < freshSize {
+			return Envelope{}, fmt.Errorf("%w: truncated soft expiry", ErrCorrupt)
+		}
+		e.FreshUntil = int64(binary.LittleEndian.Uint64(rest))
+		if e.FreshUntil <= 0 {
+			return Envelope{}, fmt.Errorf("%w: bad soft expiry %d", ErrCorrupt, e.FreshUntil)
+		}
+		rest = rest[freshSize:]
+	}
 	if data[4]&flagTags != 0 {
 		n, err := skipTags(rest)
 		if err != nil {
