@@ -180,76 +180,6 @@ func TestDecodeForeign(t *testing.T) {
 	}
 }
 
-type author struct {
-	ID     int `json:"id"`
-	Author int `json:"author"`
-}
-
-type nested struct {
-	User struct {
-		ID    int      `json:"id"`
-		Roles []string `json:"roles"`
-		Prefs struct {
-			Theme string `json:"theme"`
-			N     *int   `json:"n"`
-		} `json:"prefs"`
-	} `json:"user"`
-	OK    bool           `json:"ok"`
-	Score float64        `json:"score"`
-	Z     []int          `json:"z"`
-	A     map[string]int `json:"a"`
-}
-
-// goEquivalents are the Go values whose Set is the same call as the
-// fixture's Python set. Fixtures not listed cannot be written identically
-// from Go: whole floats (2.0, 1e16, the 3.0 in "list") are integers in
-// Go's JSON; msgpack_str and msgpack_dict were written with
-// serialization=MSGPACK, which a Go string or map does not choose; the
-// pickle is never written; datetime is covered by its string.
-func goEquivalents() map[string]any {
-	var n nested
-	n.User.ID, n.User.Roles, n.User.Prefs.Theme = 7, []string{"admin", "dev"}, "dark"
-	n.OK, n.Score, n.Z, n.A = true, 9.5, []int{}, map[string]int{}
-	return map[string]any{
-		"dict_user_tagged":     map[string]any{"id": 1, "name": "Alice"},
-		"dict_user2_tagged":    map[string]any{"id": 2, "name": "Bob"},
-		"str":                  "hello world",
-		"int":                  42,
-		"int_negative":         -17,
-		"int_u64_max":          uint64(math.MaxUint64),
-		"float":                3.14159,
-		"float_exp_small":      1.5e-07,
-		"bool_true":            true,
-		"bool_false":           false,
-		"none":                 nil,
-		"nested_dict":          n,
-		"unicode_text":         "Grüße, 世界! 🌍 — ñ",
-		"escapes_text":         "tab\tnl\ncr\rbs\x08ff\x0cq\"bsl\\ <>&/ \u2028 \x00\x1f\x7f é",
-		"empty_string":         "",
-		"large_string":         strings.Repeat("0123456789abcdef", 6400),
-		"two_tags":             author{9, 1},
-		"tag_with_space":       "x",
-		"tag_ttl_shrink_a":     "a",
-		"tag_ttl_shrink_b":     "b",
-		"msgpack_bytes":        []byte{0, 1, 0xff},
-		"key_spaces":           "sanitized",
-		"key_colons":           "colons",
-		"key_unicode":          "unicode key",
-		"key_glob_chars":       "glob",
-		"key_newlines":         "nl",
-		"key_already_prefixed": "no double prefix",
-		"key_long_hashed":      "long key gets hashed",
-		"key_empty":            "empty key",
-		"ttl_default_jitter":   "v",
-		"ttl_zero":             "v",
-		"tuple":                []int{1, 2},
-		"pyset":                []int{3},
-		"datetime":             "2024-01-02T03:04:05.678000+00:00",
-		"custom_prefix":        map[string]any{"id": 1, "name": "Alice"},
-		"cli_set_string":       "123",
-	}
-}
-
 // GoPayload is what the Cache's envelope holds for v with the JSON codec.
 func goPayload(t testing.TB, v any) (byte, []byte) {
 	t.Helper()
@@ -269,7 +199,7 @@ func goPayload(t testing.TB, v any) (byte, []byte) {
 // TestEncodeMatchesPython: for every fixture with a Go equivalent, Encode
 // of Go's payload is byte for byte what Python stored.
 func TestEncodeMatchesPython(t *testing.T) {
-	eq := goEquivalents()
+	eq := pyfixture.GoEquivalents()
 	seen := 0
 	for _, r := range loadValues(t) {
 		v, ok := eq[r.ID]
