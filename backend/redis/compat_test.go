@@ -19,6 +19,7 @@ import (
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/redis"
+	"github.com/yokedcache/yokedcache/codec"
 	"github.com/yokedcache/yokedcache/internal/pywire/pyfixture"
 	"github.com/yokedcache/yokedcache/internal/testserver"
 )
@@ -229,6 +230,7 @@ func TestPythonCompat(t *testing.T) {
 			t.Run("TagsCrossInvalidate", func(t *testing.T) { testPyTags(t, e) })
 			t.Run("PatternsKeysFlush", func(t *testing.T) { testPyPatterns(t, e) })
 			t.Run("ForeignBytes", func(t *testing.T) { testPyForeign(t, e) })
+			t.Run("DocumentedDeviations", func(t *testing.T) { testPyDeviations(t, e) })
 		})
 	}
 }
@@ -644,6 +646,56 @@ func testPyForeign(t *testing.T, e *pyEnv) {
 	e.sadd(t, "yokedcache:foreign:wrong_type_set", time.Minute, "x")
 	if _, err := yokedcache.Get[any](ctx, c, "foreign:wrong_type_set"); err == nil || errors.Is(err, yokedcache.ErrNotFound) {
 		t.Errorf("Get of a set = %v; want a WRONGTYPE error", err)
+	}
+}
+
+// testPyDeviations pins where compat=python departs from the contract
+// every backend shares (docs/python.md lists them; they are Python's
+// rules): keys are cleaned, a cached nil is a miss, re-setting a key keeps
+// it in its old tags' sets, FuzzySearch cannot filter by tag, nothing is
+// compressed.
+func testPyDeviations(t *testing.T, e *pyEnv) {
+	e.reset(t)
+	ctx := t.Context()
+	c := e.cache(t, "yokedcache", redis.CompatPython, nil)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.Set(ctx, "a b", "first"))
+	must(c.Set(ctx, "a_b", "second"))
+	if v, err := yokedcache.Get[string](ctx, c, "a b"); err != nil || v != "second" {
+		t.Errorf(`Get("a b") = %q, %v; want "second" ("a b" and "a_b" are one Python key)`, v, err)
+	}
+	must(c.Set(ctx, "nil", nil))
+	if _, err := yokedcache.Get[any](ctx, c, "nil"); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Errorf("Get of a cached nil = %v; want a miss (Python reads null as None)", err)
+	}
+	must(c.Set(ctx, "k", "v1", yokedcache.WithTags("old")))
+	must(c.Set(ctx, "k", "v2", yokedcache.WithTags("new")))
+	if n, err := c.InvalidateTags(ctx, "old"); err != nil || n != 1 {
+		t.Errorf("InvalidateTags(old) after re-setting k with tag new = %d, %v; want 1 (the old set still lists k)", n, err)
+	}
+	must(c.Set(ctx, "alice", "x", yokedcache.WithTags("vip")))
+	if res, err := c.FuzzySearch(ctx, "alice", yokedcache.WithSearchTags("vip")); err != nil || len(res) != 0 {
+		t.Errorf("FuzzySearch with a tag filter = %v, %v; want nothing (values carry no tags)", res, err)
+	}
+	o := e.opts
+	o.Compat = redis.CompatPython
+	b, err := redis.New(o)
+	must(err)
+	cz, err := yokedcache.New(yokedcache.Config{Backend: b, KeyPrefix: "yokedcache", Compression: codec.S2, CompressionThreshold: 100})
+	must(err)
+	t.Cleanup(func() { cz.Close() })
+	big := strings.Repeat("compressible ", 1000)
+	must(cz.Set(ctx, "big", big))
+	if v, err := yokedcache.Get[string](ctx, cz, "big"); err != nil || v != big {
+		t.Errorf("Get(big) = %d bytes, %v", len(v), err)
+	}
+	if b, _ := e.get(t, "yokedcache:big"); len(b) != 5+len(big)+2 {
+		t.Errorf("stored %d bytes for a %d-byte string; want it uncompressed in a JSON envelope", len(b), len(big))
 	}
 }
 
