@@ -727,3 +727,48 @@ func TestPythonCompatOptions(t *testing.T) {
 		t.Errorf("New(Compat: perl) = %v; want ErrInvalidConfig", err)
 	}
 }
+
+// TestPythonCompatMinimalACL: compat=python works for the reference
+// guide's minimal ACL user (SADD, SREM, SMEMBERS, SRANDMEMBER, EXPIRE,
+// PERSIST, TYPE and EXISTS are within +@read +@write), including the
+// pruning of tag sets and the refusal of a pickle.
+func TestPythonCompatMinimalACL(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{Users: []string{aclUser}})
+	log := &logCounter{}
+	o, err := redis.ParseURL("redis://yokedcache:password@" + srv.Addr + "/0?compat=python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Logger = slog.New(log)
+	b, err := redis.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: b, KeyPrefix: "yokedcache", TTLJitterPercent: yokedcache.NoJitter, Logger: o.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	exercise(t, c)
+	ctx := t.Context()
+	if _, err := srv.Do(ctx, "SADD", "yokedcache:tags:many", "yokedcache:gone:1", "yokedcache:gone:2"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 32 {
+		if err := c.Set(ctx, "many:"+strings.Repeat("x", i+1), i, yokedcache.WithTags("many")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.Do(ctx, "SET", "yokedcache:pk", "\x89Yc\x01\x02\x80\x05K\x01."); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := yokedcache.Get[any](ctx, c, "pk"); !errors.Is(err, yokedcache.ErrCorrupt) {
+		t.Errorf("Get of a pickle = %v; want ErrCorrupt", err)
+	}
+	if n, err := c.InvalidateTags(ctx, "many"); err != nil || n != 32 {
+		t.Errorf("InvalidateTags(many) = %d, %v; want 32", n, err)
+	}
+	if n := log.count("failed"); n != 0 {
+		t.Errorf("%d failures logged for the minimal ACL user: %q", n, log.msgs)
+	}
+}
