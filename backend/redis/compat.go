@@ -249,7 +249,7 @@ func (s *Store) compatGetMany(ctx context.Context, keys []string) ([][]byte, err
 // (two on Cluster, entries first).
 func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 	var sets, tagCmds rueidis.Commands
-	var tagKeys []string
+	var tagKeys, persistent []string
 	tagged := 0
 	for i := range items {
 		it := &items[i]
@@ -275,6 +275,9 @@ func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 				tagCmds = append(tagCmds, s.c.B().Expire().Key(tk).Seconds(secs).Build())
 			} else {
 				tagCmds = append(tagCmds, s.c.B().Persist().Key(tk).Build())
+				if !slices.Contains(persistent, tk) {
+					persistent = append(persistent, tk)
+				}
 			}
 			if !slices.Contains(tagKeys, tk) {
 				tagKeys = append(tagKeys, tk)
@@ -295,10 +298,15 @@ func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 			return err
 		}
 	}
+	if len(persistent) > 0 {
+		// Sets of entries without expiry never expire: the background
+		// sweep (sweep.go) prunes them every sweepInterval.
+		s.rememberSweepTags(persistent)
+	}
 	if tagged > 0 {
 		after := s.pyTaggedWrites.Add(uint64(tagged))
 		if after/pyPruneEvery != (after-uint64(tagged))/pyPruneEvery {
-			if err := s.prunePython(ctx, tagKeys); err != nil {
+			if _, err := s.prunePython(ctx, tagKeys, pyPruneSample); err != nil {
 				s.log.Warn("redis: compat=python: pruning tag sets failed", "err", err)
 			}
 		}
@@ -306,33 +314,33 @@ func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 	return nil
 }
 
-// prunePython samples up to pyPruneSample members of each of the tag
-// sets (at most pyPruneMaxSet sets) and removes those whose key no longer
-// exists. A member removed while a writer re-created its key is added
+// prunePython samples up to sample members of each of the tag sets (at
+// most pyPruneMaxSet sets) and removes those whose key no longer exists.
+// It returns how many members it sampled. A member removed while a writer re-created its key is added
 // back: the key is read again after the SREM, and a writer that sets the
 // key after that read adds the member itself afterwards (Python and this
 // package both write the value before the membership).
-func (s *Store) prunePython(ctx context.Context, tagKeys []string) error {
+func (s *Store) prunePython(ctx context.Context, tagKeys []string, sample int64) (int, error) {
 	if len(tagKeys) > pyPruneMaxSet {
 		tagKeys = tagKeys[:pyPruneMaxSet]
 	}
 	cmds := make(rueidis.Commands, len(tagKeys))
 	for i, tk := range tagKeys {
-		cmds[i] = s.c.B().Srandmember().Key(tk).Count(pyPruneSample).Build()
+		cmds[i] = s.c.B().Srandmember().Key(tk).Count(sample).Build()
 	}
 	type pair struct{ set, member string }
 	var pairs []pair
 	for i, r := range s.c.DoMulti(ctx, cmds...) {
 		ms, err := r.AsStrSlice()
 		if err != nil {
-			return s.wrapErr(err)
+			return 0, s.wrapErr(err)
 		}
 		for _, m := range ms {
 			pairs = append(pairs, pair{tagKeys[i], m})
 		}
 	}
 	if len(pairs) == 0 {
-		return nil
+		return 0, nil
 	}
 	exists := func(ps []pair) ([]bool, error) {
 		cmds := make(rueidis.Commands, len(ps))
@@ -351,7 +359,7 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string) error {
 	}
 	live, err := exists(pairs)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var dead []pair
 	var srems rueidis.Commands
@@ -362,14 +370,14 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string) error {
 		}
 	}
 	if len(dead) == 0 {
-		return nil
+		return len(pairs), nil
 	}
 	if err := s.doAll(ctx, srems); err != nil {
-		return err
+		return 0, err
 	}
 	again, err := exists(dead)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var back rueidis.Commands
 	for i, p := range dead {
@@ -377,7 +385,7 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string) error {
 			back = append(back, s.c.B().Sadd().Key(p.set).Member(p.member).Build())
 		}
 	}
-	return s.doAll(ctx, back)
+	return len(pairs), s.doAll(ctx, back)
 }
 
 // compatInvalidateTags deletes the members of each tag's Python set (full
