@@ -299,3 +299,53 @@ func TestEncodeRoundTrip(t *testing.T) {
 		t.Errorf("Encode of a user codec: %v", err)
 	}
 }
+
+// TestDecodeMsgpack: what Python's msgpack (raw=False) reads and Go can
+// decode is accepted; truncated, reserved, non-UTF-8 and extension
+// payloads Go has no type for are refused.
+func TestDecodeMsgpack(t *testing.T) {
+	for h, want := range map[string]string{
+		"a568656c6c6f":               "string",  // 'hello'
+		"c40300 01ff":                "bytes",   // b'\x00\x01\xff'
+		"d90568656c6c6f":             "string",  // str 8
+		"92 01 a1 78":                "msgpack", // [1, 'x']
+		"81 a1 6b c3":                "msgpack", // {'k': True}
+		"d6 ff 00 00 00 01":          "msgpack", // timestamp (ext -1, 4 bytes)
+		"c0":                         "null",    // None
+		"c1":                         "refuse",  // reserved
+		"a3 61 62":                   "refuse",  // truncated str
+		"a1 ff":                      "refuse",  // str not UTF-8
+		"dd ff ff ff ff":             "refuse",  // array of 2^32-1 elements, no data
+		"81 01 02":                   "refuse",  // int map key
+		"d4 05 00":                   "refuse",  // ext type 5
+		"92 01":                      "refuse",  // truncated array
+		"cb 3f f8 00 00 00 00 00 00": "msgpack", // 1.5
+		"cf 00 00 01 00 00 00 00 00": "msgpack", // 2**40
+		"01 02":                      "refuse",  // trailing
+	} {
+		b, err := hex.DecodeString("89596301" + "03" + strings.ReplaceAll(h, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := pywire.Decode(b)
+		got := "refuse"
+		switch {
+		case errors.Is(err, pywire.ErrNull):
+			got = "null"
+		case err != nil:
+		case v.Codec == codec.IDString:
+			got = "string"
+		case v.Codec == codec.IDRaw:
+			got = "bytes"
+		case v.Codec == codec.IDMsgpack:
+			got = "msgpack"
+			var x any
+			if err := msgpack.Unmarshal(v.Payload, &x); err != nil {
+				t.Errorf("%s: accepted but Go cannot decode it: %v", h, err)
+			}
+		}
+		if got != want {
+			t.Errorf("Decode(msgpack %s) = %s (%v), want %s", h, got, err, want)
+		}
+	}
+}
