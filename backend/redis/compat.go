@@ -77,13 +77,15 @@ const (
 	pyTagInfix = ":\xfftag:"
 )
 
+var pyCleaner = strings.NewReplacer(" ", "_", "\n", "", "\r", "")
+
 // pyClean applies the Python original's key cleaning to a full key.
 func pyClean(k string) string {
 	if !strings.ContainsAny(k, " \n\r") && (len(k) <= pyMaxKey || utf8.RuneCountInString(k) <= pyMaxKey) {
 		return k
 	}
 	if strings.ContainsAny(k, " \n\r") {
-		k = strings.NewReplacer(" ", "_", "\n", "", "\r", "").Replace(k)
+		k = pyCleaner.Replace(k)
 	}
 	if utf8.RuneCountInString(k) > pyMaxKey {
 		i, n := 0, 0
@@ -150,8 +152,10 @@ func (e *pickleError) Unwrap() []error {
 	return []error{backend.ErrCorrupt, backend.ErrNotFound, pywire.ErrPickle}
 }
 
-// refusePickle counts a refused pickle and logs the first one.
+// refusePickle counts a refused pickle and logs the first one. key may
+// live in the Cache's pooled buffer: it is copied before it is kept.
 func (s *Store) refusePickle(key string) error {
+	key = strings.Clone(key)
 	s.pickles.Add(1)
 	if s.pickleLogged.CompareAndSwap(false, true) {
 		s.log.Warn("redis: compat=python: refusing a pickled value, written by a Python YokedCache process configured for pickle serialization (SerializationMethod.PICKLE); reads of pickled values are misses, counted in Stats Extra[\"python_pickle_refused\"]; this is logged once",
