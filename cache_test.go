@@ -427,3 +427,84 @@ func TestInvalidCodecOpensNothing(t *testing.T) {
 		t.Fatalf("New opened %d backends before rejecting the codec", n)
 	}
 }
+
+type keptUser struct {
+	ID    int      `json:"id"`
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+}
+
+// With KeepDecoded, typed reads on the memory backend decode a value once
+// and share it until the next write; without it every read decodes its
+// own copy.
+func TestKeepDecoded(t *testing.T) {
+	ctx := context.Background()
+	for _, keep := range []bool{false, true} {
+		c, err := yokedcache.New(yokedcache.Config{KeepDecoded: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Set(ctx, "u", keptUser{1, "Ann", []string{"admin"}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := yokedcache.Get[keptUser](ctx, c, "u")
+		if err != nil || a.Name != "Ann" {
+			t.Fatalf("Get = %+v, %v", a, err)
+		}
+		b, _ := yokedcache.Get[keptUser](ctx, c, "u")
+		shared := &a.Roles[0] == &b.Roles[0]
+		if shared != keep {
+			t.Fatalf("KeepDecoded=%v: second read shares the first's slice: %v", keep, shared)
+		}
+		// A struct field is a copy either way.
+		b.Name = "changed"
+		if c2, _ := yokedcache.Get[keptUser](ctx, c, "u"); c2.Name != "Ann" {
+			t.Fatalf("KeepDecoded=%v: a caller's change to a field reached the cache: %+v", keep, c2)
+		}
+		// A write replaces the kept value.
+		if err := c.Set(ctx, "u", keptUser{2, "Bob", nil}); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := yokedcache.Get[keptUser](ctx, c, "u"); err != nil || d.Name != "Bob" {
+			t.Fatalf("KeepDecoded=%v: after Set, Get = %+v, %v", keep, d, err)
+		}
+		// Another type reads the same bytes by decoding them.
+		if m, err := yokedcache.Get[map[string]any](ctx, c, "u"); err != nil || m["name"] != "Bob" {
+			t.Fatalf("KeepDecoded=%v: Get as a map = %v, %v", keep, m, err)
+		}
+		if v, err := yokedcache.Get[keptUser](ctx, c, "u"); err != nil || v.ID != 2 {
+			t.Fatalf("KeepDecoded=%v: Get after another type = %+v, %v", keep, v, err)
+		}
+		// Misses stay misses.
+		if _, err := yokedcache.Get[keptUser](ctx, c, "none"); !errors.Is(err, yokedcache.ErrNotFound) {
+			t.Fatalf("KeepDecoded=%v: miss = %v", keep, err)
+		}
+		st, _ := c.Stats(ctx)
+		if st.Hits != 6 || st.Misses != 1 {
+			t.Fatalf("KeepDecoded=%v: hits %d misses %d; want 6 and 1", keep, st.Hits, st.Misses)
+		}
+	}
+}
+
+// GetView of the memory backend allocates nothing.
+func TestGetViewAllocs(t *testing.T) {
+	ctx := context.Background()
+	c, err := yokedcache.New(yokedcache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(ctx, "k", []byte("value")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.GetView(ctx, "k"); err != nil || string(v) != "value" {
+		t.Fatalf("GetView = %q, %v", v, err)
+	}
+	if n := testing.AllocsPerRun(200, func() { _, _ = c.GetView(ctx, "k") }); n != 0 {
+		t.Fatalf("GetView allocates %v times per call; want 0", n)
+	}
+	if n := testing.AllocsPerRun(200, func() { _, _ = c.GetBytes(ctx, "k") }); n > 1 {
+		t.Fatalf("GetBytes allocates %v times per call; want at most 1 (the copy)", n)
+	}
+}

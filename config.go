@@ -26,12 +26,12 @@ const (
 	MaxTagLength = 256
 )
 
-// NoJitter, as Config.TTLJitterPercent, disables TTL jitter: entries expire
-// exactly after their TTL.
+// NoJitter is the Config.TTLJitterPercent that disables TTL jitter:
+// entries expire exactly after their TTL.
 const NoJitter = -1
 
-// NoExpiry, passed to WithTTL or Expire, stores an entry that never expires.
-// TTL reports it for such entries.
+// NoExpiry is the TTL of an entry that never expires: pass it to WithTTL
+// or Expire; TTL reports it for such entries.
 const NoExpiry = backend.NoExpiry
 
 // MaxTTL is the longest TTL accepted (365 days), by WithTTL, Expire,

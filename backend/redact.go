@@ -29,12 +29,13 @@ var publicParams = map[string]bool{
 	"socket_keepalive": true, "retry_on_timeout": true, "stats_scan_limit": true,
 	"sentinel_username": true, "ssl_ca_certs": true, "ca_file": true, "ssl_certfile": true,
 	"ssl_keyfile": true, "ssl_cert_reqs": true, "ssl_check_hostname": true, "ssl_server_name": true,
+	"compat": true,
 	// memcached (backend/memcached/url.go)
 	"ketama": true, "weights": true, "timeout": true, "max_idle_conns": true,
 	"max_item_size": true, "namespace_depth": true, "write_namespace_ttl": true,
 	"read_namespace_ttl": true,
 	// memory (backend/memory/url.go)
-	"max_size": true, "max_bytes": true, "cleanup_interval": true, "shards": true,
+	"max_size": true, "max_bytes": true, "cleanup_interval": true, "shards": true, "policy": true,
 	// sqlite (backend/sqlite/url.go)
 	"busy_timeout": true, "max_entries": true, "max_open_conns": true, "synchronous": true,
 	// disk (backend/disk/url.go)

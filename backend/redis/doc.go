@@ -38,6 +38,7 @@
 //	ssl_cert_reqs           required (default) | none: "none" skips verification, only when given explicitly
 //	ssl_check_hostname      true (default) | false: verify the chain but not the host name
 //	ssl_server_name         name to verify instead of the URL's host
+//	compat                  python: share the cache with the Python original (Options.Compat; see "Python compatibility")
 //
 // Errors match backend.ErrInvalidConfig, name the problem and never
 // contain a password; Options.String redacts passwords too.
@@ -104,6 +105,24 @@
 // within about twice their live members under writes and lose their stale
 // members within minutes without. Tags need Redis 7.0+
 // (PEXPIRETIME, PEXPIREAT NX/GT).
+//
+// # Python compatibility
+//
+// With Options.Compat = CompatPython (URL parameter compat=python) the
+// Store shares its keys with the Python original, YokedCache 1.0.2: it
+// translates at its boundary, so the Cache above is unchanged. Set stores
+// the value in Python's envelope (0x89 'Y' 'c' 0x01, method byte, JSON in
+// orjson's canonical form; []byte as msgpack bin) and records tags in a
+// Redis set per tag, "<prefix>:tags:<tag>", with Python's TTL rule (the
+// latest tagged write's TTL + 60 s). Get and GetMany turn Python's JSON and
+// msgpack values (and bare JSON) into the Cache's envelope; a stored null
+// is a miss; a pickle is never interpreted: it is a miss matching
+// ErrCorrupt, counted in Stats Extra["python_pickle_refused"] and logged
+// once. Keys are cleaned as Python cleans them. InvalidateTags deletes the
+// members of the tags' Python sets (and entries in this package's own
+// layout); Scan and DeletePattern skip Python's tag sets; Flush removes
+// them with everything else under the prefix. docs/python.md has the
+// details, the guarantees of each mode and how to migrate a fleet.
 //
 // # Minimal ACL
 //

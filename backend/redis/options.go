@@ -121,6 +121,10 @@ type Options struct {
 	Client rueidis.Client
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
+	// Compat selects the stored layout: CompatNone (default) or
+	// CompatPython, shared with the Python original on the same Redis
+	// (URL parameter compat=python; see docs/python.md).
+	Compat Compat
 }
 
 // String describes the options without the passwords.
@@ -151,6 +155,10 @@ func (o Options) String() string {
 	}
 	fmt.Fprintf(&b, ", MaxConnections: %d, ConnectTimeout: %v, SocketTimeout: %v, KeepAlive: %t, HealthCheckInterval: %v, Retry: %t}",
 		o.MaxConnections, o.ConnectTimeout, o.SocketTimeout, !o.DisableKeepAlive, o.HealthCheckInterval, !o.DisableRetry)
+	if o.Compat != CompatNone {
+		s := b.String()
+		return s[:len(s)-1] + fmt.Sprintf(", Compat: %q}", o.Compat)
+	}
 	return b.String()
 }
 
@@ -271,6 +279,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	c, err := parseCompat(string(o.Compat))
+	if err != nil {
+		return bad("%v", err)
+	}
+	o.Compat = c
 	if o.TLS != nil {
 		o.TLS = o.TLS.Clone()
 	}

@@ -68,6 +68,8 @@ type Store struct {
 	sweep            sweeper
 
 	conn connStats
+
+	compatState // Options.Compat (compat.go)
 }
 
 // connStats counts connections made through our dialer.
@@ -116,6 +118,7 @@ func New(opts Options) (*Store, error) {
 		s.c, s.owned = c, true
 	}
 	s.cluster = s.c.Mode() == rueidis.ClientModeCluster
+	s.compat = o.Compat == CompatPython
 	return s, nil
 }
 
@@ -223,6 +226,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if s.compat {
+		return s.compatGet(ctx, key)
+	}
 	b, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).AsBytes()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
@@ -238,6 +244,7 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
 	}
+	key = s.pyKey(key)
 	n, err := s.c.Do(ctx, s.c.B().Exists().Key(key).Build()).AsInt64()
 	if err != nil {
 		return false, s.wrapErr(err)
@@ -250,6 +257,9 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
+	}
+	if s.compat {
+		return s.compatGetMany(ctx, keys)
 	}
 	out := make([][]byte, len(keys))
 	if len(keys) == 0 {
@@ -352,6 +362,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	if err := s.check(); err != nil {
 		return err
 	}
+	if s.compat {
+		return s.compatSetMany(ctx, []backend.Item{{Key: key, Value: value, SetOptions: opts}})
+	}
 	if len(opts.Tags) == 0 && !needsHead(value) {
 		v := rueidis.BinaryString(value)
 		var cmd rueidis.Completed
@@ -374,6 +387,9 @@ func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
 	}
 	if len(items) == 0 {
 		return nil
+	}
+	if s.compat {
+		return s.compatSetMany(ctx, items)
 	}
 	return s.setMany(ctx, items)
 }
@@ -541,6 +557,7 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
+	keys = s.pyKeys(keys)
 	cmds := make(rueidis.Commands, 0, 3*len(keys))
 	for _, k := range keys {
 		cmds = append(cmds,
@@ -586,6 +603,7 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
+	key = s.pyKey(key)
 	ms, err := s.c.Do(ctx, s.c.B().Pttl().Key(key).Build()).AsInt64()
 	if err != nil {
 		return 0, s.wrapErr(err)
@@ -609,6 +627,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 	if err := s.check(); err != nil {
 		return false, err
 	}
+	key = s.pyKey(key)
 	if err := s.syncClock(ctx, key); err != nil {
 		return false, err
 	}

@@ -116,6 +116,10 @@ func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, erro
 				yield("", err)
 				return
 			}
+			if batch, err = s.skipPythonTagSets(ctx, batch); err != nil {
+				yield("", err)
+				return
+			}
 			for _, k := range batch {
 				if backend.IsInternalKey(k) {
 					continue
@@ -143,6 +147,9 @@ func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error
 	var total int64
 	for batch, err := range s.scanRaw(ctx, match) {
 		if err != nil {
+			return total, err
+		}
+		if batch, err = s.skipPythonTagSets(ctx, batch); err != nil {
 			return total, err
 		}
 		var victims []string

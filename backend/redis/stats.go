@@ -82,6 +82,10 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 		dbsize += v
 	}
 	st.Extra["dbsize"] = dbsize
+	if s.compat {
+		st.Extra["compat"] = string(CompatPython)
+		st.Extra["python_pickle_refused"] = s.pickles.Load()
+	}
 	if prefix == "" || s.opts.StatsScanLimit < 0 || dbsize > int64(s.opts.StatsScanLimit) {
 		st.Keys, st.Scope = dbsize, "database"
 		st.Extra["keys_method"] = "DBSIZE (database larger than the scan limit)"

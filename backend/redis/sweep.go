@@ -49,6 +49,9 @@ type sweeper struct {
 // sweepSample/sweepEvery = 2 per entry, so stale members go at least as
 // fast as they come once half a set is stale.
 func (s *Store) sweepPersistent(ctx context.Context, tags []string, sample int64) (int, error) {
+	if s.compat {
+		return s.prunePython(ctx, tags, sample) // tags are Python set keys
+	}
 	cmds := make(rueidis.Commands, len(tags))
 	for i, t := range tags {
 		cmds[i] = s.c.B().Srandmember().Key(persistentTagKey(t)).Count(sample).Build()

@@ -248,6 +248,9 @@ func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) er
 // meanwhile). Nothing is removed from an index before the entries are
 // gone, so a concurrent or failed invalidation leaves every live tagged
 // entry findable.
+//
+// In compat mode (Options.Compat) it deletes the members of the tags'
+// Python sets first (compatInvalidateTags).
 func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -255,6 +258,14 @@ func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error
 	if len(tags) == 0 {
 		return 0, nil
 	}
+	if s.compat {
+		return s.compatInvalidateTags(ctx, tags)
+	}
+	return s.invalidateTagsNative(ctx, tags)
+}
+
+// invalidateTagsNative is InvalidateTags on the sorted-set layout.
+func (s *Store) invalidateTagsNative(ctx context.Context, tags []string) (int64, error) {
 	if err := s.syncClock(ctx, tags[0]); err != nil {
 		return 0, err
 	}

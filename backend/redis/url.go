@@ -277,6 +277,13 @@ func parseURL(u *url.URL, base Options) (Options, error) {
 		}
 		o.SentinelPassword = s
 	}
+	if s, ok := q.String("compat"); ok {
+		c, err := parseCompat(s)
+		if err != nil {
+			q.Fail(invalid("%v", err))
+		}
+		o.Compat = c
+	}
 	if err := parseTLSParams(q, &o, tlsOn, u.Hostname()); err != nil {
 		q.Fail(err)
 	}

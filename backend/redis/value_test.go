@@ -39,6 +39,6 @@ func FuzzStoredValue(f *testing.F) {
 		}
 		// Arbitrary bytes never panic.
 		valueOf(value)
-		headTags(string(value))
+		_, _ = headTags(string(value))
 	})
 }
