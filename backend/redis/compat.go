@@ -229,7 +229,7 @@ func toPython(value []byte) ([]byte, error) {
 // compatGet is Get in compat mode.
 func (s *Store) compatGet(ctx context.Context, key string) ([]byte, error) {
 	key = s.pyKey(key)
-	b, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).AsBytes()
+	b, err := s.cl().Do(ctx, s.cl().B().Get().Key(key).Build()).AsBytes()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
 			return nil, backend.ErrNotFound
@@ -280,21 +280,21 @@ func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 		}
 		bv := rueidis.BinaryString(v)
 		if it.TTL > 0 {
-			sets = append(sets, s.c.B().Set().Key(key).Value(bv).PxMilliseconds(ttlMillis(it.TTL)).Build())
+			sets = append(sets, s.cl().B().Set().Key(key).Value(bv).PxMilliseconds(ttlMillis(it.TTL)).Build())
 		} else {
-			sets = append(sets, s.c.B().Set().Key(key).Value(bv).Build())
+			sets = append(sets, s.cl().B().Set().Key(key).Value(bv).Build())
 		}
 		if len(it.Tags) > 0 {
 			tagged++
 		}
 		for _, t := range backend.UniqueTags(it.Tags) {
 			tk := pyTagKey(t)
-			tagCmds = append(tagCmds, s.c.B().Sadd().Key(tk).Member(key).Build())
+			tagCmds = append(tagCmds, s.cl().B().Sadd().Key(tk).Member(key).Build())
 			if it.TTL > 0 {
 				secs := int64((it.TTL + pyTagTTLExtra + time.Second - 1) / time.Second)
-				tagCmds = append(tagCmds, s.c.B().Expire().Key(tk).Seconds(secs).Build())
+				tagCmds = append(tagCmds, s.cl().B().Expire().Key(tk).Seconds(secs).Build())
 			} else {
-				tagCmds = append(tagCmds, s.c.B().Persist().Key(tk).Build())
+				tagCmds = append(tagCmds, s.cl().B().Persist().Key(tk).Build())
 				if !slices.Contains(persistent, tk) {
 					persistent = append(persistent, tk)
 				}
@@ -346,11 +346,11 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string, sample int64)
 	}
 	cmds := make(rueidis.Commands, len(tagKeys))
 	for i, tk := range tagKeys {
-		cmds[i] = s.c.B().Srandmember().Key(tk).Count(sample).Build()
+		cmds[i] = s.cl().B().Srandmember().Key(tk).Count(sample).Build()
 	}
 	type pair struct{ set, member string }
 	var pairs []pair
-	for i, r := range s.c.DoMulti(ctx, cmds...) {
+	for i, r := range s.cl().DoMulti(ctx, cmds...) {
 		ms, err := r.AsStrSlice()
 		if err != nil {
 			return 0, s.wrapErr(err)
@@ -365,10 +365,10 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string, sample int64)
 	exists := func(ps []pair) ([]bool, error) {
 		cmds := make(rueidis.Commands, len(ps))
 		for i, p := range ps {
-			cmds[i] = s.c.B().Exists().Key(p.member).Build()
+			cmds[i] = s.cl().B().Exists().Key(p.member).Build()
 		}
 		out := make([]bool, len(ps))
-		for i, r := range s.c.DoMulti(ctx, cmds...) {
+		for i, r := range s.cl().DoMulti(ctx, cmds...) {
 			n, err := r.AsInt64()
 			if err != nil {
 				return nil, s.wrapErr(err)
@@ -386,7 +386,7 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string, sample int64)
 	for i, p := range pairs {
 		if !live[i] {
 			dead = append(dead, p)
-			srems = append(srems, s.c.B().Srem().Key(p.set).Member(p.member).Build())
+			srems = append(srems, s.cl().B().Srem().Key(p.set).Member(p.member).Build())
 		}
 	}
 	if len(dead) == 0 {
@@ -402,7 +402,7 @@ func (s *Store) prunePython(ctx context.Context, tagKeys []string, sample int64)
 	var back rueidis.Commands
 	for i, p := range dead {
 		if again[i] {
-			back = append(back, s.c.B().Sadd().Key(p.set).Member(p.member).Build())
+			back = append(back, s.cl().B().Sadd().Key(p.set).Member(p.member).Build())
 		}
 	}
 	return len(pairs), s.doAll(ctx, back)
@@ -420,12 +420,12 @@ func (s *Store) compatInvalidateTags(ctx context.Context, tags []string) (int64,
 	setKeys := make([]string, len(tags))
 	for i, t := range tags {
 		setKeys[i] = pyTagKey(t)
-		cmds[i] = s.c.B().Smembers().Key(setKeys[i]).Build()
+		cmds[i] = s.cl().B().Smembers().Key(setKeys[i]).Build()
 	}
 	var members []string
 	seen := make(map[string]struct{})
 	memberOf := make([][]string, len(tags))
-	for i, r := range s.c.DoMulti(ctx, cmds...) {
+	for i, r := range s.cl().DoMulti(ctx, cmds...) {
 		ms, err := r.AsStrSlice()
 		if err != nil {
 			return 0, s.wrapErr(err)
@@ -445,7 +445,7 @@ func (s *Store) compatInvalidateTags(ctx context.Context, tags []string) (int64,
 	var srems rueidis.Commands
 	for i, ms := range memberOf {
 		for lo := 0; lo < len(ms); lo += unlinkBatch {
-			srems = append(srems, s.c.B().Srem().Key(setKeys[i]).Member(ms[lo:min(lo+unlinkBatch, len(ms))]...).Build())
+			srems = append(srems, s.cl().B().Srem().Key(setKeys[i]).Member(ms[lo:min(lo+unlinkBatch, len(ms))]...).Build())
 		}
 	}
 	if err := s.doAll(ctx, srems); err != nil {
@@ -472,14 +472,14 @@ func (s *Store) skipPythonTagSets(ctx context.Context, batch []string) ([]string
 	for i, k := range batch {
 		if strings.Contains(k, ":tags:") && !backend.IsInternalKey(k) {
 			idx = append(idx, i)
-			cmds = append(cmds, s.c.B().Type().Key(k).Build())
+			cmds = append(cmds, s.cl().B().Type().Key(k).Build())
 		}
 	}
 	if len(cmds) == 0 {
 		return batch, nil
 	}
 	drop := make(map[int]bool, len(idx))
-	for j, r := range s.c.DoMulti(ctx, cmds...) {
+	for j, r := range s.cl().DoMulti(ctx, cmds...) {
 		typ, err := r.ToString()
 		if err != nil {
 			return nil, s.wrapErr(err)

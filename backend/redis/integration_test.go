@@ -250,8 +250,12 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, err := redis.New(o); err == nil {
-			b.Close()
+		b, err := redis.New(o)
+		if err == nil { // New does not dial: the first command fails
+			defer b.Close()
+			err = b.Ping(t.Context())
+		}
+		if err == nil {
 			t.Fatal("connected although the certificate is not for the server name")
 		}
 	})
@@ -564,7 +568,11 @@ func TestOpenURLRegistered(t *testing.T) {
 		t.Fatalf("bad URL = %v", err)
 	}
 	// Wrong password: the error does not contain it either.
-	_, err = backend.Open(t.Context(), "redis://:wrongpass1@"+srv.Addr+"/0")
+	wb, err := backend.Open(t.Context(), "redis://:wrongpass1@"+srv.Addr+"/0")
+	if err == nil { // New does not dial: the first command fails
+		defer wb.Close()
+		err = wb.(backend.Pinger).Ping(t.Context())
+	}
 	if err == nil || strings.Contains(err.Error(), "wrongpass1") {
 		t.Fatalf("wrong password = %v", err)
 	}

@@ -44,7 +44,11 @@ var (
 // Store is the Redis backend. Create it with New; it is safe for
 // concurrent use.
 type Store struct {
-	c       rueidis.Client
+	// cp is the client, nil until the first successful dial (connect.go):
+	// New never dials, so a Store can be made while the server is down.
+	cp      atomic.Pointer[clientRef]
+	co      rueidis.ClientOption // how to dial, when the Store owns the client
+	dial    dialState
 	owned   bool
 	opts    Options
 	cluster bool
@@ -87,7 +91,8 @@ func New(opts Options) (*Store, error) {
 	}
 	s := &Store{opts: o, log: o.Logger, base: time.Now(), probeID: strconv.FormatUint(rand.Uint64(), 36)}
 	if o.Client != nil {
-		s.c = o.Client
+		s.cp.Store(&clientRef{o.Client})
+		s.cluster = o.Client.Mode() == rueidis.ClientModeCluster
 	} else {
 		co := o.clientOption()
 		inner := co.DialCtxFn
@@ -111,13 +116,8 @@ func New(opts Options) (*Store, error) {
 			s.conn.dials.Add(1)
 			return &countedConn{Conn: c, closes: &s.conn.closes}, nil
 		}
-		c, err := newClientLazy(co)
-		if err != nil {
-			return nil, fmt.Errorf("redis: connect to %s: %w", o.target(), err)
-		}
-		s.c, s.owned = c, true
+		s.co, s.owned = co, true
 	}
-	s.cluster = s.c.Mode() == rueidis.ClientModeCluster
 	s.compat = o.Compat == CompatPython
 	return s, nil
 }
@@ -155,12 +155,6 @@ func dialTLS(ctx context.Context, d *net.Dialer, addr string, cfg *tls.Config) (
 	return c, nil
 }
 
-// newClientLazy creates the rueidis client. rueidis dials one node
-// during construction, so New fails when no server answers.
-func newClientLazy(co rueidis.ClientOption) (rueidis.Client, error) {
-	return rueidis.NewClient(co)
-}
-
 type countedConn struct {
 	net.Conn
 	once   sync.Once
@@ -177,9 +171,16 @@ func (s *Store) Name() string { return "redis" }
 
 // As fills *rueidis.Client with the native client (package
 // backend/goredis adds go-redis clients).
+//
+// New does not dial: As connects first (within ConnectTimeout) and
+// reports false when the server cannot be reached.
 func (s *Store) As(target any) bool {
 	if t, ok := target.(*rueidis.Client); ok {
-		*t = s.c
+		if s.check(context.Background()) != nil {
+			return false
+		}
+		ref := s.cp.Load()
+		*t = ref.c
 		return true
 	}
 	return false
@@ -191,20 +192,26 @@ func (s *Store) Close() error {
 		return fmt.Errorf("redis: %w", backend.ErrClosed)
 	}
 	s.stopSweep()
-	if s.owned {
-		s.c.Close()
+	s.stopDial()
+	if ref := s.cp.Load(); ref != nil && s.owned {
+		ref.c.Close()
 	}
 	return nil
 }
 
 var errClosed = fmt.Errorf("redis: %w", backend.ErrClosed)
 
-// check returns ErrClosed after Close.
-func (s *Store) check() error {
+// check returns ErrClosed after Close, and connects the Store on its
+// first use (or after a failed dial): it returns the dial's error when
+// the server cannot be reached.
+func (s *Store) check(ctx context.Context) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	return nil
+	if s.cp.Load() != nil {
+		return nil
+	}
+	return s.connect(ctx)
 }
 
 // wrapErr maps client errors onto the contract.
@@ -223,13 +230,13 @@ func (s *Store) wrapErr(err error) error {
 
 // Get returns the value of key or an error matching ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if s.compat {
 		return s.compatGet(ctx, key)
 	}
-	b, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).AsBytes()
+	b, err := s.cl().Do(ctx, s.cl().B().Get().Key(key).Build()).AsBytes()
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
 			return nil, backend.ErrNotFound
@@ -241,11 +248,11 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Exists reports whether key is present.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return false, err
 	}
 	key = s.pyKey(key)
-	n, err := s.c.Do(ctx, s.c.B().Exists().Key(key).Build()).AsInt64()
+	n, err := s.cl().Do(ctx, s.cl().B().Exists().Key(key).Build()).AsInt64()
 	if err != nil {
 		return false, s.wrapErr(err)
 	}
@@ -255,7 +262,7 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 // GetMany reads keys with MGET (standalone, Sentinel) or with one MGET per
 // hash slot, pipelined to every node (Cluster): one round trip.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if s.compat {
@@ -293,17 +300,17 @@ func (s *Store) mget(ctx context.Context, keys []string, batch int, each func(i 
 			for j, i := range g {
 				ks[j] = keys[i]
 			}
-			cmds = append(cmds, s.c.B().Mget().Key(ks...).Build())
+			cmds = append(cmds, s.cl().B().Mget().Key(ks...).Build())
 		}
 	} else {
 		if batch <= 0 {
 			batch = len(keys)
 		}
 		for lo := 0; lo < len(keys); lo += batch {
-			cmds = append(cmds, s.c.B().Mget().Key(keys[lo:min(lo+batch, len(keys))]...).Build())
+			cmds = append(cmds, s.cl().B().Mget().Key(keys[lo:min(lo+batch, len(keys))]...).Build())
 		}
 	}
-	for gi, r := range s.c.DoMulti(ctx, cmds...) {
+	for gi, r := range s.cl().DoMulti(ctx, cmds...) {
 		arr, err := r.ToArray()
 		if err != nil {
 			return s.wrapErr(err)
@@ -359,7 +366,7 @@ func (s *Store) SetCopies() bool { return true }
 // Set stores value under key. Without tags it is one SET (PX for a TTL);
 // with tags see the package doc ("Tags").
 func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.SetOptions) error {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if s.compat {
@@ -369,11 +376,11 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		v := rueidis.BinaryString(value)
 		var cmd rueidis.Completed
 		if opts.TTL > 0 {
-			cmd = s.c.B().Set().Key(key).Value(v).PxMilliseconds(ttlMillis(opts.TTL)).Build()
+			cmd = s.cl().B().Set().Key(key).Value(v).PxMilliseconds(ttlMillis(opts.TTL)).Build()
 		} else {
-			cmd = s.c.B().Set().Key(key).Value(v).Build()
+			cmd = s.cl().B().Set().Key(key).Value(v).Build()
 		}
-		return s.wrapErr(s.c.Do(ctx, cmd).Error())
+		return s.wrapErr(s.cl().Do(ctx, cmd).Error())
 	}
 	return s.setMany(ctx, []backend.Item{{Key: key, Value: value, SetOptions: opts}})
 }
@@ -382,7 +389,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 // ordered ones: sorted-set index, entries, persistent sets; see the
 // package doc).
 func (s *Store) SetMany(ctx context.Context, items []backend.Item) error {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if len(items) == 0 {
@@ -429,17 +436,17 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 		v := rueidis.BinaryString(value)
 		if len(it.Tags) == 0 {
 			if it.TTL > 0 {
-				first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxMilliseconds(ttlMillis(it.TTL)).Build())
+				first = append(first, s.cl().B().Set().Key(it.Key).Value(v).PxMilliseconds(ttlMillis(it.TTL)).Build())
 			} else {
-				first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
+				first = append(first, s.cl().B().Set().Key(it.Key).Value(v).Build())
 			}
 			continue
 		}
 		if it.TTL <= 0 {
 			pn++
-			first = append(first, s.c.B().Set().Key(it.Key).Value(v).Build())
+			first = append(first, s.cl().B().Set().Key(it.Key).Value(v).Build())
 			for _, t := range it.Tags {
-				sadds = append(sadds, s.c.B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
+				sadds = append(sadds, s.cl().B().Sadd().Key(persistentTagKey(t)).Member(it.Key).Build())
 				if _, ok := pseen[t]; !ok {
 					if pseen == nil {
 						pseen = make(map[string]struct{})
@@ -451,7 +458,7 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			continue
 		}
 		at := s.expiryAt(it.TTL)
-		first = append(first, s.c.B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build())
+		first = append(first, s.cl().B().Set().Key(it.Key).Value(v).PxatMillisecondsTimestamp(at).Build())
 		for _, t := range it.Tags {
 			ik := indexKey(t, len(value))
 			ix := idx[ik]
@@ -476,17 +483,17 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 			// an earlier expiry never lowers the one a concurrent write
 			// recorded (a member must not be trimmed while its entry
 			// lives; one kept too long is only checked and skipped).
-			z := s.c.B().Zadd().Key(ik).Gt().ScoreMember()
+			z := s.cl().B().Zadd().Key(ik).Gt().ScoreMember()
 			for i, k := range ix.keys {
 				z = z.ScoreMember(float64(ix.scores[i]), k)
 			}
 			// GT first: an index about to expire is extended before it
 			// gains the member; NX after: a new index gets its expiry.
 			zidx = append(zidx,
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Gt().Build(),
+				s.cl().B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Gt().Build(),
 				z.Build(),
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Nx().Build(),
-				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(trim).Build())
+				s.cl().B().Pexpireat().Key(ik).MillisecondsTimestamp(ix.max).Nx().Build(),
+				s.cl().B().Zremrangebyscore().Key(ik).Min("-inf").Max(trim).Build())
 		}
 	}
 	// Sorted-set memberships go first: if the entries' writes then fail,
@@ -523,7 +530,7 @@ func (s *Store) doAll(ctx context.Context, cmds rueidis.Commands) error {
 	if len(cmds) == 0 {
 		return nil
 	}
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
+	for _, r := range s.cl().DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
 			return s.wrapErr(err)
 		}
@@ -551,7 +558,7 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 // trip (forget); entries with a TTL leave their sorted sets when
 // their expiry passes.
 func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
 	if len(keys) == 0 {
@@ -561,11 +568,11 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	cmds := make(rueidis.Commands, 0, 3*len(keys))
 	for _, k := range keys {
 		cmds = append(cmds,
-			s.c.B().Getrange().Key(k).Start(0).End(headRead-1).Build(),
-			s.c.B().Pttl().Key(k).Build(),
-			s.c.B().Unlink().Key(k).Build())
+			s.cl().B().Getrange().Key(k).Start(0).End(headRead-1).Build(),
+			s.cl().B().Pttl().Key(k).Build(),
+			s.cl().B().Unlink().Key(k).Build())
 	}
-	res := s.c.DoMulti(ctx, cmds...)
+	res := s.cl().DoMulti(ctx, cmds...)
 	var (
 		n        int64
 		firstErr error
@@ -600,11 +607,11 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 
 // TTL returns the remaining time to live (PTTL).
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
 	key = s.pyKey(key)
-	ms, err := s.c.Do(ctx, s.c.B().Pttl().Key(key).Build()).AsInt64()
+	ms, err := s.cl().Do(ctx, s.cl().B().Pttl().Key(key).Build()).AsInt64()
 	if err != nil {
 		return 0, s.wrapErr(err)
 	}
@@ -624,7 +631,7 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 // indexes of the tags its value carries (recordCurrent): whatever wrote
 // the value last, the indexes match the expiry it has now.
 func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return false, err
 	}
 	key = s.pyKey(key)
@@ -633,7 +640,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 	}
 	var existed bool
 	if ttl == backend.NoExpiry {
-		res := s.c.DoMulti(ctx, s.c.B().Exists().Key(key).Build(), s.c.B().Persist().Key(key).Build())
+		res := s.cl().DoMulti(ctx, s.cl().B().Exists().Key(key).Build(), s.cl().B().Persist().Key(key).Build())
 		n, err := res[0].AsInt64()
 		if err == nil {
 			err = res[1].Error()
@@ -643,7 +650,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 		}
 		existed = n > 0
 	} else {
-		n, err := s.c.Do(ctx, s.c.B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()).AsInt64()
+		n, err := s.cl().Do(ctx, s.cl().B().Pexpire().Key(key).Milliseconds(ttlMillis(ttl)).Build()).AsInt64()
 		if err != nil {
 			return false, s.wrapErr(err)
 		}

@@ -42,9 +42,9 @@ func matchFor(pattern string) (*glob.Pattern, string, error) {
 // master (a node's role comes from HELLO, which every user may run).
 func (s *Store) nodes(ctx context.Context) ([]rueidis.Client, error) {
 	if !s.cluster {
-		return []rueidis.Client{s.c}, nil
+		return []rueidis.Client{s.cl()}, nil
 	}
-	all := s.c.Nodes()
+	all := s.cl().Nodes()
 	addrs := make([]string, 0, len(all))
 	for a := range all {
 		addrs = append(addrs, a)
@@ -102,7 +102,7 @@ func (s *Store) scanRaw(ctx context.Context, match string) iter.Seq2[[]string, e
 // filters them.
 func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		if err := s.check(); err != nil {
+		if err := s.check(ctx); err != nil {
 			yield("", err)
 			return
 		}
@@ -137,7 +137,7 @@ func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, erro
 // it arrives. Tag memberships of the deleted entries are trimmed when
 // their expiry passes or dropped by the next InvalidateTags of the tag.
 func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
 	p, match, err := matchFor(pattern)
@@ -171,7 +171,7 @@ func (s *Store) DeletePattern(ctx context.Context, pattern string) (int64, error
 // included, with SCAN + UNLINK on every master. It never uses
 // FLUSHDB, FLUSHALL or KEYS.
 func (s *Store) Flush(ctx context.Context, prefix string) error {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if prefix == "" {
@@ -189,10 +189,10 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 				for j, i := range g {
 					ks[j] = batch[i]
 				}
-				cmds = append(cmds, s.c.B().Unlink().Key(ks...).Build())
+				cmds = append(cmds, s.cl().B().Unlink().Key(ks...).Build())
 			}
 		} else {
-			cmds = append(cmds, s.c.B().Unlink().Key(batch...).Build())
+			cmds = append(cmds, s.cl().B().Unlink().Key(batch...).Build())
 		}
 		if err := s.doAll(ctx, cmds); err != nil {
 			return err

@@ -24,10 +24,10 @@ func isNoPerm(err error) bool {
 // still proves the server is reachable and we are authenticated, so it
 // counts as success.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
-	err := s.c.Do(ctx, s.c.B().Ping().Build()).Error()
+	err := s.cl().Do(ctx, s.cl().B().Ping().Build()).Error()
 	if err == nil || isNoPerm(err) {
 		return nil
 	}
@@ -37,7 +37,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // info runs INFO section on every node and returns the fields of the
 // first; ok is false when INFO is refused (NOPERM).
 func (s *Store) info(ctx context.Context, section string) (map[string]string, bool, error) {
-	txt, err := s.c.Do(ctx, s.c.B().Info().Section(section).Build()).ToString()
+	txt, err := s.cl().Do(ctx, s.cl().B().Info().Section(section).Build()).ToString()
 	if err != nil {
 		if isNoPerm(err) {
 			return nil, false, nil
@@ -66,7 +66,7 @@ func (s *Store) info(ctx context.Context, section string) (map[string]string, bo
 // Extra says which.
 func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error) {
 	st := backend.Stats{Keys: -1, Bytes: -1, Extra: map[string]any{}}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return st, err
 	}
 	nodes, err := s.nodes(ctx)
@@ -114,10 +114,10 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 		if len(sample) > 0 {
 			cmds := make(rueidis.Commands, len(sample))
 			for i, k := range sample {
-				cmds[i] = s.c.B().MemoryUsage().Key(k).Build()
+				cmds[i] = s.cl().B().MemoryUsage().Key(k).Build()
 			}
 			var sum int64
-			for _, r := range s.c.DoMulti(ctx, cmds...) {
+			for _, r := range s.cl().DoMulti(ctx, cmds...) {
 				v, err := r.AsInt64()
 				if err != nil && !rueidis.IsRedisNil(err) {
 					return st, s.wrapErr(err)
@@ -176,7 +176,7 @@ func (s *Store) poolStats() map[string]any {
 // version, role and mode (INFO when allowed, else HELLO) and pool stats.
 func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error) {
 	d := backend.HealthDetails{Details: map[string]any{}}
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		d.Status = "unhealthy"
 		return d, err
 	}
@@ -187,7 +187,7 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 	d.Details["probe_latency"] = lat.String()
 	d.Details["probe_latency_ms"] = float64(lat.Microseconds()) / 1000
 	d.Details["connection_pool"] = s.poolStats()
-	d.Details["mode"] = string(s.c.Mode())
+	d.Details["mode"] = string(s.cl().Mode())
 	if err != nil {
 		d.Status = "unhealthy"
 		return d, err
@@ -200,7 +200,7 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 			d.Details["role"] = rep["role"]
 		}
 		d.Details["server_info_source"] = "INFO"
-	} else if m, err := s.c.Do(ctx, s.c.B().Hello().Build()).AsMap(); err == nil {
+	} else if m, err := s.cl().Do(ctx, s.cl().B().Hello().Build()).AsMap(); err == nil {
 		if v, err := msgString(m, "version"); err == nil {
 			d.Details["server_version"] = v
 		}

@@ -54,14 +54,14 @@ func (s *Store) sweepPersistent(ctx context.Context, tags []string, sample int64
 	}
 	cmds := make(rueidis.Commands, len(tags))
 	for i, t := range tags {
-		cmds[i] = s.c.B().Srandmember().Key(persistentTagKey(t)).Count(sample).Build()
+		cmds[i] = s.cl().B().Srandmember().Key(persistentTagKey(t)).Count(sample).Build()
 	}
 	var (
 		members []string
 		pairs   []tagMember
 	)
 	seen := make(map[string]bool)
-	for i, r := range s.c.DoMulti(ctx, cmds...) {
+	for i, r := range s.cl().DoMulti(ctx, cmds...) {
 		ks, err := r.AsStrSlice()
 		if err != nil {
 			return 0, s.wrapErr(err)
@@ -81,7 +81,7 @@ func (s *Store) sweepPersistent(ctx context.Context, tags []string, sample int64
 	for _, k := range members {
 		cmds = append(cmds, s.stateCmds(k)...)
 	}
-	res := s.c.DoMulti(ctx, cmds...)
+	res := s.cl().DoMulti(ctx, cmds...)
 	states := make(map[string]entryState, len(members))
 	for i, k := range members {
 		st, err := s.readState(ctx, k, res[3*i:3*i+3])

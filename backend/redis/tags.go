@@ -72,10 +72,10 @@ func (s *Store) syncClock(ctx context.Context, key string) error {
 	probe := key + "\xffclock" + s.probeID
 	const probeTTL = 600_000
 	t0 := s.monoNanos()
-	res := s.c.DoMulti(ctx,
-		s.c.B().Set().Key(probe).Value("1").PxMilliseconds(probeTTL).Build(),
-		s.c.B().Pexpiretime().Key(probe).Build(),
-		s.c.B().Unlink().Key(probe).Build())
+	res := s.cl().DoMulti(ctx,
+		s.cl().B().Set().Key(probe).Value("1").PxMilliseconds(probeTTL).Build(),
+		s.cl().B().Pexpiretime().Key(probe).Build(),
+		s.cl().B().Unlink().Key(probe).Build())
 	t1 := s.monoNanos()
 	exp, err := res[1].AsInt64()
 	if err == nil {
@@ -114,9 +114,9 @@ type entryState struct {
 // stateCmds are the commands readState parses, to pipeline after others.
 func (s *Store) stateCmds(key string) rueidis.Commands {
 	return rueidis.Commands{
-		s.c.B().Pexpiretime().Key(key).Build(),
-		s.c.B().Getrange().Key(key).Start(0).End(headRead - 1).Build(),
-		s.c.B().Strlen().Key(key).Build(),
+		s.cl().B().Pexpiretime().Key(key).Build(),
+		s.cl().B().Getrange().Key(key).Start(0).End(headRead - 1).Build(),
+		s.cl().B().Strlen().Key(key).Build(),
 	}
 }
 
@@ -134,7 +134,7 @@ func (s *Store) readState(ctx context.Context, key string, res []rueidis.RedisRe
 	}
 	list, need := headTags(head)
 	if need > 0 {
-		head, err = s.c.Do(ctx, s.c.B().Getrange().Key(key).Start(0).End(int64(need-1)).Build()).ToString()
+		head, err = s.cl().Do(ctx, s.cl().B().Getrange().Key(key).Start(0).End(int64(need-1)).Build()).ToString()
 		if err != nil {
 			return entryState{}, s.wrapErr(err)
 		}
@@ -151,13 +151,13 @@ func (s *Store) indexCmds(key string, st entryState) rueidis.Commands {
 	for _, t := range st.tags {
 		switch {
 		case st.exp == -1:
-			cmds = append(cmds, s.c.B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
+			cmds = append(cmds, s.cl().B().Sadd().Key(persistentTagKey(t)).Member(key).Build())
 		case st.exp > 0:
 			ik := indexKey(t, st.size)
 			cmds = append(cmds,
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Gt().Build(),
-				s.c.B().Zadd().Key(ik).Gt().ScoreMember().ScoreMember(float64(st.exp), key).Build(),
-				s.c.B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Nx().Build())
+				s.cl().B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Gt().Build(),
+				s.cl().B().Zadd().Key(ik).Gt().ScoreMember().ScoreMember(float64(st.exp), key).Build(),
+				s.cl().B().Pexpireat().Key(ik).MillisecondsTimestamp(st.exp).Nx().Build())
 		}
 	}
 	return cmds
@@ -168,7 +168,7 @@ func (s *Store) indexCmds(key string, st entryState) rueidis.Commands {
 // that now expires also leaves the persistent sets of its tags
 // (forgetMemberships).
 func (s *Store) recordCurrent(ctx context.Context, key string) error {
-	st, err := s.readState(ctx, key, s.c.DoMulti(ctx, s.stateCmds(key)...))
+	st, err := s.readState(ctx, key, s.cl().DoMulti(ctx, s.stateCmds(key)...))
 	if err != nil || len(st.tags) == 0 {
 		return err
 	}
@@ -201,7 +201,7 @@ func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) er
 	var srems, reads rueidis.Commands
 	for i, k := range keys {
 		for _, t := range tagsOf[i] {
-			srems = append(srems, s.c.B().Srem().Key(persistentTagKey(t)).Member(k).Build())
+			srems = append(srems, s.cl().B().Srem().Key(persistentTagKey(t)).Member(k).Build())
 		}
 		reads = append(reads, s.stateCmds(k)...)
 	}
@@ -212,9 +212,9 @@ func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) er
 		if err := s.doAll(ctx, srems); err != nil {
 			return err
 		}
-		res = s.c.DoMulti(ctx, reads...)
+		res = s.cl().DoMulti(ctx, reads...)
 	} else {
-		res = s.c.DoMulti(ctx, append(srems, reads...)...)
+		res = s.cl().DoMulti(ctx, append(srems, reads...)...)
 		for _, r := range res[:len(srems)] {
 			if err := r.Error(); err != nil {
 				return s.wrapErr(err)
@@ -252,7 +252,7 @@ func (s *Store) forget(ctx context.Context, keys []string, tagsOf [][]string) er
 // In compat mode (Options.Compat) it deletes the members of the tags'
 // Python sets first (compatInvalidateTags).
 func (s *Store) InvalidateTags(ctx context.Context, tags []string) (int64, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
 	if len(tags) == 0 {
@@ -277,12 +277,12 @@ func (s *Store) invalidateTagsNative(ctx context.Context, tags []string) (int64,
 	for _, t := range tags {
 		for _, ik := range []string{t, largeIndexKey(t)} {
 			cmds = append(cmds,
-				s.c.B().Zremrangebyscore().Key(ik).Min("-inf").Max(now).Build(),
-				s.c.B().Zrange().Key(ik).Min("0").Max("-1").Build())
+				s.cl().B().Zremrangebyscore().Key(ik).Min("-inf").Max(now).Build(),
+				s.cl().B().Zrange().Key(ik).Min("0").Max("-1").Build())
 		}
-		cmds = append(cmds, s.c.B().Smembers().Key(persistentTagKey(t)).Build())
+		cmds = append(cmds, s.cl().B().Smembers().Key(persistentTagKey(t)).Build())
 	}
-	res := s.c.DoMulti(ctx, cmds...)
+	res := s.cl().DoMulti(ctx, cmds...)
 	lists := make([][]string, 0, 3*len(tags)) // small, large, persistent per tag
 	sources := 0
 	for i := range tags {
@@ -388,9 +388,9 @@ func (s *Store) checkAndUnlink(ctx context.Context, keys []string, whole bool, t
 	if len(longer) > 0 {
 		cmds := make(rueidis.Commands, len(longer))
 		for j, i := range longer {
-			cmds[j] = s.c.B().Getrange().Key(keys[i]).Start(0).End(int64(needs[j] - 1)).Build()
+			cmds[j] = s.cl().B().Getrange().Key(keys[i]).Start(0).End(int64(needs[j] - 1)).Build()
 		}
-		for j, r := range s.c.DoMulti(ctx, cmds...) {
+		for j, r := range s.cl().DoMulti(ctx, cmds...) {
 			h, err := r.ToString()
 			if err != nil {
 				return 0, s.wrapErr(err)
@@ -411,9 +411,9 @@ func (s *Store) readHeads(ctx context.Context, keys []string, whole bool) ([]str
 	if !whole {
 		cmds := make(rueidis.Commands, len(keys))
 		for i, k := range keys {
-			cmds[i] = s.c.B().Getrange().Key(k).Start(0).End(headRead - 1).Build()
+			cmds[i] = s.cl().B().Getrange().Key(k).Start(0).End(headRead - 1).Build()
 		}
-		for i, r := range s.c.DoMulti(ctx, cmds...) {
+		for i, r := range s.cl().DoMulti(ctx, cmds...) {
 			b, err := r.ToString()
 			if err != nil {
 				return nil, s.wrapErr(err)
@@ -444,7 +444,7 @@ func (s *Store) unlink(ctx context.Context, keys []string) (int64, error) {
 	add := func(ks []string) {
 		for len(ks) > 0 {
 			n := min(len(ks), unlinkBatch)
-			cmds = append(cmds, s.c.B().Unlink().Key(ks[:n]...).Build())
+			cmds = append(cmds, s.cl().B().Unlink().Key(ks[:n]...).Build())
 			ks = ks[n:]
 		}
 	}
@@ -461,7 +461,7 @@ func (s *Store) unlink(ctx context.Context, keys []string) (int64, error) {
 	}
 	var total int64
 	var firstErr error
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
+	for _, r := range s.cl().DoMulti(ctx, cmds...) {
 		n, err := r.AsInt64()
 		if err != nil {
 			if firstErr == nil {
