@@ -32,9 +32,10 @@ type Cache struct {
 	enc       codec.EncodeOptions
 	log       rawLogger
 
-	closed atomic.Bool
-	sf     singleflight.Group
-	burst  burstLog // warnings that come in bursts (write-backs)
+	closed  atomic.Bool
+	sf      singleflight.Group
+	burst   burstLog     // warnings that come in bursts (write-backs)
+	flights batchFlights // keys being loaded by FetchMany
 
 	// Background refreshes (stale-while-revalidate): Close cancels
 	// bgCtx and waits for bg. bgMu orders bg.Add before Close's Wait.

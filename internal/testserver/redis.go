@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -351,4 +352,24 @@ func (r *Redis) StartContext(ctx context.Context) error {
 // confQuote quotes s for a redis config file.
 func confQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`).Replace(s) + `"`
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open and the kernel
+// still accepts new ones, but nothing is answered, as with a hung server.
+// Resume undoes it; a paused server is resumed before it is stopped.
+func (r *Redis) Pause() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.p != nil {
+		r.p.signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.p != nil {
+		r.p.signal(syscall.SIGCONT)
+	}
 }
