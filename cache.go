@@ -96,16 +96,20 @@ func New(cfg Config) (*Cache, error) {
 func (c *Cache) waitReady(d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	var last error
 	for {
 		err := c.Ping(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err // the backend's answer, not our deadline
+		}
 		t := time.NewTimer(50 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("backends not ready after WaitReady %v: %w", d, &unavailableErr{backend: c.Backend(), cause: err})
+			return fmt.Errorf("backends not ready after WaitReady %v: %w", d, &unavailableErr{backend: c.Backend(), cause: last})
 		case <-t.C:
 		}
 	}
