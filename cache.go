@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -120,10 +121,20 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 	case cfg.URL != "" && cfg.RedisURL != "":
 		return nil, fmt.Errorf("both URL and RedisURL are set; use one: %w", ErrInvalidConfig)
 	case cfg.URL != "":
-		return backend.Open(context.Background(), cfg.URL)
+		u, err := backend.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.urlResilience(u); err != nil {
+			return nil, err
+		}
+		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 	case cfg.RedisURL != "":
 		u, err := backend.ParseURL(cfg.RedisURL)
 		if err != nil {
+			return nil, err
+		}
+		if err := cfg.urlResilience(u); err != nil {
 			return nil, err
 		}
 		if !strings.HasPrefix(strings.ToLower(u.Scheme), "redis") && !strings.HasPrefix(strings.ToLower(u.Scheme), "unix") {
@@ -136,6 +147,20 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 		CleanupInterval: cfg.MemoryCleanupInterval,
 		Clock:           cfg.Clock,
 	})
+}
+
+// urlResilience applies the resilience parameters of a configured URL
+// (see Open) to a normalized cfg and strips them from u.
+func (cfg *Config) urlResilience(u *url.URL) error {
+	q := u.Query()
+	if !slices.ContainsFunc(resilienceParams, q.Has) {
+		return nil
+	}
+	if err := applyResilienceParams(cfg, u, q); err != nil {
+		return err
+	}
+	u.RawQuery = q.Encode()
+	return cfg.normalizeResilience()
 }
 
 // codecTable indexes the codecs a Cache decodes with by their IDs.

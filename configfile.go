@@ -623,6 +623,21 @@ func (c Config) Merge(over Config) Config {
 	if over.LoaderTimeout != 0 {
 		out.LoaderTimeout = over.LoaderTimeout
 	}
+	for _, d := range []struct{ dst, src *time.Duration }{
+		{&out.OperationTimeout, &over.OperationTimeout}, {&out.BatchTimeout, &over.BatchTimeout},
+		{&out.HealthTimeout, &over.HealthTimeout}, {&out.BreakerCooldown, &over.BreakerCooldown},
+		{&out.WaitReady, &over.WaitReady},
+	} {
+		if *d.src != 0 {
+			*d.dst = *d.src
+		}
+	}
+	if over.BreakerFailures != 0 {
+		out.BreakerFailures = over.BreakerFailures
+	}
+	if over.FailClosedLoads {
+		out.FailClosedLoads = true
+	}
 	if over.Logger != nil {
 		out.Logger = over.Logger
 	}
@@ -642,6 +657,9 @@ func (c Config) Merge(over Config) Config {
 //
 //	prefix       Config.KeyPrefix
 //	default_ttl  Config.DefaultTTL (seconds or a Go duration)
+//
+// and the resilience settings (see resilienceParams), which Config.URL and
+// Config.RedisURL accept too.
 //
 // Every other parameter belongs to the backend (unknown ones are errors).
 // base, if given, supplies the remaining settings; its backend selection
@@ -674,6 +692,9 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 		cfg.DefaultTTL = d
 		q.Del("default_ttl")
 	}
+	if err := applyResilienceParams(&cfg, u, q); err != nil {
+		return nil, opError("open", "", err)
+	}
 	u.RawQuery = q.Encode()
 	b, err := backend.DefaultURLMux().OpenParsed(ctx, u)
 	if err != nil {
@@ -686,4 +707,66 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// resilienceParams are the URL query parameters that set a Cache's
+// resilience settings, in any backend's URL (Open, Config.URL,
+// Config.RedisURL, YOKEDCACHE_URL, the YAML url:). They are removed before
+// the backend parses the URL. Durations are seconds or Go durations; -1
+// disables a timeout or the breaker.
+//
+//	operation_timeout   Config.OperationTimeout
+//	batch_timeout       Config.BatchTimeout
+//	health_timeout      Config.HealthTimeout
+//	breaker_failures    Config.BreakerFailures
+//	breaker_cooldown    Config.BreakerCooldown
+//	wait_ready          Config.WaitReady
+//	fail_closed_loads   Config.FailClosedLoads (true/false)
+var resilienceParams = []string{"operation_timeout", "batch_timeout", "health_timeout", "breaker_failures", "breaker_cooldown", "wait_ready", "fail_closed_loads"}
+
+// applyResilienceParams moves the resilience parameters of q (u's query)
+// into cfg, deleting them from q.
+func applyResilienceParams(cfg *Config, u *url.URL, q url.Values) error {
+	bad := func(name, v string, err error) error {
+		return fmt.Errorf("%s: %s=%q: %v: %w", backend.RedactedURL(u), name, v, err, ErrInvalidConfig)
+	}
+	durs := map[string]*time.Duration{
+		"operation_timeout": &cfg.OperationTimeout, "batch_timeout": &cfg.BatchTimeout,
+		"health_timeout": &cfg.HealthTimeout, "breaker_cooldown": &cfg.BreakerCooldown, "wait_ready": &cfg.WaitReady,
+	}
+	for _, name := range resilienceParams {
+		if !q.Has(name) {
+			continue
+		}
+		v := q.Get(name)
+		q.Del(name)
+		switch name {
+		case "breaker_failures":
+			n, err := strconv.Atoi(v)
+			if err == nil && n < -1 {
+				err = errors.New("want a positive count, or -1 to disable the breaker")
+			}
+			if err != nil {
+				return bad(name, v, err)
+			}
+			cfg.BreakerFailures = n
+		case "fail_closed_loads":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return bad(name, v, errors.New("want true or false"))
+			}
+			cfg.FailClosedLoads = b
+		default:
+			if v == "-1" {
+				*durs[name] = -1
+				continue
+			}
+			d, err := backend.ParseDuration(v)
+			if err != nil {
+				return bad(name, v, err)
+			}
+			*durs[name] = d
+		}
+	}
+	return nil
 }
