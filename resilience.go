@@ -220,6 +220,10 @@ func (b *breaker) stats() BreakerStats {
 // serving: not a miss, and not a refusal of this request (too large,
 // unsupported, invalid, corrupt bytes) which a healthy server also gives.
 func isServerFailure(err error) bool {
+	var se *backend.ServerError
+	if errors.As(err, &se) {
+		return false // one of several servers: the backend breaks per server
+	}
 	for _, s := range []error{ErrNotFound, ErrValueTooLarge, ErrUnsupported, ErrInvalidKey, ErrInvalidTTL, ErrInvalidValue, ErrCorrupt, ErrClosed, ErrInvalidConfig} {
 		if errors.Is(err, s) {
 			return false

@@ -56,3 +56,18 @@ func (e *PartialError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the underlying error.
 func (e *PartialError) Unwrap() error { return e.Err }
+
+// ServerError is a failure of one of a backend's several servers (a
+// Memcached pool), which keeps serving the keys of the others. Such a
+// backend breaks per server (it refuses a failing server's keys at once
+// with an error matching ErrUnavailable), so the Cache's circuit breaker
+// for the whole backend does not count these failures.
+type ServerError struct {
+	Server string // "host:port"
+	Err    error
+}
+
+func (e *ServerError) Error() string { return "server " + e.Server + ": " + e.Err.Error() }
+
+// Unwrap returns the server's error.
+func (e *ServerError) Unwrap() error { return e.Err }

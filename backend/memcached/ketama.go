@@ -39,13 +39,14 @@ type point struct {
 // memcache.ServerSelector and is immutable after newSelector.
 type selector struct {
 	addrs     []net.Addr
-	continuum []point // sorted by hash; nil for modulo
+	continuum []point      // sorted by hash; nil for modulo
+	marks     []serverMark // per-server breakers (down.go)
 }
 
 // newSelector builds the selector for servers (validated names) with the
 // given weights (nil: equal).
 func newSelector(servers []string, weights []int, ketama bool) *selector {
-	s := &selector{addrs: make([]net.Addr, len(servers))}
+	s := &selector{addrs: make([]net.Addr, len(servers)), marks: make([]serverMark, len(servers))}
 	for i, srv := range servers {
 		network := "tcp"
 		if isUnixPath(srv) {
@@ -135,8 +136,13 @@ func (s *selector) index(key string) int {
 }
 
 // PickServer implements memcache.ServerSelector.
+// A server marked down after repeated failures is refused at once.
 func (s *selector) PickServer(key string) (net.Addr, error) {
-	return s.addrs[s.index(key)], nil
+	i := s.index(key)
+	if err := s.allow(i); err != nil {
+		return nil, err
+	}
+	return s.addrs[i], nil
 }
 
 // Each implements memcache.ServerSelector.

@@ -127,6 +127,12 @@ func (s *Store) serverErr(srv int, err error) error {
 		return err
 	}
 	s.netFailed()
+	s.sel.failed(srv, err)
+	if len(s.sel.addrs) > 1 {
+		// One of several servers: the Cache's breaker for the whole
+		// Store does not count it (this Store breaks per server).
+		return &backend.ServerError{Server: s.sel.addrs[srv].String(), Err: err}
+	}
 	return fmt.Errorf("server %s: %w", s.sel.addrs[srv], err)
 }
 

@@ -133,7 +133,7 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 	up := 0
 	var warnings []string
 	for i, st := range sts {
-		m := map[string]any{"addr": st.addr, "reachable": st.err == nil, "latency_ms": float64(st.latency.Microseconds()) / 1000}
+		m := map[string]any{"addr": st.addr, "reachable": st.err == nil, "latency_ms": float64(st.latency.Microseconds()) / 1000, "breaker": s.sel.markState(i)}
 		if st.err == nil {
 			up++
 			m["version"] = st.version

@@ -578,8 +578,27 @@ func TestOneServerDown(t *testing.T) {
 	if err != nil || st.Extra["unreachable"] == nil {
 		t.Fatalf("Stats with one server down = %+v, %v", st, err)
 	}
-	// Restarted (empty), the server serves again.
+	// Restarted (empty), the server serves again once its breaker's
+	// cool-down (1 s) has passed: until then its keys are
+	// refused at once with ErrUnavailable.
 	ms[1].Start()
+	for i := range n {
+		if onServer[i] != 1 {
+			continue
+		}
+		deadline := time.Now().Add(6 * time.Second) // a 1 s cool-down, and CI margin
+		for {
+			err := s.Set(ctx, key(i), []byte("again"), ttl(time.Minute))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, backend.ErrUnavailable) || time.Now().After(deadline) {
+				t.Fatalf("Set on the restarted server = %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		break
+	}
 	for i := range n {
 		must(t, s.Set(ctx, key(i), []byte("again"), ttl(time.Minute)))
 	}

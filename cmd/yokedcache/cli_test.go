@@ -716,3 +716,18 @@ func TestRoutedPartialFailure(t *testing.T) {
 		t.Fatalf("invalidate -o json: %v", out)
 	}
 }
+
+// TestMemcachedOneServerDown: with one of two servers down, health is
+// degraded (exit 1), not unhealthy; with both down it is unhealthy (exit
+// 3). docs/memcached.md promises this.
+func TestMemcachedOneServerDown(t *testing.T) {
+	a := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	b := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	env := map[string]string{"YOKEDCACHE_URL": "memcached://" + a.Addr + "," + b.Addr}
+	cli(t, env, "", "health").want(t, 0, "healthy")
+	b.Kill()
+	cli(t, env, "", "health").want(t, 1, "degraded", b.Addr)
+	cli(t, env, "", "health", "-o", "json").want(t, 1, `"status": "degraded"`)
+	a.Kill()
+	cli(t, env, "", "health").want(t, 3, "unhealthy")
+}

@@ -265,6 +265,17 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool) error {
 	t.add("hits", fmt.Sprint(st.Hits), out.Covers["hits"])
 	t.add("misses", fmt.Sprint(st.Misses), out.Covers["misses"])
 	t.add("sets", fmt.Sprint(st.Sets), out.Covers["sets"])
+	for _, b := range st.Breakers {
+		name := b.Route
+		if name == "" {
+			name = "(default)"
+		}
+		v := fmt.Sprintf("%s (%s; %d opens, %d rejected)", b.State, b.Backend, b.Opens, b.Rejected)
+		if b.LastError != "" {
+			v += ": " + b.LastError
+		}
+		t.add("breaker "+name, v, "this process")
+	}
 	if a.output == "table" {
 		if err := a.print(t, nil); err != nil {
 			return err

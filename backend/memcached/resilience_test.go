@@ -1,0 +1,62 @@
+package memcached_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend/memcached"
+	"github.com/yokedcache/yokedcache/internal/testserver"
+)
+
+// One of two servers killed: the Cache's health is degraded, keys on the
+// live server keep working, and Fetch answers every key (keys of the dead
+// server from the loader).
+func TestResilienceOneServerDown(t *testing.T) {
+	a := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	b := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	st, err := memcached.New(memcached.Options{Servers: []string{a.Addr, b.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: st, KeyPrefix: "half"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i)
+		if err := c.Set(ctx, keys[i], keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := c.DetailedHealthCheck(ctx); h.Status != "healthy" {
+		t.Fatalf("both up: %s %v %v", h.Status, h.Warnings, h.Errors)
+	}
+	b.Kill()
+	h := c.DetailedHealthCheck(ctx)
+	if h.Status != "degraded" {
+		t.Fatalf("one of two servers down: %s (warnings %v, errors %v); want degraded", h.Status, h.Warnings, h.Errors)
+	}
+	live := 0
+	for _, k := range keys {
+		if v, err := yokedcache.Get[string](ctx, c, k); err == nil && v == k {
+			live++
+		}
+		v, err := yokedcache.Fetch(ctx, c, k, func(context.Context) (string, error) { return k, nil })
+		if err != nil || v != k {
+			t.Fatalf("Fetch %s with one server down = %q, %v", k, v, err)
+		}
+	}
+	if live == 0 || live == len(keys) {
+		t.Fatalf("%d of %d keys readable with one of two servers down; want some (the live server's)", live, len(keys))
+	}
+	t.Logf("%d of %d keys still readable from the live server", live, len(keys))
+	a.Kill()
+	if h := c.DetailedHealthCheck(ctx); h.Status != "unhealthy" {
+		t.Fatalf("both down: %s; want unhealthy", h.Status)
+	}
+}
