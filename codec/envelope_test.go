@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -151,5 +152,59 @@ func TestAppendEncodeAfterPrefix(t *testing.T) {
 	env, err := Decode(got[len(prefix):], 1<<20)
 	if err != nil || string(env.Payload) != string(payload) {
 		t.Fatalf("Decode = %q, %v", env.Payload, err)
+	}
+}
+
+// The soft expiry and the negative mark are optional fields: an envelope
+// without them is byte-for-byte what older versions wrote and still
+// decodes; with them, tags, compression and the checksum still work.
+func TestEnvelopeSoftExpiry(t *testing.T) {
+	payload := []byte("value value value value value value value value")
+	old, err := Encode(IDRaw, payload, []string{"t"}, EncodeOptions{Threshold: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A version-1 envelope as written before soft expiry existed.
+	legacy := []byte{magic, version, IDRaw, 0, flagTags, 0, 0, 0, 0, 1, 1, 't'}
+	legacy = append(legacy, payload...)
+	binary.LittleEndian.PutUint32(legacy[5:9], checksum(legacy))
+	if !bytes.Equal(old, legacy) {
+		t.Fatalf("an envelope without soft expiry changed its bytes:\n%x\n%x", old, legacy)
+	}
+	env, err := Decode(legacy, 0)
+	if err != nil || env.FreshUntil != 0 || env.Negative || env.StaleAt(1<<62) {
+		t.Fatalf("legacy envelope = %+v, %v; want no soft expiry, never stale", env, err)
+	}
+	for _, comp := range []Compression{None, S2, Zstd} {
+		const fresh = int64(1_900_000_000_000)
+		big := bytes.Repeat(payload, 40)
+		b, err := Encode(IDString, big, []string{"a", "b"}, EncodeOptions{Compression: comp, FreshUntil: fresh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := Decode(b, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.FreshUntil != fresh || !bytes.Equal(env.Payload, big) || len(env.Tags()) != 2 || (comp != None) != (env.Compression != None) {
+			t.Fatalf("%v: decoded %+v", comp, env)
+		}
+		if env.StaleAt(fresh-1) || !env.StaleAt(fresh) {
+			t.Fatalf("%v: StaleAt around the soft expiry is wrong", comp)
+		}
+		b[HeaderSize] ^= 1 // the soft expiry is covered by the checksum
+		if _, err := Decode(b, 0); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%v: a changed soft expiry decoded: %v", comp, err)
+		}
+		if _, err := Decode(b[:HeaderSize+3], 0); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%v: a truncated soft expiry decoded: %v", comp, err)
+		}
+	}
+	neg, err := Encode(IDRaw, nil, nil, EncodeOptions{Negative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env, err := Decode(neg, 0); err != nil || !env.Negative || len(env.Payload) != 0 {
+		t.Fatalf("negative envelope = %+v, %v", env, err)
 	}
 }

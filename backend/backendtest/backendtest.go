@@ -180,6 +180,7 @@ func Run(t *testing.T, h Harness) {
 		{"Patterns", patternsLeaves()},
 		{"Search", searchLeaves()},
 		{"GetOrLoad", getOrLoadLeaves()},
+		{"Stale", staleLeaves()},
 		{"Batch", batchLeaves()},
 		{"Stats", statsLeaves()},
 		{"Health", healthLeaves()},
