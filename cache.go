@@ -79,7 +79,7 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 	case cfg.URL != "" && cfg.RedisURL != "":
 		return nil, fmt.Errorf("both URL and RedisURL are set; use one: %w", ErrInvalidConfig)
 	case cfg.URL != "":
-		return backend.Open(context.Background(), cfg.URL)
+		return openURL(cfg, cfg.URL, cfg.Memory)
 	case cfg.RedisURL != "":
 		u, err := backend.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -90,11 +90,24 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 		}
 		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 	}
-	return memory.New(memory.Options{
-		MaxSize:         cfg.MemoryMaxSize,
-		CleanupInterval: cfg.MemoryCleanupInterval,
-		Clock:           cfg.Clock,
-	})
+	o := cfg.Memory
+	o.Clock = cfg.Clock
+	return memory.New(o)
+}
+
+// openURL opens a backend URL. A mem:// URL's store gets Config.Clock,
+// and mem (Config.Memory for the default backend) as the defaults its
+// parameters override.
+func openURL(cfg *Config, raw string, mem memory.Options) (backend.Backend, error) {
+	u, err := backend.ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s := strings.ToLower(u.Scheme); s == memory.Scheme || s == "memory" {
+		mem.Clock = cfg.Clock
+		return memory.URLOpener{Options: mem}.OpenURL(context.Background(), u)
+	}
+	return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 }
 
 // codecTable indexes the codecs a Cache decodes with by their IDs.

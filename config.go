@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
 )
 
@@ -16,8 +17,6 @@ const (
 	DefaultKeyPrefix             = "yokedcache"
 	DefaultTTL                   = 5 * time.Minute
 	DefaultTTLJitterPercent      = 10
-	DefaultMemoryMaxSize         = 10_000
-	DefaultMemoryCleanupInterval = 5 * time.Minute
 	DefaultCompressionThreshold  = 1024
 	DefaultMaxValueSize          = 64 << 20
 	// MaxKeyLength is the longest user key accepted, in bytes.
@@ -78,12 +77,13 @@ type Config struct {
 	// docs/routing.md). Backends given here are owned by the Cache.
 	Routes []Route
 
-	// MemoryMaxSize bounds the default memory backend, in entries; least
-	// recently used entries are evicted. Default 10 000.
-	MemoryMaxSize int
-	// MemoryCleanupInterval is how often the memory backend sweeps expired
-	// entries. Default 5 minutes.
-	MemoryCleanupInterval time.Duration
+	// Memory configures the memory backend that New opens when no other
+	// backend is named (and the one a "mem://" URL opens, whose query
+	// parameters override these): MaxSize (default 10 000 entries; -1
+	// unbounded), MaxBytes, CleanupInterval (default 5 minutes), Shards and
+	// the eviction Policy (memory.PolicyLRU, the default, or
+	// memory.PolicyTinyLFU). Its Clock is Config.Clock.
+	Memory memory.Options
 
 	// Codec encodes values other than []byte and string (those are stored
 	// verbatim). Default codec.JSON.
@@ -148,16 +148,6 @@ func (cfg *Config) normalize() error {
 		cfg.TTLJitterPercent = 0
 	case cfg.TTLJitterPercent < 0 || cfg.TTLJitterPercent > 50:
 		return fmt.Errorf("TTLJitterPercent %d out of range 0-50 (or NoJitter): %w", cfg.TTLJitterPercent, ErrInvalidConfig)
-	}
-	if cfg.MemoryMaxSize == 0 {
-		cfg.MemoryMaxSize = DefaultMemoryMaxSize
-	} else if cfg.MemoryMaxSize < 0 {
-		return fmt.Errorf("MemoryMaxSize %d is negative: %w", cfg.MemoryMaxSize, ErrInvalidConfig)
-	}
-	if cfg.MemoryCleanupInterval == 0 {
-		cfg.MemoryCleanupInterval = DefaultMemoryCleanupInterval
-	} else if cfg.MemoryCleanupInterval < 0 {
-		return fmt.Errorf("MemoryCleanupInterval %v is negative: %w", cfg.MemoryCleanupInterval, ErrInvalidConfig)
 	}
 	if cfg.Codec == nil {
 		cfg.Codec = codec.JSON

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
 )
 
@@ -44,10 +45,12 @@ type FileConfig struct {
 	// TTLJitterPercent is Config.TTLJitterPercent, except that 0 here
 	// means exact TTLs (no jitter); leave it out for the default 10.
 	TTLJitterPercent *int `yaml:"ttl_jitter_percent,omitempty" json:"ttl_jitter_percent,omitempty"`
-	// MemoryMaxSize is Config.MemoryMaxSize.
+	// MemoryMaxSize is Config.Memory.MaxSize.
 	MemoryMaxSize int `yaml:"memory_max_size,omitempty" json:"memory_max_size,omitempty"`
-	// MemoryCleanupInterval is Config.MemoryCleanupInterval.
+	// MemoryCleanupInterval is Config.Memory.CleanupInterval.
 	MemoryCleanupInterval Duration `yaml:"memory_cleanup_interval,omitempty" json:"memory_cleanup_interval,omitempty"`
+	// MemoryPolicy is Config.Memory.Policy: "lru" or "tinylfu".
+	MemoryPolicy string `yaml:"memory_policy,omitempty" json:"memory_policy,omitempty"`
 	// Compression is "none", "s2" or "zstd".
 	Compression string `yaml:"compression,omitempty" json:"compression,omitempty"`
 	// CompressionThreshold is Config.CompressionThreshold, in bytes.
@@ -327,11 +330,10 @@ func (fc FileConfig) Config() (Config, error) {
 	cfg := Config{
 		KeyPrefix:             fc.KeyPrefix,
 		DefaultTTL:            time.Duration(fc.DefaultTTL),
-		MemoryMaxSize:         fc.MemoryMaxSize,
-		MemoryCleanupInterval: time.Duration(fc.MemoryCleanupInterval),
-		CompressionThreshold:  fc.CompressionThreshold,
-		URL:                   fc.URL,
-		RedisURL:              fc.RedisURL,
+		Memory:               memory.Options{MaxSize: fc.MemoryMaxSize, CleanupInterval: time.Duration(fc.MemoryCleanupInterval)},
+		CompressionThreshold: fc.CompressionThreshold,
+		URL:                  fc.URL,
+		RedisURL:             fc.RedisURL,
 	}
 	bad := func(field, format string, args ...any) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalidConfig)
@@ -351,6 +353,16 @@ func (fc FileConfig) Config() (Config, error) {
 	}
 	if fc.MemoryMaxSize < 0 {
 		return bad("memory_max_size", "%d is negative", fc.MemoryMaxSize)
+	}
+	if fc.MemoryCleanupInterval < 0 {
+		return bad("memory_cleanup_interval", "%v is negative", time.Duration(fc.MemoryCleanupInterval))
+	}
+	if fc.MemoryPolicy != "" {
+		p, err := memory.ParsePolicy(fc.MemoryPolicy)
+		if err != nil {
+			return badErr("memory_policy", err)
+		}
+		cfg.Memory.Policy = p
 	}
 	if fc.Compression != "" {
 		c, err := parseCompression(fc.Compression)
@@ -472,8 +484,9 @@ func (c Config) Redacted() FileConfig {
 	fc := FileConfig{
 		KeyPrefix:             c.KeyPrefix,
 		DefaultTTL:            Duration(c.DefaultTTL),
-		MemoryMaxSize:         c.MemoryMaxSize,
-		MemoryCleanupInterval: Duration(c.MemoryCleanupInterval),
+		MemoryMaxSize:         c.Memory.MaxSize,
+		MemoryCleanupInterval: Duration(c.Memory.CleanupInterval),
+		MemoryPolicy:          policyName(c.Memory.Policy),
 		CompressionThreshold:  c.CompressionThreshold,
 		LogLevel:              logLevelOf(c.Logger),
 		URL:                   backend.RedactURL(c.URL),
@@ -546,11 +559,9 @@ func (c Config) String() string {
 		}
 		field("Routes", "{"+strings.Join(parts, ", ")+"}")
 	}
-	if c.MemoryMaxSize != 0 {
-		field("MemoryMaxSize", c.MemoryMaxSize)
-	}
-	if c.MemoryCleanupInterval != 0 {
-		field("MemoryCleanupInterval", c.MemoryCleanupInterval)
+	if c.Memory != (memory.Options{Clock: c.Memory.Clock}) {
+		field("Memory", fmt.Sprintf("{MaxSize: %d, MaxBytes: %d, CleanupInterval: %v, Shards: %d, Policy: %v}",
+			c.Memory.MaxSize, c.Memory.MaxBytes, c.Memory.CleanupInterval, c.Memory.Shards, c.Memory.Policy))
 	}
 	if c.Compression != codec.None {
 		field("Compression", c.Compression)
@@ -599,11 +610,24 @@ func (c Config) Merge(over Config) Config {
 		}
 		out.Routes = append(routes, over.Routes...)
 	}
-	if over.MemoryMaxSize != 0 {
-		out.MemoryMaxSize = over.MemoryMaxSize
+	// Memory merges per field.
+	if over.Memory.MaxSize != 0 {
+		out.Memory.MaxSize = over.Memory.MaxSize
 	}
-	if over.MemoryCleanupInterval != 0 {
-		out.MemoryCleanupInterval = over.MemoryCleanupInterval
+	if over.Memory.MaxBytes != 0 {
+		out.Memory.MaxBytes = over.Memory.MaxBytes
+	}
+	if over.Memory.CleanupInterval != 0 {
+		out.Memory.CleanupInterval = over.Memory.CleanupInterval
+	}
+	if over.Memory.Shards != 0 {
+		out.Memory.Shards = over.Memory.Shards
+	}
+	if over.Memory.Policy != memory.PolicyLRU {
+		out.Memory.Policy = over.Memory.Policy
+	}
+	if over.Memory.Clock != nil {
+		out.Memory.Clock = over.Memory.Clock
 	}
 	if over.Codec != nil {
 		out.Codec = over.Codec
@@ -686,4 +710,12 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// policyName is the file form of a memory policy: "" for the default.
+func policyName(p memory.Policy) string {
+	if p == memory.PolicyLRU {
+		return ""
+	}
+	return p.String()
 }

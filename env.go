@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 )
 
 // The environment variables FromEnv reads.
@@ -23,6 +24,7 @@ const (
 	EnvTTLJitterPercent      = "YOKEDCACHE_TTL_JITTER_PERCENT"
 	EnvMemoryMaxSize         = "YOKEDCACHE_MEMORY_MAX_SIZE"
 	EnvMemoryCleanupInterval = "YOKEDCACHE_MEMORY_CLEANUP_INTERVAL"
+	EnvMemoryPolicy          = "YOKEDCACHE_MEMORY_POLICY"
 	EnvMaxConnections        = "YOKEDCACHE_MAX_CONNECTIONS"
 	EnvSocketTimeout         = "YOKEDCACHE_SOCKET_TIMEOUT"
 	EnvSocketConnectTimeout  = "YOKEDCACHE_SOCKET_CONNECT_TIMEOUT"
@@ -39,6 +41,7 @@ const (
 //	YOKEDCACHE_TTL_JITTER_PERCENT       0-50; 0 means exact TTLs
 //	YOKEDCACHE_MEMORY_MAX_SIZE          entries
 //	YOKEDCACHE_MEMORY_CLEANUP_INTERVAL  seconds or a Go duration
+//	YOKEDCACHE_MEMORY_POLICY            lru (default) or tinylfu
 //	YOKEDCACHE_MAX_CONNECTIONS          Redis pool size        } added to a Redis URL as
 //	YOKEDCACHE_SOCKET_TIMEOUT           Redis read/write timeout } max_connections, socket_timeout,
 //	YOKEDCACHE_SOCKET_CONNECT_TIMEOUT   Redis dial timeout      } socket_connect_timeout unless it has them
@@ -180,8 +183,15 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 		v, _ := get(EnvDefaultTTL)
 		return bad(EnvDefaultTTL, v, fmt.Errorf("exceeds MaxTTL %v", MaxTTL))
 	}
-	if err := durVar(EnvMemoryCleanupInterval, &env.MemoryCleanupInterval); err != nil {
+	if err := durVar(EnvMemoryCleanupInterval, &env.Memory.CleanupInterval); err != nil {
 		return Config{}, nil, err
+	}
+	if v, ok := get(EnvMemoryPolicy); ok {
+		p, err := memory.ParsePolicy(v)
+		if err != nil {
+			return bad(EnvMemoryPolicy, v, err)
+		}
+		env.Memory.Policy = p
 	}
 	if v, ok := get(EnvTTLJitterPercent); ok {
 		n, err := strconv.Atoi(v)
@@ -201,7 +211,7 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 		if err != nil {
 			return bad(EnvMemoryMaxSize, v, err)
 		}
-		env.MemoryMaxSize = n
+		env.Memory.MaxSize = n
 	}
 	if v, ok := get(EnvLogLevel); ok {
 		l, err := newLevelLogger(v)
