@@ -14,11 +14,11 @@ import (
 
 // Defaults of the Config fields.
 const (
-	DefaultKeyPrefix             = "yokedcache"
-	DefaultTTL                   = 5 * time.Minute
-	DefaultTTLJitterPercent      = 10
-	DefaultCompressionThreshold  = 1024
-	DefaultMaxValueSize          = 64 << 20
+	DefaultKeyPrefix            = "yokedcache"
+	DefaultTTL                  = 5 * time.Minute
+	DefaultTTLJitterPercent     = 10
+	DefaultCompressionThreshold = 1024
+	DefaultMaxValueSize         = 64 << 20
 	// MaxKeyLength is the longest user key accepted, in bytes.
 	MaxKeyLength = 1024
 	// MaxTagLength is the longest tag accepted, in bytes.

@@ -328,8 +328,8 @@ func logConfigNotes(l *slog.Logger, notes []string) {
 // Config converts the file settings to a Config, validating them.
 func (fc FileConfig) Config() (Config, error) {
 	cfg := Config{
-		KeyPrefix:             fc.KeyPrefix,
-		DefaultTTL:            time.Duration(fc.DefaultTTL),
+		KeyPrefix:            fc.KeyPrefix,
+		DefaultTTL:           time.Duration(fc.DefaultTTL),
 		Memory:               memory.Options{MaxSize: fc.MemoryMaxSize, CleanupInterval: time.Duration(fc.MemoryCleanupInterval)},
 		CompressionThreshold: fc.CompressionThreshold,
 		URL:                  fc.URL,
