@@ -16,6 +16,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/seal"
 )
 
 // Cache is the yokedcache API over one backend (or a router of several).
@@ -31,6 +32,7 @@ type Cache struct {
 	codecs    [256]codec.Codec
 	enc       codec.EncodeOptions
 	log       rawLogger
+	seal      *seal.Sealer // nil unless SigningKeys or EncryptionKeys
 
 	closed   atomic.Bool
 	sf       singleflight.Group
@@ -55,6 +57,10 @@ func New(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, opError("new", "", err)
 	}
+	sealer, err := seal.New(cfg.SigningKeys, cfg.EncryptionKeys)
+	if err != nil {
+		return nil, opError("new", "", fmt.Errorf("%v: %w", err, ErrInvalidConfig))
+	}
 	b := cfg.Backend
 	opened := b == nil
 	if opened {
@@ -71,7 +77,9 @@ func New(cfg Config) (*Cache, error) {
 		}
 		return nil, opError("new", "", err)
 	}
-	return newCache(cfg, rt, codecs), nil
+	c := newCache(cfg, rt, codecs)
+	c.seal = sealer
+	return c, nil
 }
 
 func openConfigured(cfg *Config) (backend.Backend, error) {

@@ -111,6 +111,24 @@ type Config struct {
 	// affected: each read decodes its own copy.
 	KeepDecoded bool
 
+	// SigningKeys make stored values tamper-evident: each value carries an
+	// HMAC-SHA-256 (128 bits) over the value and the key it is stored
+	// under, made with the first key; every key verifies (list the new key
+	// first and keep the old one while values signed with it live). A
+	// value without a valid signature (written by a raw client, changed,
+	// or moved to another key) is a miss matching ErrCorrupt, counted in
+	// Stats.Unauthenticated. Keys are at least 16 random bytes. They are
+	// never printed (String, Redacted, errors).
+	SigningKeys [][]byte
+	// EncryptionKeys encrypt stored values with AES-256-GCM (32-byte
+	// keys), the stored key bound in as associated data so a value moved
+	// to another key does not decrypt. The first key encrypts, every key
+	// decrypts (rotation). Keys and tags are not encrypted, so patterns,
+	// listing and fuzzy search still work. Encryption also authenticates:
+	// with both lists, values are encrypted and SigningKeys only open
+	// values signed earlier.
+	EncryptionKeys [][]byte
+
 	// LoaderTimeout bounds a Fetch/GetOrSet loader, which runs detached
 	// from any one caller's context. 0 means no bound.
 	LoaderTimeout time.Duration

@@ -64,6 +64,12 @@ type FileConfig struct {
 	RedisURL string `yaml:"redis_url,omitempty" json:"redis_url,omitempty"`
 	// Routes maps key prefixes to their backend and default TTL.
 	Routes map[string]RouteConfig `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// SigningKeys are Config.SigningKeys, base64, newest first. Redacted
+	// shows each as "xxxxx".
+	SigningKeys []string `yaml:"signing_keys,omitempty" json:"signing_keys,omitempty"`
+	// EncryptionKeys are Config.EncryptionKeys, base64 32-byte keys,
+	// newest first. Redacted shows each as "xxxxx".
+	EncryptionKeys []string `yaml:"encryption_keys,omitempty" json:"encryption_keys,omitempty"`
 }
 
 // RouteConfig is one entry of FileConfig.Routes.
@@ -357,6 +363,20 @@ func (fc FileConfig) Config() (Config, error) {
 	if fc.MemoryCleanupInterval < 0 {
 		return bad("memory_cleanup_interval", "%v is negative", time.Duration(fc.MemoryCleanupInterval))
 	}
+	if len(fc.SigningKeys) > 0 {
+		k, err := parseKeyList(fc.SigningKeys)
+		if err != nil {
+			return bad("signing_keys", "%v", err)
+		}
+		cfg.SigningKeys = k
+	}
+	if len(fc.EncryptionKeys) > 0 {
+		k, err := parseKeyList(fc.EncryptionKeys)
+		if err != nil {
+			return bad("encryption_keys", "%v", err)
+		}
+		cfg.EncryptionKeys = k
+	}
 	if fc.MemoryPolicy != "" {
 		p, err := memory.ParsePolicy(fc.MemoryPolicy)
 		if err != nil {
@@ -487,6 +507,8 @@ func (c Config) Redacted() FileConfig {
 		MemoryMaxSize:         c.Memory.MaxSize,
 		MemoryCleanupInterval: Duration(c.Memory.CleanupInterval),
 		MemoryPolicy:          policyName(c.Memory.Policy),
+		SigningKeys:           redactedKeys(c.SigningKeys),
+		EncryptionKeys:        redactedKeys(c.EncryptionKeys),
 		CompressionThreshold:  c.CompressionThreshold,
 		LogLevel:              logLevelOf(c.Logger),
 		URL:                   backend.RedactURL(c.URL),
@@ -538,6 +560,12 @@ func (c Config) String() string {
 	}
 	if c.URL != "" {
 		field("URL", fmt.Sprintf("%q", backend.RedactURL(c.URL)))
+	}
+	if len(c.SigningKeys) > 0 {
+		field("SigningKeys", fmt.Sprintf("%d key(s), redacted", len(c.SigningKeys)))
+	}
+	if len(c.EncryptionKeys) > 0 {
+		field("EncryptionKeys", fmt.Sprintf("%d key(s), redacted", len(c.EncryptionKeys)))
 	}
 	if c.RedisURL != "" {
 		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(c.RedisURL)))
@@ -610,6 +638,12 @@ func (c Config) Merge(over Config) Config {
 		}
 		out.Routes = append(routes, over.Routes...)
 	}
+	if len(over.SigningKeys) > 0 {
+		out.SigningKeys = over.SigningKeys
+	}
+	if len(over.EncryptionKeys) > 0 {
+		out.EncryptionKeys = over.EncryptionKeys
+	}
 	// Memory merges per field.
 	if over.Memory.MaxSize != 0 {
 		out.Memory.MaxSize = over.Memory.MaxSize
@@ -664,8 +698,14 @@ func (c Config) Merge(over Config) Config {
 // parameters configure the Cache and are removed before the backend parses
 // the URL:
 //
-//	prefix       Config.KeyPrefix
-//	default_ttl  Config.DefaultTTL (seconds or a Go duration)
+//	prefix           Config.KeyPrefix
+//	default_ttl      Config.DefaultTTL (seconds or a Go duration)
+//	signing_keys     Config.SigningKeys (base64, comma-separated, newest first)
+//	encryption_keys  Config.EncryptionKeys (base64, comma-separated, newest first)
+//
+// (Keys in a URL end up wherever the URL is written down; prefer the
+// environment or a file readable only by the service. Printed URLs show
+// them as "xxxxx".)
 //
 // Every other parameter belongs to the backend (unknown ones are errors).
 // base, if given, supplies the remaining settings; its backend selection
@@ -698,6 +738,20 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 		cfg.DefaultTTL = d
 		q.Del("default_ttl")
 	}
+	for _, kp := range []struct {
+		name string
+		dst  *[][]byte
+	}{{"signing_keys", &cfg.SigningKeys}, {"encryption_keys", &cfg.EncryptionKeys}} {
+		if !q.Has(kp.name) {
+			continue
+		}
+		keys, err := parseKeyList(strings.Split(q.Get(kp.name), ","))
+		if err != nil {
+			return nil, opError("open", "", fmt.Errorf("%s: %s: %v: %w", backend.RedactedURL(u), kp.name, err, ErrInvalidConfig))
+		}
+		*kp.dst = keys
+		q.Del(kp.name)
+	}
 	u.RawQuery = q.Encode()
 	b, err := backend.DefaultURLMux().OpenParsed(ctx, u)
 	if err != nil {
@@ -718,4 +772,16 @@ func policyName(p memory.Policy) string {
 		return ""
 	}
 	return p.String()
+}
+
+// redactedKeys shows each key as "xxxxx".
+func redactedKeys(keys [][]byte) []string {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]string, len(keys))
+	for i := range out {
+		out[i] = "xxxxx"
+	}
+	return out
 }
