@@ -500,32 +500,32 @@ func logLevelOf(l *slog.Logger) string {
 // replaced by "xxxxx", safe to print or log. Explicit backend values
 // (Backend, and the Backend of a Route) have no file form and are left
 // out; String names them.
-func (c Config) Redacted() FileConfig {
+func (cfg Config) Redacted() FileConfig {
 	fc := FileConfig{
-		KeyPrefix:             c.KeyPrefix,
-		DefaultTTL:            Duration(c.DefaultTTL),
-		MemoryMaxSize:         c.Memory.MaxSize,
-		MemoryCleanupInterval: Duration(c.Memory.CleanupInterval),
-		MemoryPolicy:          policyName(c.Memory.Policy),
-		SigningKeys:           redactedKeys(c.SigningKeys),
-		EncryptionKeys:        redactedKeys(c.EncryptionKeys),
-		CompressionThreshold:  c.CompressionThreshold,
-		LogLevel:              logLevelOf(c.Logger),
-		URL:                   backend.RedactURL(c.URL),
-		RedisURL:              backend.RedactURL(c.RedisURL),
+		KeyPrefix:             cfg.KeyPrefix,
+		DefaultTTL:            Duration(cfg.DefaultTTL),
+		MemoryMaxSize:         cfg.Memory.MaxSize,
+		MemoryCleanupInterval: Duration(cfg.Memory.CleanupInterval),
+		MemoryPolicy:          policyName(cfg.Memory.Policy),
+		SigningKeys:           redactedKeys(cfg.SigningKeys),
+		EncryptionKeys:        redactedKeys(cfg.EncryptionKeys),
+		CompressionThreshold:  cfg.CompressionThreshold,
+		LogLevel:              logLevelOf(cfg.Logger),
+		URL:                   backend.RedactURL(cfg.URL),
+		RedisURL:              backend.RedactURL(cfg.RedisURL),
 	}
 	switch {
-	case c.TTLJitterPercent == NoJitter:
+	case cfg.TTLJitterPercent == NoJitter:
 		z := 0
 		fc.TTLJitterPercent = &z
-	case c.TTLJitterPercent != 0:
-		j := c.TTLJitterPercent
+	case cfg.TTLJitterPercent != 0:
+		j := cfg.TTLJitterPercent
 		fc.TTLJitterPercent = &j
 	}
-	if c.Compression != codec.None {
-		fc.Compression = c.Compression.String()
+	if cfg.Compression != codec.None {
+		fc.Compression = cfg.Compression.String()
 	}
-	for _, r := range c.Routes {
+	for _, r := range cfg.Routes {
 		if r.URL == "" && r.DefaultTTL == 0 {
 			continue // a Backend value has no file form
 		}
@@ -538,7 +538,7 @@ func (c Config) Redacted() FileConfig {
 }
 
 // String describes the configuration with passwords redacted.
-func (c Config) String() string {
+func (cfg Config) String() string {
 	var b strings.Builder
 	b.WriteString("yokedcache.Config{")
 	sep := ""
@@ -546,33 +546,33 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, "%s%s: %v", sep, name, v)
 		sep = ", "
 	}
-	if c.KeyPrefix != "" {
-		field("KeyPrefix", fmt.Sprintf("%q", c.KeyPrefix))
+	if cfg.KeyPrefix != "" {
+		field("KeyPrefix", fmt.Sprintf("%q", cfg.KeyPrefix))
 	}
-	if c.DefaultTTL != 0 {
-		field("DefaultTTL", c.DefaultTTL)
+	if cfg.DefaultTTL != 0 {
+		field("DefaultTTL", cfg.DefaultTTL)
 	}
-	if c.TTLJitterPercent != 0 {
-		field("TTLJitterPercent", c.TTLJitterPercent)
+	if cfg.TTLJitterPercent != 0 {
+		field("TTLJitterPercent", cfg.TTLJitterPercent)
 	}
-	if c.Backend != nil {
-		field("Backend", backend.Name(c.Backend))
+	if cfg.Backend != nil {
+		field("Backend", backend.Name(cfg.Backend))
 	}
-	if c.URL != "" {
-		field("URL", fmt.Sprintf("%q", backend.RedactURL(c.URL)))
+	if cfg.URL != "" {
+		field("URL", fmt.Sprintf("%q", backend.RedactURL(cfg.URL)))
 	}
-	if len(c.SigningKeys) > 0 {
-		field("SigningKeys", fmt.Sprintf("%d key(s), redacted", len(c.SigningKeys)))
+	if len(cfg.SigningKeys) > 0 {
+		field("SigningKeys", fmt.Sprintf("%d key(s), redacted", len(cfg.SigningKeys)))
 	}
-	if len(c.EncryptionKeys) > 0 {
-		field("EncryptionKeys", fmt.Sprintf("%d key(s), redacted", len(c.EncryptionKeys)))
+	if len(cfg.EncryptionKeys) > 0 {
+		field("EncryptionKeys", fmt.Sprintf("%d key(s), redacted", len(cfg.EncryptionKeys)))
 	}
-	if c.RedisURL != "" {
-		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(c.RedisURL)))
+	if cfg.RedisURL != "" {
+		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(cfg.RedisURL)))
 	}
-	if len(c.Routes) > 0 {
-		parts := make([]string, 0, len(c.Routes))
-		for _, r := range c.Routes {
+	if len(cfg.Routes) > 0 {
+		parts := make([]string, 0, len(cfg.Routes))
+		for _, r := range cfg.Routes {
 			var what []string
 			if r.Backend != nil {
 				what = append(what, backend.Name(r.Backend))
@@ -587,17 +587,17 @@ func (c Config) String() string {
 		}
 		field("Routes", "{"+strings.Join(parts, ", ")+"}")
 	}
-	if c.Memory != (memory.Options{Clock: c.Memory.Clock}) {
+	if cfg.Memory != (memory.Options{Clock: cfg.Memory.Clock}) {
 		field("Memory", fmt.Sprintf("{MaxSize: %d, MaxBytes: %d, CleanupInterval: %v, Shards: %d, Policy: %v}",
-			c.Memory.MaxSize, c.Memory.MaxBytes, c.Memory.CleanupInterval, c.Memory.Shards, c.Memory.Policy))
+			cfg.Memory.MaxSize, cfg.Memory.MaxBytes, cfg.Memory.CleanupInterval, cfg.Memory.Shards, cfg.Memory.Policy))
 	}
-	if c.Compression != codec.None {
-		field("Compression", c.Compression)
+	if cfg.Compression != codec.None {
+		field("Compression", cfg.Compression)
 	}
-	if c.CompressionThreshold != 0 {
-		field("CompressionThreshold", c.CompressionThreshold)
+	if cfg.CompressionThreshold != 0 {
+		field("CompressionThreshold", cfg.CompressionThreshold)
 	}
-	if lv := logLevelOf(c.Logger); lv != "" {
+	if lv := logLevelOf(cfg.Logger); lv != "" {
 		field("LogLevel", lv)
 	}
 	b.WriteString("}")
@@ -614,8 +614,8 @@ func (c Config) String() string {
 // The backend selection (Backend, URL, RedisURL) is one setting: if over
 // sets any of them, c's are all replaced. Routes merge per prefix: a route
 // of over replaces c's route with the same prefix.
-func (c Config) Merge(over Config) Config {
-	out := c
+func (cfg Config) Merge(over Config) Config {
+	out := cfg
 	if over.KeyPrefix != "" {
 		out.KeyPrefix = over.KeyPrefix
 	}
@@ -630,8 +630,8 @@ func (c Config) Merge(over Config) Config {
 	}
 	if len(over.Routes) > 0 {
 		key := func(p string) string { n, _ := normalizeRoutePrefix(p); return n }
-		routes := make([]Route, 0, len(c.Routes)+len(over.Routes))
-		for _, r := range c.Routes {
+		routes := make([]Route, 0, len(cfg.Routes)+len(over.Routes))
+		for _, r := range cfg.Routes {
 			if !slices.ContainsFunc(over.Routes, func(o Route) bool { return key(o.Prefix) == key(r.Prefix) }) {
 				routes = append(routes, r)
 			}
