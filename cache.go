@@ -17,6 +17,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/seal"
 )
 
 // Cache is the yokedcache API over one backend (or a router of several).
@@ -32,6 +33,7 @@ type Cache struct {
 	codecs    [256]codec.Codec
 	enc       codec.EncodeOptions
 	log       rawLogger
+	seal      *seal.Sealer // nil unless SigningKeys or EncryptionKeys
 
 	closed  atomic.Bool
 	sf      singleflight.Group
@@ -67,6 +69,10 @@ func New(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, opError("new", "", err)
 	}
+	sealer, err := seal.New(cfg.SigningKeys, cfg.EncryptionKeys)
+	if err != nil {
+		return nil, opError("new", "", fmt.Errorf("%v: %w", err, ErrInvalidConfig))
+	}
 	b := cfg.Backend
 	opened := b == nil
 	if opened {
@@ -84,6 +90,7 @@ func New(cfg Config) (*Cache, error) {
 		return nil, opError("new", "", err)
 	}
 	c := newCache(cfg, rt, codecs)
+	c.seal = sealer
 	if cfg.WaitReady > 0 {
 		if err := c.waitReady(cfg.WaitReady); err != nil {
 			_ = c.Close()
@@ -121,20 +128,23 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 	case cfg.URL != "" && cfg.RedisURL != "":
 		return nil, fmt.Errorf("both URL and RedisURL are set; use one: %w", ErrInvalidConfig)
 	case cfg.URL != "":
-		u, err := backend.ParseURL(cfg.URL)
+		raw := cfg.URL
+		u, err := backend.ParseURL(raw)
 		if err != nil {
 			return nil, err
 		}
-		if err := cfg.urlResilience(u); err != nil {
+		if changed, err := cfg.urlResilience(u); err != nil {
 			return nil, err
+		} else if changed {
+			raw = u.String()
 		}
-		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
+		return openURL(cfg, raw, cfg.Memory)
 	case cfg.RedisURL != "":
 		u, err := backend.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return nil, err
 		}
-		if err := cfg.urlResilience(u); err != nil {
+		if _, err := cfg.urlResilience(u); err != nil {
 			return nil, err
 		}
 		if !strings.HasPrefix(strings.ToLower(u.Scheme), "redis") && !strings.HasPrefix(strings.ToLower(u.Scheme), "unix") {
@@ -142,25 +152,39 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 		}
 		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 	}
-	return memory.New(memory.Options{
-		MaxSize:         cfg.MemoryMaxSize,
-		CleanupInterval: cfg.MemoryCleanupInterval,
-		Clock:           cfg.Clock,
-	})
+	o := cfg.Memory
+	o.Clock = cfg.Clock
+	return memory.New(o)
+}
+
+// openURL opens a backend URL. A mem:// URL's store gets Config.Clock,
+// and mem (Config.Memory for the default backend) as the defaults its
+// parameters override.
+func openURL(cfg *Config, raw string, mem memory.Options) (backend.Backend, error) {
+	u, err := backend.ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s := strings.ToLower(u.Scheme); s == memory.Scheme || s == "memory" {
+		mem.Clock = cfg.Clock
+		return memory.URLOpener{Options: mem}.OpenURL(context.Background(), u)
+	}
+	return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 }
 
 // urlResilience applies the resilience parameters of a configured URL
 // (see Open) to a normalized cfg and strips them from u.
-func (cfg *Config) urlResilience(u *url.URL) error {
+// It reports whether u changed.
+func (cfg *Config) urlResilience(u *url.URL) (bool, error) {
 	q := u.Query()
 	if !slices.ContainsFunc(resilienceParams, q.Has) {
-		return nil
+		return false, nil
 	}
 	if err := applyResilienceParams(cfg, u, q); err != nil {
-		return err
+		return false, err
 	}
 	u.RawQuery = q.Encode()
-	return cfg.normalizeResilience()
+	return true, cfg.normalizeResilience()
 }
 
 // codecTable indexes the codecs a Cache decodes with by their IDs.

@@ -74,7 +74,7 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 	m := r.mem
 	// Another process (or a Set racing with us) may have filled it.
 	if raw, gerr := guarded(lctx, m, kindSingle, func(ctx context.Context) ([]byte, error) { return m.b.Get(ctx, skey) }); gerr == nil {
-		if env, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr == nil && !env.Negative && !env.StaleAt(c.nowMs()) {
+		if env, derr := c.decodeQuiet(key, raw); derr == nil && !env.Negative && !env.StaleAt(c.nowMs()) {
 			if v, ok := fits(env); ok {
 				return &flight{val: v, env: raw}, nil
 			}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 )
 
 // Route sends the user keys under a prefix to their own backend, gives
@@ -192,7 +193,7 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 		b := rc.Backend
 		if rc.URL != "" {
 			var err error
-			b, err = backend.Open(context.Background(), rc.URL)
+			b, err = openURL(cfg, rc.URL, memory.Options{})
 			if err != nil {
 				return fail(fmt.Errorf("route %q: %w", rc.Prefix, err))
 			}

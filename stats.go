@@ -69,6 +69,7 @@ func (l *latency) record(d time.Duration) {
 
 type metrics struct {
 	hits, misses, sets, deletes, invalidations, errors, corrupt, loads, loadErrors counter
+	unauthenticated                                                                counter
 	// Resilience: see the Stats fields of the same names.
 	staleServed, staleIfError, negativeHits, negativeStores, loadFallbacks, writeBackErrors, refreshes counter
 	lat                                                                                                [opCount]latency
@@ -100,8 +101,12 @@ type Stats struct {
 	Invalidations int64   `json:"invalidations"`
 	Errors        int64   `json:"errors"`
 	Corrupt       int64   `json:"corrupt"`
-	Loads         int64   `json:"loads"`
-	LoadErrors    int64   `json:"load_errors"`
+	// Unauthenticated counts values that failed signature or decryption
+	// checks (Config.SigningKeys, EncryptionKeys); they count in Corrupt
+	// too.
+	Unauthenticated int64 `json:"unauthenticated"`
+	Loads           int64 `json:"loads"`
+	LoadErrors      int64 `json:"load_errors"`
 	// StaleServed counts stale values returned at once by
 	// stale-while-revalidate (WithStaleWhileRevalidate); Refreshes the
 	// background loads that refreshed them.
@@ -150,6 +155,7 @@ func (c *Cache) counters() Stats {
 		s.Invalidations += m.invalidations.load()
 		s.Errors += m.errors.load()
 		s.Corrupt += m.corrupt.load()
+		s.Unauthenticated += m.unauthenticated.load()
 		s.Loads += m.loads.load()
 		s.LoadErrors += m.loadErrors.load()
 		s.StaleServed += m.staleServed.load()

@@ -150,7 +150,7 @@ var (
 // Close stops.
 func New(o Options) (*Store, error) {
 	if o.MaxSize == 0 {
-		o.MaxSize = 10_000
+		o.MaxSize = DefaultMaxSize
 	}
 	if o.MaxSize < -1 || o.MaxBytes < 0 || o.Shards < 0 || (o.CleanupInterval < 0 && o.CleanupInterval != -1) {
 		return nil, errInvalid("negative MaxSize, MaxBytes, Shards or CleanupInterval")
@@ -159,7 +159,7 @@ func New(o Options) (*Store, error) {
 		return nil, errInvalid("unknown Policy " + o.Policy.String())
 	}
 	if o.CleanupInterval == 0 {
-		o.CleanupInterval = 5 * time.Minute
+		o.CleanupInterval = DefaultCleanupInterval
 	}
 	n := o.Shards
 	if n == 0 {

@@ -8,17 +8,24 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 )
 
+// Defaults of Options.
+const (
+	DefaultMaxSize         = 10_000
+	DefaultCleanupInterval = 5 * time.Minute
+)
+
 // Options configures a Store. The zero value is valid.
 type Options struct {
 	// MaxSize bounds the number of entries in the whole store; entries
-	// are evicted beyond it (see the package doc). 0 means 10 000; -1
-	// means unbounded.
+	// are evicted beyond it (see the package doc). 0 means DefaultMaxSize
+	// (10 000); -1 means unbounded.
 	MaxSize int
 	// MaxBytes bounds the approximate memory of keys and values in the
 	// whole store; 0 means no byte bound.
 	MaxBytes int64
 	// CleanupInterval is how often expired entries are swept. 0 means
-	// 5 minutes; -1 disables the sweep (expiry stays lazy).
+	// DefaultCleanupInterval (5 minutes); -1 disables the sweep (expiry
+	// stays lazy).
 	CleanupInterval time.Duration
 	// Shards splits the store to let reads scale across cores. 0 picks
 	// one shard per 256 entries of MaxSize (per 1024 with PolicyTinyLFU),
