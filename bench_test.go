@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
@@ -268,4 +269,105 @@ func BenchmarkMemory(b *testing.B) {
 			}
 		})
 	})
+}
+
+// netLike hides the memory store's in-process capabilities, so that the
+// Cache treats it as a network backend and guards it (operation timeout
+// and circuit breaker): the difference to memory/ is the guard's cost.
+type netLike struct{ backend.Backend }
+
+// The resilience layer's cost on a hit:
+//
+//	go test -run '^$' -bench 'Resilience' -benchmem .
+//
+// memory/ is the real memory backend (in-process: never guarded); guarded/
+// and unguarded/ are the same store seen as a network backend with the
+// breaker and timeouts on (defaults) and off.
+func BenchmarkResilience(b *testing.B) {
+	ctx := context.Background()
+	val := bytes.Repeat([]byte{'v'}, 100)
+	user := benchUser{ID: 42, Name: "Alice Example", Email: "alice@example.com", Roles: []string{"admin", "dev"}}
+	keys := keysN(benchKeys)
+	open := func(b *testing.B, wrap bool, cfg yokedcache.Config) *yokedcache.Cache {
+		st, err := memory.New(memory.Options{MaxSize: 100_000, CleanupInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Backend = st
+		if wrap {
+			cfg.Backend = netLike{st}
+		}
+		c, err := yokedcache.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		for _, k := range keys {
+			if err := c.Set(ctx, k, val); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Set(ctx, "u:"+k, user); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return c
+	}
+	off := yokedcache.Config{OperationTimeout: -1, BatchTimeout: -1, BreakerFailures: -1}
+	shapes := []struct {
+		name string
+		wrap bool
+		cfg  yokedcache.Config
+	}{
+		{"memory", false, yokedcache.Config{}},
+		{"unguarded", true, off},
+		{"guarded", true, yokedcache.Config{}},
+		{"breaker-only", true, yokedcache.Config{OperationTimeout: -1, BatchTimeout: -1}},
+	}
+	for _, s := range shapes {
+		b.Run(s.name+"/GetBytes", func(b *testing.B) {
+			c := open(b, s.wrap, s.cfg)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := c.GetBytes(ctx, keys[i&(benchKeys-1)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+	loader := func(context.Context) (benchUser, error) { return user, nil }
+	for _, s := range shapes[:1] {
+		c := open(b, s.wrap, s.cfg)
+		b.Run(s.name+"/Get[T]", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := yokedcache.Get[benchUser](ctx, c, "u:"+keys[i&(benchKeys-1)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+		b.Run(s.name+"/Fetch-hit", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := yokedcache.Fetch(ctx, c, "u:"+keys[i&(benchKeys-1)], loader); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+		b.Run(s.name+"/Fetch-hit-SWR", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := yokedcache.Fetch(ctx, c, "u:"+keys[i&(benchKeys-1)], loader, yokedcache.WithStaleWhileRevalidate(time.Minute)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 }

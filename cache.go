@@ -354,7 +354,11 @@ func (c *Cache) guardedGet(ctx context.Context, m *member, key string) (raw []by
 	if err != nil {
 		return nil, err
 	}
-	c.withKey(key, func(skey string) { raw, err = m.b.Get(gctx, skey) })
+	bp := c.keyBuf.Get().(*[]byte)
+	kb := append(append((*bp)[:0], c.prefix...), key...)
+	raw, err = m.b.Get(gctx, unsafe.String(unsafe.SliceData(kb), len(kb)))
+	*bp = kb
+	c.keyBuf.Put(bp)
 	cl.exit(err)
 	return raw, err
 }

@@ -141,7 +141,8 @@ func (b *breaker) done(probe bool, err error, callerDone bool) {
 		}
 		return
 	}
-	b.cause.Store(&err)
+	cause := err // only this copy escapes, on the failure path
+	b.cause.Store(&cause)
 	if probe {
 		b.probing.Store(false)
 		b.transition(stHalfOpen, stOpen, err)
