@@ -70,6 +70,16 @@ type FileConfig struct {
 	// EncryptionKeys are Config.EncryptionKeys, base64 32-byte keys,
 	// newest first. Redacted shows each as "xxxxx".
 	EncryptionKeys []string `yaml:"encryption_keys,omitempty" json:"encryption_keys,omitempty"`
+	// The resilience settings (docs/resilience.md): Config's fields of
+	// the same names. A negative duration or count disables the timeout
+	// or the breaker.
+	OperationTimeout Timeout  `yaml:"operation_timeout,omitempty" json:"operation_timeout,omitempty"`
+	BatchTimeout     Timeout  `yaml:"batch_timeout,omitempty" json:"batch_timeout,omitempty"`
+	HealthTimeout    Timeout  `yaml:"health_timeout,omitempty" json:"health_timeout,omitempty"`
+	BreakerFailures  int      `yaml:"breaker_failures,omitempty" json:"breaker_failures,omitempty"`
+	BreakerCooldown  Duration `yaml:"breaker_cooldown,omitempty" json:"breaker_cooldown,omitempty"`
+	WaitReady        Duration `yaml:"wait_ready,omitempty" json:"wait_ready,omitempty"`
+	FailClosedLoads  bool     `yaml:"fail_closed_loads,omitempty" json:"fail_closed_loads,omitempty"`
 }
 
 // RouteConfig is one entry of FileConfig.Routes.
@@ -108,6 +118,42 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // MarshalYAML writes a Go duration.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Timeout is a Duration that "-1" or "off" disables (stored as -1), for
+// the timeouts of FileConfig.
+type Timeout Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Timeout) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a timeout must be a scalar such as 1s, 0.5 or off", n.Line)
+	}
+	return d.UnmarshalText([]byte(n.Value))
+}
+
+// UnmarshalText accepts a Go duration, seconds, or "-1"/"off".
+func (d *Timeout) UnmarshalText(b []byte) error {
+	switch v := strings.TrimSpace(string(b)); v {
+	case "-1", "off":
+		*d = -1
+		return nil
+	}
+	return (*Duration)(d).UnmarshalText(b)
+}
+
+// MarshalText writes a Go duration, or "off".
+func (d Timeout) MarshalText() ([]byte, error) {
+	if d < 0 {
+		return []byte("off"), nil
+	}
+	return Duration(d).MarshalText()
+}
+
+// MarshalYAML writes a Go duration, or "off".
+func (d Timeout) MarshalYAML() (any, error) {
+	b, _ := d.MarshalText()
+	return string(b), nil
+}
 
 // LoadConfig reads a YAML configuration file (schema: FileConfig). Unknown
 // keys, malformed values and invalid URLs are errors matching
@@ -350,6 +396,21 @@ func (fc FileConfig) Config() (Config, error) {
 		}
 		return bad(field, "%v", err)
 	}
+	neg := func(d Timeout) time.Duration {
+		if d < 0 {
+			return -1 // disabled
+		}
+		return time.Duration(d)
+	}
+	cfg.OperationTimeout, cfg.BatchTimeout, cfg.HealthTimeout = neg(fc.OperationTimeout), neg(fc.BatchTimeout), neg(fc.HealthTimeout)
+	cfg.BreakerFailures, cfg.FailClosedLoads = max(fc.BreakerFailures, -1), fc.FailClosedLoads
+	if fc.BreakerCooldown < 0 {
+		return bad("breaker_cooldown", "%v is negative", time.Duration(fc.BreakerCooldown))
+	}
+	if fc.WaitReady < 0 {
+		return bad("wait_ready", "%v is negative", time.Duration(fc.WaitReady))
+	}
+	cfg.BreakerCooldown, cfg.WaitReady = time.Duration(fc.BreakerCooldown), time.Duration(fc.WaitReady)
 	if fc.TTLJitterPercent != nil {
 		j, err := jitterSetting(*fc.TTLJitterPercent)
 		if err != nil {
@@ -513,6 +574,13 @@ func (cfg Config) Redacted() FileConfig {
 		LogLevel:              logLevelOf(cfg.Logger),
 		URL:                   backend.RedactURL(cfg.URL),
 		RedisURL:              backend.RedactURL(cfg.RedisURL),
+		OperationTimeout:      Timeout(cfg.OperationTimeout),
+		BatchTimeout:          Timeout(cfg.BatchTimeout),
+		HealthTimeout:         Timeout(cfg.HealthTimeout),
+		BreakerFailures:       cfg.BreakerFailures,
+		BreakerCooldown:       Duration(cfg.BreakerCooldown),
+		WaitReady:             Duration(cfg.WaitReady),
+		FailClosedLoads:       cfg.FailClosedLoads,
 	}
 	switch {
 	case cfg.TTLJitterPercent == NoJitter:
@@ -599,6 +667,20 @@ func (cfg Config) String() string {
 	}
 	if lv := logLevelOf(cfg.Logger); lv != "" {
 		field("LogLevel", lv)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"OperationTimeout", cfg.OperationTimeout}, {"BatchTimeout", cfg.BatchTimeout}, {"HealthTimeout", cfg.HealthTimeout}, {"BreakerCooldown", cfg.BreakerCooldown}, {"WaitReady", cfg.WaitReady}} {
+		if d.v != 0 {
+			field(d.name, d.v)
+		}
+	}
+	if cfg.BreakerFailures != 0 {
+		field("BreakerFailures", cfg.BreakerFailures)
+	}
+	if cfg.FailClosedLoads {
+		field("FailClosedLoads", true)
 	}
 	b.WriteString("}")
 	return b.String()

@@ -32,6 +32,15 @@ const (
 	EnvSocketTimeout         = "YOKEDCACHE_SOCKET_TIMEOUT"
 	EnvSocketConnectTimeout  = "YOKEDCACHE_SOCKET_CONNECT_TIMEOUT"
 	EnvLogLevel              = "YOKEDCACHE_LOG_LEVEL"
+	// The resilience settings (docs/resilience.md); each is also a URL
+	// parameter of the same name in lower case without the prefix.
+	EnvOperationTimeout = "YOKEDCACHE_OPERATION_TIMEOUT"
+	EnvBatchTimeout     = "YOKEDCACHE_BATCH_TIMEOUT"
+	EnvHealthTimeout    = "YOKEDCACHE_HEALTH_TIMEOUT"
+	EnvBreakerFailures  = "YOKEDCACHE_BREAKER_FAILURES"
+	EnvBreakerCooldown  = "YOKEDCACHE_BREAKER_COOLDOWN"
+	EnvWaitReady        = "YOKEDCACHE_WAIT_READY"
+	EnvFailClosedLoads  = "YOKEDCACHE_FAIL_CLOSED_LOADS"
 )
 
 // FromEnv builds a Config from the YOKEDCACHE_* environment variables:
@@ -51,6 +60,13 @@ const (
 //	YOKEDCACHE_SOCKET_TIMEOUT           Redis read/write timeout } max_connections, socket_timeout,
 //	YOKEDCACHE_SOCKET_CONNECT_TIMEOUT   Redis dial timeout      } socket_connect_timeout unless it has them
 //	YOKEDCACHE_LOG_LEVEL                debug, info, warn or error: a text logger on standard error
+//	YOKEDCACHE_OPERATION_TIMEOUT        } Config.OperationTimeout, BatchTimeout, HealthTimeout,
+//	YOKEDCACHE_BATCH_TIMEOUT            } BreakerFailures, BreakerCooldown, WaitReady and
+//	YOKEDCACHE_HEALTH_TIMEOUT           } FailClosedLoads (docs/resilience.md): durations in
+//	YOKEDCACHE_BREAKER_FAILURES         } seconds or Go syntax, -1 disables; a count; true/false
+//	YOKEDCACHE_BREAKER_COOLDOWN
+//	YOKEDCACHE_WAIT_READY
+//	YOKEDCACHE_FAIL_CLOSED_LOADS
 //
 // Python YokedCache's variables (YOKEDCACHE_REDIS_HOST, _PORT, _DB,
 // _PASSWORD and others) are accepted with a deprecation note, logged as a
@@ -239,6 +255,19 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 			return bad(EnvLogLevel, v, err)
 		}
 		env.Logger = l
+	}
+	{
+		q := url.Values{}
+		for i, name := range []string{EnvOperationTimeout, EnvBatchTimeout, EnvHealthTimeout, EnvBreakerFailures, EnvBreakerCooldown, EnvWaitReady, EnvFailClosedLoads} {
+			if v, ok := get(name); ok {
+				q.Set(resilienceParams[i], v)
+			}
+		}
+		if len(q) > 0 {
+			if err := applyResilienceParams(&env, &url.URL{Scheme: "env"}, q); err != nil {
+				return Config{}, nil, fmt.Errorf("environment: %w", err)
+			}
+		}
 	}
 	// Redis pool settings, validated now, applied to the final URL.
 	pool := url.Values{}

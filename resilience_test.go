@@ -496,3 +496,52 @@ func TestWaitReady(t *testing.T) {
 		}
 	}
 }
+
+// The resilience settings are read from URLs, the environment and YAML,
+// with the same names; bad values are configuration errors.
+func TestResilienceSettingsEverywhere(t *testing.T) {
+	want := func(t *testing.T, cfg yokedcache.Config) {
+		t.Helper()
+		if cfg.OperationTimeout != 250*time.Millisecond || cfg.BatchTimeout != -1 || cfg.HealthTimeout != 3*time.Second ||
+			cfg.BreakerFailures != 7 || cfg.BreakerCooldown != 2*time.Second || cfg.WaitReady != time.Second || !cfg.FailClosedLoads {
+			t.Fatalf("settings = %v", cfg)
+		}
+	}
+	env := map[string]string{
+		"YOKEDCACHE_OPERATION_TIMEOUT": "250ms", "YOKEDCACHE_BATCH_TIMEOUT": "-1", "YOKEDCACHE_HEALTH_TIMEOUT": "3",
+		"YOKEDCACHE_BREAKER_FAILURES": "7", "YOKEDCACHE_BREAKER_COOLDOWN": "2s", "YOKEDCACHE_WAIT_READY": "1s",
+		"YOKEDCACHE_FAIL_CLOSED_LOADS": "true",
+	}
+	cfg, err := yokedcache.FromEnvMap(lookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, cfg)
+	cfg, err = yokedcache.ParseConfig([]byte("operation_timeout: 250ms\nbatch_timeout: -1\nhealth_timeout: 3\nbreaker_failures: 7\nbreaker_cooldown: 2s\nwait_ready: 1s\nfail_closed_loads: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, cfg)
+	// A URL: the parameters configure the Cache, not the backend (which
+	// would reject them as unknown).
+	c, err := yokedcache.New(yokedcache.Config{URL: "mem://?operation_timeout=250ms&batch_timeout=-1&health_timeout=3&breaker_failures=7&breaker_cooldown=2s&wait_ready=1s&fail_closed_loads=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	for _, bad := range []string{"mem://?operation_timeout=soon", "mem://?breaker_failures=-5", "mem://?fail_closed_loads=maybe", "mem://?wait_ready=-3s"} {
+		if _, err := yokedcache.New(yokedcache.Config{URL: bad}); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("New(URL %s) = %v; want ErrInvalidConfig", bad, err)
+		}
+		if _, err := yokedcache.Open(context.Background(), bad); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+			t.Errorf("Open(%s) = %v; want ErrInvalidConfig", bad, err)
+		}
+	}
+	if _, err := yokedcache.FromEnvMap(lookup(map[string]string{"YOKEDCACHE_BREAKER_FAILURES": "many"})); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Errorf("bad env = %v; want ErrInvalidConfig", err)
+	}
+}
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
