@@ -353,10 +353,31 @@ func applyPythonEnv(cfg *Config, get func(string) (string, bool), envURL bool) (
 		}
 		notes = append(notes, envPyFuzzyThreshold+"=80 is deprecated: 80 is Go's default")
 	}
-	for _, name := range []string{envPyCircuitBreaker, envPyFallbackEnabled, envPyConnectionRetrys} {
-		if v, ok := get(name); ok {
-			return nil, bad(name, v, "Python YokedCache's setting has no Go equivalent: Go returns backend errors to the caller and bounds Redis retries itself (socket timeouts: YOKEDCACHE_SOCKET_TIMEOUT, YOKEDCACHE_SOCKET_CONNECT_TIMEOUT); unset the variable")
+	// Python's circuit breaker and fallback switches map onto the
+	// Cache's breaker and fail-open loads (docs/resilience.md), both on
+	// by default.
+	for _, sw := range []struct {
+		name, goName string
+		off          func()
+	}{
+		{envPyCircuitBreaker, EnvBreakerFailures + "=-1 to disable", func() { cfg.BreakerFailures = -1 }},
+		{envPyFallbackEnabled, EnvFailClosedLoads + "=true to disable", func() { cfg.FailClosedLoads = true }},
+	} {
+		v, ok := get(sw.name)
+		if !ok {
+			continue
 		}
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, bad(sw.name, v, "want true or false")
+		}
+		if !on {
+			sw.off()
+		}
+		notes = append(notes, fmt.Sprintf("%s is deprecated: it is on by default in Go; use %s", sw.name, sw.goName))
+	}
+	if v, ok := get(envPyConnectionRetrys); ok {
+		return nil, bad(envPyConnectionRetrys, v, "Python YokedCache's setting has no Go equivalent: Go bounds Redis retries itself (socket timeouts: YOKEDCACHE_SOCKET_TIMEOUT, YOKEDCACHE_SOCKET_CONNECT_TIMEOUT; operation timeouts: YOKEDCACHE_OPERATION_TIMEOUT); unset the variable")
 	}
 
 	host, hasHost := get(envPyRedisHost)

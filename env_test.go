@@ -505,8 +505,8 @@ func TestFromEnvPythonRedisVariables(t *testing.T) {
 		{map[string]string{"YOKEDCACHE_REDIS_DB": "-1"}, "YOKEDCACHE_REDIS_DB"},
 		{map[string]string{"YOKEDCACHE_REDIS_HOST": "a/b"}, "YOKEDCACHE_REDIS_HOST"},
 		{map[string]string{"YOKEDCACHE_FUZZY_THRESHOLD": "60"}, "--threshold"},
-		{map[string]string{"YOKEDCACHE_ENABLE_CIRCUIT_BREAKER": "true"}, "YOKEDCACHE_ENABLE_CIRCUIT_BREAKER"},
-		{map[string]string{"YOKEDCACHE_FALLBACK_ENABLED": "true"}, "YOKEDCACHE_FALLBACK_ENABLED"},
+		{map[string]string{"YOKEDCACHE_ENABLE_CIRCUIT_BREAKER": "sometimes"}, "YOKEDCACHE_ENABLE_CIRCUIT_BREAKER"},
+		{map[string]string{"YOKEDCACHE_FALLBACK_ENABLED": "maybe"}, "YOKEDCACHE_FALLBACK_ENABLED"},
 		{map[string]string{"YOKEDCACHE_CONNECTION_RETRIES": "3"}, "YOKEDCACHE_SOCKET_TIMEOUT"},
 	} {
 		_, err := yokedcache.FromEnvMap(envMap(tc.env))

@@ -545,3 +545,15 @@ func TestResilienceSettingsEverywhere(t *testing.T) {
 func lookup(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
+
+// Python YokedCache's switches map onto the breaker and fail-open loads.
+func TestPythonResilienceSwitches(t *testing.T) {
+	cfg, notes, err := yokedcache.FromEnvMapNotes(lookup(map[string]string{"YOKEDCACHE_ENABLE_CIRCUIT_BREAKER": "false", "YOKEDCACHE_FALLBACK_ENABLED": "false"}))
+	if err != nil || cfg.BreakerFailures != -1 || !cfg.FailClosedLoads || len(notes) != 2 {
+		t.Fatalf("switches off = %v, %v, %v; want the breaker off, loads failing closed, two notes", cfg, notes, err)
+	}
+	cfg, notes, err = yokedcache.FromEnvMapNotes(lookup(map[string]string{"YOKEDCACHE_ENABLE_CIRCUIT_BREAKER": "true", "YOKEDCACHE_FALLBACK_ENABLED": "1"}))
+	if err != nil || cfg.BreakerFailures != 0 || cfg.FailClosedLoads || len(notes) != 2 {
+		t.Fatalf("switches on = %v, %v, %v; want the defaults and two notes", cfg, notes, err)
+	}
+}
