@@ -227,11 +227,13 @@ func newCache(cfg Config, rt *routeTable, codecs [256]codec.Codec) *Cache {
 // to any method return an error matching ErrClosed. Loads in flight
 // finish but their results are not stored.
 func (c *Cache) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
+	// Under bgMu, so that no background load starts after this.
+	c.bgMu.Lock()
+	wasClosed := c.closed.Swap(true)
+	c.bgMu.Unlock()
+	if wasClosed {
 		return opError("close", "", ErrClosed)
 	}
-	c.bgMu.Lock() // no refresh starts after this
-	c.bgMu.Unlock()
 	c.bgCancel()
 	c.bg.Wait()
 	errs := make([]error, len(c.rt.members))
