@@ -80,6 +80,17 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 			}
 		}
 	}
+	if w.o.lockTTL > 0 {
+		if ll, ok := m.b.(backend.LoadLocker); ok {
+			f, unlock := c.loadLock(lctx, r, ll, key, fits, w.o.lockTTL)
+			if f != nil {
+				return f, nil
+			}
+			if unlock != nil {
+				defer func() { _ = unlock(context.WithoutCancel(lctx)) }()
+			}
+		}
+	}
 	c.m.loads.add(1)
 	v, lerr := loader(lctx)
 	if lerr != nil {
@@ -321,3 +332,57 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 }
 
 func backendSetOptions(ttl time.Duration) backend.SetOptions { return backend.SetOptions{TTL: ttl} }
+
+// loadLockPoll is how often a process waiting for another's load re-reads
+// the value.
+const loadLockPoll = 25 * time.Millisecond
+
+// loadLock takes the cross-process load lock of key (WithLoadLock). It
+// returns the unlock function when this process should load, or the value
+// another process stored while this one waited.
+func (c *Cache) loadLock(ctx context.Context, r *route, ll backend.LoadLocker, key string, fits fitsFunc, ttl time.Duration) (*flight, func(context.Context) error) {
+	m := r.mem
+	lockKey := c.prefix + "\xfflock:" + key
+	type lockRes struct {
+		unlock func(context.Context) error
+		ok     bool
+	}
+	take := func() (lockRes, error) {
+		return guarded(ctx, m, kindSingle, func(ctx context.Context) (lockRes, error) {
+			u, ok, err := ll.LoadLock(ctx, lockKey, ttl)
+			return lockRes{u, ok}, err
+		})
+	}
+	res, err := take()
+	if err != nil || res.ok {
+		return nil, res.unlock // a lock that cannot be taken never blocks the load
+	}
+	skey := c.storedKey(key)
+	deadline := time.Now().Add(ttl)
+	t := time.NewTicker(loadLockPoll)
+	defer t.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-t.C:
+		}
+		raw, gerr := guarded(ctx, m, kindSingle, func(ctx context.Context) ([]byte, error) { return m.b.Get(ctx, skey) })
+		if gerr != nil {
+			if !errors.Is(gerr, ErrNotFound) {
+				return nil, nil // the backend fails: load
+			}
+			continue
+		}
+		if env, derr := c.decodeQuiet(key, raw); derr == nil && !env.Negative && !env.StaleAt(c.nowMs()) {
+			if v, ok := fits(env); ok {
+				r.m.lockWaits.add(1)
+				return &flight{val: v, env: raw}, nil
+			}
+		}
+	}
+	// The holder did not store a value in time: take the lock if it has
+	// expired, and load either way.
+	res, _ = take()
+	return nil, res.unlock
+}

@@ -22,6 +22,7 @@ const (
 	optSWR
 	optSIE
 	optMissingTTL
+	optLoadLock
 )
 
 type setOptions struct {
@@ -32,6 +33,7 @@ type setOptions struct {
 	swr, sie   time.Duration
 	missingTTL time.Duration
 	missErrs   []error
+	lockTTL    time.Duration
 }
 
 // collectSetOptions folds opts in order; later options override earlier
@@ -50,6 +52,8 @@ func collectSetOptions(opts []SetOption) setOptions {
 			o.sie = op.ttl
 		case optMissingTTL:
 			o.missingTTL, o.missErrs = op.ttl, op.errs
+		case optLoadLock:
+			o.lockTTL = op.ttl
 		case optTags:
 			if o.tags == nil {
 				o.tags = op.tags
@@ -106,6 +110,20 @@ func WithStaleIfError(d time.Duration) SetOption {
 // marker. A non-positive d disables it.
 func WithMissingTTL(d time.Duration, also ...error) SetOption {
 	return SetOption{kind: optMissingTTL, ttl: max(d, 0), errs: also}
+}
+
+// WithLoadLock protects a Fetch or GetOrSet load across processes: before
+// calling the loader, the Cache takes a lock under the key (an internal
+// key under the prefix) in the backend for at most ttl — Redis SET NX
+// PX, memcached add. A process that finds the lock taken waits for the
+// value the holder stores (re-reading it every 25 ms), and loads itself
+// only if none appears within ttl. Backends without a shared lock
+// (memory, disk, SQLite: backend.LoadLocker) protect loads within the
+// process only, as always. A lock that cannot be taken (the backend
+// fails) never blocks the load. Choose ttl a little above the loader's
+// usual duration. A non-positive ttl is ignored.
+func WithLoadLock(ttl time.Duration) SetOption {
+	return SetOption{kind: optLoadLock, ttl: max(ttl, 0)}
 }
 
 // SearchOption configures FuzzySearch.

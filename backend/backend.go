@@ -210,6 +210,15 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// LoadLocker is an optional capability: a lock every process using the
+// backend sees, for cross-process stampede protection (the Cache's
+// WithLoadLock). LoadLock tries to take key for at most ttl and reports
+// whether it did; unlock releases it when this caller still holds it.
+// Without it the Cache protects loads within one process only.
+type LoadLocker interface {
+	LoadLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
+}
+
 // HealthChecker adds backend-specific details to the Cache's detailed
 // health check.
 type HealthChecker interface {

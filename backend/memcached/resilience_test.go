@@ -3,7 +3,10 @@ package memcached_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend/memcached"
@@ -58,5 +61,46 @@ func TestResilienceOneServerDown(t *testing.T) {
 	a.Kill()
 	if h := c.DetailedHealthCheck(ctx); h.Status != "unhealthy" {
 		t.Fatalf("both down: %s; want unhealthy", h.Status)
+	}
+}
+
+// WithLoadLock on memcached (add): two Caches missing the same key at
+// once run the loader once between them.
+func TestResilienceLoadLock(t *testing.T) {
+	a := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	var caches [2]*yokedcache.Cache
+	for i := range caches {
+		st, err := memcached.New(memcached.Options{Servers: []string{a.Addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := yokedcache.New(yokedcache.Config{Backend: st, KeyPrefix: "lock"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		caches[i] = c
+	}
+	var loads atomic.Int64
+	loader := func(context.Context) (string, error) {
+		loads.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		return "v", nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = yokedcache.Fetch(context.Background(), caches[i%2], "k", loader, yokedcache.WithLoadLock(5*time.Second))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+	}
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("the loader ran %d times; want 1 across both processes", n)
 	}
 }

@@ -254,3 +254,53 @@ func TestResilienceRedisHung(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// WithLoadLock: two processes (two Caches on one Redis) missing the same
+// key at once run the loader once between them.
+func TestResilienceLoadLock(t *testing.T) {
+	srv := testserver.SharedRedis(t)
+	prefix := fmt.Sprintf("lock%d", time.Now().UnixNano())
+	var caches [2]*yokedcache.Cache
+	for i := range caches {
+		c, err := yokedcache.New(yokedcache.Config{RedisURL: srv.URL(), KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		caches[i] = c
+	}
+	var loads atomic.Int64
+	loader := func(context.Context) (string, error) {
+		loads.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		return "v", nil
+	}
+	for round := range 3 {
+		key := fmt.Sprintf("k%d", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				v, err := yokedcache.Fetch(context.Background(), caches[i%2], key, loader, yokedcache.WithLoadLock(5*time.Second))
+				if err == nil && v != "v" {
+					err = fmt.Errorf("got %q", v)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d caller %d: %v", round, i, err)
+			}
+		}
+		if n := loads.Load(); n != int64(round+1) {
+			t.Fatalf("round %d: the loader ran %d times in all; want %d (once per key across both processes)", round, n, round+1)
+		}
+	}
+	st, _ := caches[0].Stats(context.Background())
+	st1, _ := caches[1].Stats(context.Background())
+	if st.LockWaits+st1.LockWaits != 3 {
+		t.Fatalf("LockWaits = %d + %d; want 3 (one process waited per key)", st.LockWaits, st1.LockWaits)
+	}
+}
