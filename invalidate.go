@@ -103,8 +103,16 @@ func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, erro
 				errs = append(errs, c.rt.failMember(m, backend.Unsupported(m.name, "key listing", "the backend cannot enumerate keys")))
 				continue
 			}
-			for skey, err := range m.sc.Scan(ctx, spat) {
+			sctx, cl, err := m.enter(ctx, kindStream)
+			if err != nil {
+				m.routes[0].m.errors.add(1)
+				errs = append(errs, c.rt.failMember(m, err))
+				continue
+			}
+			var scanErr error
+			for skey, err := range m.sc.Scan(sctx, spat) {
 				if err != nil {
+					scanErr = err
 					m.routes[0].m.errors.add(1)
 					errs = append(errs, c.rt.failMember(m, err))
 					break
@@ -114,9 +122,11 @@ func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, erro
 					continue
 				}
 				if !yield(k, nil) {
+					cl.exit(nil)
 					return
 				}
 			}
+			cl.exit(scanErr)
 			if ctx.Err() != nil {
 				break
 			}

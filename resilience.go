@@ -239,6 +239,10 @@ type opKind uint8
 const (
 	kindSingle opKind = iota
 	kindBatch
+	// kindStream is a listing that yields to the caller between chunks
+	// (Keys): the breaker applies, but no timeout (the caller's loop may
+	// take any time); the caller's context bounds it.
+	kindStream
 )
 
 // guard is a member's resilience layer: operation timeouts and circuit
@@ -293,8 +297,11 @@ func (m *member) enter(ctx context.Context, kind opKind) (context.Context, call,
 		}
 		cl.probe = probe
 	}
-	d := g.single
-	if kind == kindBatch {
+	var d time.Duration
+	switch kind {
+	case kindSingle:
+		d = g.single
+	case kindBatch:
 		d = g.batch
 	}
 	if d > 0 {
