@@ -565,6 +565,7 @@ func (c *Cache) guardedSet(ctx context.Context, m *member, e entry) error {
 // keys of the write.
 type writeSpec struct {
 	o      setOptions
+	loadMs uint32   // how long the value took to load (soft-expiry entries)
 	tags   []string // validated user tags, stored in the envelope
 	tagIDs []string // the backend's tag identifiers
 }
@@ -612,11 +613,12 @@ func (c *Cache) prepare(buf []byte, r *route, key string, value any, w *writeSpe
 		return entry{buf: buf}, err
 	}
 	eo := c.enc
-	if extra := max(w.o.swr, w.o.sie); extra > 0 && ttl != NoExpiry {
+	if extra := max(w.o.swr, w.o.sie); (extra > 0 || w.o.beta > 0) && ttl != NoExpiry {
 		// The entry is fresh for ttl and kept for the stale window
 		// after it: the soft expiry travels in the envelope, so every
 		// backend and process sees it.
 		eo.FreshUntil = c.nowMs() + max(ttl.Milliseconds(), 1)
+		eo.LoadMs = w.loadMs
 		ttl = min(ttl+extra, MaxTTL)
 	}
 	skey, env, buf, err := c.encodeEntry(buf, key, value, w.tags, eo)

@@ -1,6 +1,7 @@
 package yokedcache
 
 import (
+	"math"
 	"time"
 
 	"context"
@@ -50,7 +51,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			lctx, cancel = context.WithTimeout(lctx, c.cfg.LoaderTimeout)
 			defer cancel()
 		}
-		return c.runLoad(lctx, r, key, loader, fits, &w)
+		return c.runLoad(lctx, r, key, loader, fits, &w, false)
 	})
 	select {
 	case r := <-ch:
@@ -64,7 +65,9 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 }
 
 // runLoad is one load of key on route r (see load), on lctx.
-func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(context.Context) (any, error), fits fitsFunc, w *writeSpec) (res any, err error) {
+// With force (an early refresh) the entry is loaded even when the stored
+// one is still fresh.
+func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(context.Context) (any, error), fits fitsFunc, w *writeSpec, force bool) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("loader panicked: %v\n%s", r, debug.Stack())
@@ -72,12 +75,11 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 	}()
 	skey := c.storedKey(key)
 	m := r.mem
-	// Another process (or a Set racing with us) may have filled it.
-	if raw, gerr := guarded(lctx, m, kindSingle, func(ctx context.Context) ([]byte, error) { return m.b.Get(ctx, skey) }); gerr == nil {
-		if env, derr := c.decodeQuiet(key, raw); derr == nil && !env.Negative && !env.StaleAt(c.nowMs()) {
-			if v, ok := fits(env); ok {
-				return &flight{val: v, env: raw}, nil
-			}
+	// Another process (or a Set racing with us) may have filled it. (Not
+	// for an early refresh: the stored entry is fresh, on purpose.)
+	if !force {
+		if f := c.reread(lctx, m, key, skey, fits); f != nil {
+			return f, nil
 		}
 	}
 	if w.o.lockTTL > 0 {
@@ -92,7 +94,9 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 		}
 	}
 	c.m.loads.add(1)
+	began := time.Now()
 	v, lerr := loader(lctx)
+	w.loadMs = uint32(min(max(time.Since(began).Milliseconds(), 1), math.MaxUint32))
 	if lerr != nil {
 		c.m.loadErrors.add(1)
 		if w.o.missingTTL > 0 && isMissing(lerr, w.o.missErrs) {
@@ -165,6 +169,10 @@ func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(conte
 	switch {
 	case err == nil:
 		if v, ok := fits(env); ok {
+			if w.o.beta > 0 && c.refreshEarly(env, w.o.beta) {
+				c.rt.match(key).m.earlyRefreshes.add(1)
+				c.refresh(ctx, key, loader, fits, w, true)
+			}
 			return v, env, nil
 		}
 		_ = c.corrupt(key, errors.New("the stored value does not decode into the requested type"))
@@ -175,7 +183,7 @@ func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(conte
 			age := staleAge(c, env)
 			r := c.rt.match(key)
 			if age < w.o.swr {
-				c.refresh(ctx, key, loader, fits, w)
+				c.refresh(ctx, key, loader, fits, w, false)
 				r.m.staleServed.add(1)
 				return sv, env, nil
 			}
@@ -241,7 +249,7 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 		return nil, c.decodeValue(env, reflect.New(typ).Interface()) == nil
 	}
 	var env codec.Envelope
-	if w.o.swr > 0 || w.o.sie > 0 {
+	if w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0 {
 		_, env, err = c.getOrLoad(ctx, "get_or_set", key, loader, fits, w)
 		if err != nil {
 			return wrap("get_or_set", key, err)
@@ -295,7 +303,7 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 		return t, true
 	}
 	load := func(ctx context.Context) (any, error) { return loader(ctx) }
-	if w.o.swr > 0 || w.o.sie > 0 {
+	if w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0 {
 		v, env, err := c.getOrLoad(ctx, "fetch", key, load, fits, w)
 		if err != nil {
 			return zero, wrap("fetch", key, err)
@@ -385,4 +393,19 @@ func (c *Cache) loadLock(ctx context.Context, r *route, ll backend.LoadLocker, k
 	// expired, and load either way.
 	res, _ = take()
 	return nil, res.unlock
+}
+
+// reread returns the stored value of key when it is fresh and fits the
+// caller's type, else nil.
+func (c *Cache) reread(ctx context.Context, m *member, key, skey string, fits fitsFunc) *flight {
+	raw, err := guarded(ctx, m, kindSingle, func(ctx context.Context) ([]byte, error) { return m.b.Get(ctx, skey) })
+	if err != nil {
+		return nil
+	}
+	if env, err := c.decodeQuiet(key, raw); err == nil && !env.Negative && !env.StaleAt(c.nowMs()) {
+		if v, ok := fits(env); ok {
+			return &flight{val: v, env: raw}
+		}
+	}
+	return nil
 }

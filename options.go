@@ -10,6 +10,7 @@ type SetOption struct {
 	ttl  time.Duration
 	tags []string
 	errs []error
+	f    float64
 }
 
 type optKind uint8
@@ -23,6 +24,7 @@ const (
 	optSIE
 	optMissingTTL
 	optLoadLock
+	optEarlyRefresh
 )
 
 type setOptions struct {
@@ -34,6 +36,7 @@ type setOptions struct {
 	missingTTL time.Duration
 	missErrs   []error
 	lockTTL    time.Duration
+	beta       float64 // probabilistic early refresh (XFetch)
 }
 
 // collectSetOptions folds opts in order; later options override earlier
@@ -54,6 +57,8 @@ func collectSetOptions(opts []SetOption) setOptions {
 			o.missingTTL, o.missErrs = op.ttl, op.errs
 		case optLoadLock:
 			o.lockTTL = op.ttl
+		case optEarlyRefresh:
+			o.beta = op.f
 		case optTags:
 			if o.tags == nil {
 				o.tags = op.tags
@@ -87,8 +92,9 @@ func WithTags(tags ...string) SetOption { return SetOption{kind: optTags, tags: 
 // by Config.LoaderTimeout (else Config.OperationTimeout). The soft expiry
 // is stored in the value's envelope, so it works on every backend and
 // across processes (whose clocks should agree to well under d). Plain
-// reads (Get, GetMany, Exists) treat a stale entry as a miss. A
-// non-positive d is ignored. See docs/resilience.md.
+// reads (Get, GetMany, Exists) treat a stale entry as a miss; TTL reports
+// the time until the backend drops it (its TTL + d). A non-positive d is
+// ignored. See docs/resilience.md.
 func WithStaleWhileRevalidate(d time.Duration) SetOption {
 	return SetOption{kind: optSWR, ttl: max(d, 0)}
 }
@@ -110,6 +116,20 @@ func WithStaleIfError(d time.Duration) SetOption {
 // marker. A non-positive d disables it.
 func WithMissingTTL(d time.Duration, also ...error) SetOption {
 	return SetOption{kind: optMissingTTL, ttl: max(d, 0), errs: also}
+}
+
+// WithEarlyRefresh refreshes a Fetch or GetOrSet entry in the background
+// before it goes stale, with a probability that rises as its soft expiry
+// nears (XFetch: Vattani, Chierichetti and Lowenstein, "Optimal
+// Probabilistic Cache Stampede Prevention"): a hit refreshes when
+// now − loadTime·beta·ln(rand) ≥ freshUntil, where loadTime is how long
+// the value took to load (stored with it in the envelope). beta 1 is the
+// paper's default; larger refreshes earlier. Entries then carry a soft
+// expiry (at their TTL) even without a stale window. The refresh is the
+// same background load as stale-while-revalidate's. A non-positive beta
+// is ignored.
+func WithEarlyRefresh(beta float64) SetOption {
+	return SetOption{kind: optEarlyRefresh, f: max(beta, 0)}
 }
 
 // WithLoadLock protects a Fetch or GetOrSet load across processes: before

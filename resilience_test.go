@@ -557,3 +557,47 @@ func TestPythonResilienceSwitches(t *testing.T) {
 		t.Fatalf("switches on = %v, %v, %v; want the defaults and two notes", cfg, notes, err)
 	}
 }
+
+// Probabilistic early refresh (XFetch): with a large beta a hit of a
+// fresh entry refreshes it in the background and returns the current
+// value; with a tiny beta hits never refresh before the soft expiry.
+func TestEarlyRefresh(t *testing.T) {
+	ctx := context.Background()
+	c, clock := yokedcachetest.New(t, yokedcache.Config{Rand: func() float64 { return 0.5 }})
+	var loads atomic.Int64
+	loader := func(context.Context) (int, error) { return int(loads.Add(1)), nil }
+	never := []yokedcache.SetOption{yokedcache.WithTTL(time.Minute), yokedcache.WithEarlyRefresh(1e-9)}
+	if v, err := yokedcache.Fetch(ctx, c, "calm", loader, never...); err != nil || v != 1 {
+		t.Fatal(v, err)
+	}
+	clock.Advance(59 * time.Second)
+	for range 20 {
+		if v, err := yokedcache.Fetch(ctx, c, "calm", loader, never...); err != nil || v != 1 {
+			t.Fatalf("Fetch with a tiny beta = %v, %v; want the stored 1", v, err)
+		}
+	}
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("a tiny beta refreshed early: %d loads", n)
+	}
+	eager := []yokedcache.SetOption{yokedcache.WithTTL(time.Hour), yokedcache.WithEarlyRefresh(1e12)}
+	if v, err := yokedcache.Fetch(ctx, c, "hot", loader, eager...); err != nil || v != 2 {
+		t.Fatal(v, err)
+	}
+	if v, err := yokedcache.Fetch(ctx, c, "hot", loader, eager...); err != nil || v != 2 {
+		t.Fatalf("an early-refreshing hit = %v, %v; want the current 2 at once", v, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := yokedcache.Get[int](ctx, c, "hot")
+		if err == nil && v == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the early refresh never stored 3: %v, %v", v, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st, _ := c.Stats(ctx); st.EarlyRefreshes < 1 {
+		t.Fatalf("EarlyRefreshes = %d", st.EarlyRefreshes)
+	}
+}

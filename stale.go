@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/yokedcache/yokedcache/codec"
@@ -58,7 +60,8 @@ func staleAge(c *Cache, env codec.Envelope) time.Duration {
 
 // refresh starts a background load of key (stale-while-revalidate) unless
 // one is already running in this process. It never blocks the caller.
-func (c *Cache) refresh(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) {
+// force is set for an early refresh of a fresh entry (WithEarlyRefresh).
+func (c *Cache) refresh(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec, force bool) {
 	c.bgMu.Lock()
 	if c.closed.Load() {
 		c.bgMu.Unlock()
@@ -83,10 +86,33 @@ func (c *Cache) refresh(ctx context.Context, key string, loader func(context.Con
 		defer cancel()
 		stop := context.AfterFunc(c.bgCtx, cancel) // Close stops refreshes
 		defer stop()
-		return c.runLoad(lctx, r, key, loader, fits, &w)
+		return c.runLoad(lctx, r, key, loader, fits, &w, force)
 	})
 	go func() {
 		defer c.bg.Done()
 		<-ch
 	}()
+}
+
+// refreshEarly decides an XFetch early refresh of a fresh entry:
+// now − loadTime·beta·ln(rand) ≥ freshUntil.
+func (c *Cache) refreshEarly(env codec.Envelope, beta float64) bool {
+	if env.FreshUntil == 0 {
+		return false
+	}
+	u := c.random()
+	if u <= 0 {
+		u = math.SmallestNonzeroFloat64
+	}
+	delta := float64(max(env.LoadMs, 1))
+	return float64(c.nowMs())-delta*beta*math.Log(u) >= float64(env.FreshUntil)
+}
+
+// random returns a uniform float in [0, 1) from Config.Rand, or
+// math/rand/v2.
+func (c *Cache) random() float64 {
+	if c.cfg.Rand != nil {
+		return c.cfg.Rand()
+	}
+	return rand.Float64()
 }

@@ -71,8 +71,8 @@ type metrics struct {
 	hits, misses, sets, deletes, invalidations, errors, corrupt, loads, loadErrors counter
 	unauthenticated                                                                counter
 	// Resilience: see the Stats fields of the same names.
-	staleServed, staleIfError, negativeHits, negativeStores, loadFallbacks, writeBackErrors, refreshes, lockWaits counter
-	lat                                                                                                           [opCount]latency
+	staleServed, staleIfError, negativeHits, negativeStores, loadFallbacks, writeBackErrors, refreshes, lockWaits, earlyRefreshes counter
+	lat                                                                                                                           [opCount]latency
 }
 
 // sample reports whether this operation should be timed.
@@ -124,6 +124,9 @@ type Stats struct {
 	LoadFallbacks int64 `json:"load_fallbacks"`
 	// WriteBackErrors counts loaded values that could not be stored.
 	WriteBackErrors int64 `json:"write_back_errors"`
+	// EarlyRefreshes counts background refreshes of fresh entries
+	// started by WithEarlyRefresh.
+	EarlyRefreshes int64 `json:"early_refreshes"`
 	// LockWaits counts loads answered by the value another process
 	// stored while holding the load lock (WithLoadLock).
 	LockWaits int64 `json:"lock_waits"`
@@ -169,6 +172,7 @@ func (c *Cache) counters() Stats {
 		s.WriteBackErrors += m.writeBackErrors.load()
 		s.Refreshes += m.refreshes.load()
 		s.LockWaits += m.lockWaits.load()
+		s.EarlyRefreshes += m.earlyRefreshes.load()
 	}
 	for _, mem := range c.rt.members {
 		if mem.g != nil && mem.g.br != nil {

@@ -46,13 +46,14 @@ const (
 	HeaderSize = 9 // bytes before the tag list and payload
 	flagTags   = 1
 	// flagFresh: an 8-byte little-endian soft expiry (Unix milliseconds)
-	// follows the header, before the tag list. Envelopes written before
+	// and a 4-byte little-endian load duration (milliseconds, 0 unknown)
+	// follow the header, before the tag list. Envelopes written before
 	// it existed do not set it and decode as before.
 	flagFresh = 2
 	// flagNegative: the entry records a miss (negative caching); its
 	// payload is empty.
 	flagNegative = 4
-	freshSize    = 8
+	freshSize    = 12
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -70,6 +71,10 @@ type EncodeOptions struct {
 	// then has no soft-expiry field and is byte-for-byte what older
 	// versions wrote).
 	FreshUntil int64
+	// LoadMs is how long the value took to load, in milliseconds, kept
+	// with the soft expiry (for probabilistic early refresh). Ignored
+	// without FreshUntil.
+	LoadMs uint32
 	// Negative marks an entry that records a miss (negative caching).
 	Negative bool
 }
@@ -130,6 +135,7 @@ func AppendEncode(dst []byte, codecID byte, payload []byte, tags []string, o Enc
 	dst = append(dst, magic, version, codecID, byte(comp), flags, 0, 0, 0, 0)
 	if o.FreshUntil != 0 {
 		dst = binary.LittleEndian.AppendUint64(dst, uint64(o.FreshUntil))
+		dst = binary.LittleEndian.AppendUint32(dst, o.LoadMs)
 	}
 	if len(tags) > 0 {
 		dst = binary.AppendUvarint(dst, uint64(len(tags)))
@@ -159,6 +165,9 @@ type Envelope struct {
 	// FreshUntil is the soft expiry in Unix milliseconds, 0 when the
 	// entry has none (see EncodeOptions.FreshUntil).
 	FreshUntil int64
+	// LoadMs is the load duration stored with the soft expiry
+	// (milliseconds, 0 unknown).
+	LoadMs uint32
 	// Negative reports an entry that records a miss.
 	Negative bool
 	tags     []byte // encoded tag list, nil when none
@@ -214,6 +223,7 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 			return Envelope{}, fmt.Errorf("%w: truncated soft expiry", ErrCorrupt)
 		}
 		e.FreshUntil = int64(binary.LittleEndian.Uint64(rest))
+		e.LoadMs = binary.LittleEndian.Uint32(rest[8:])
 		if e.FreshUntil <= 0 {
 			return Envelope{}, fmt.Errorf("%w: bad soft expiry %d", ErrCorrupt, e.FreshUntil)
 		}

@@ -178,7 +178,7 @@ func TestEnvelopeSoftExpiry(t *testing.T) {
 	for _, comp := range []Compression{None, S2, Zstd} {
 		const fresh = int64(1_900_000_000_000)
 		big := bytes.Repeat(payload, 40)
-		b, err := Encode(IDString, big, []string{"a", "b"}, EncodeOptions{Compression: comp, FreshUntil: fresh})
+		b, err := Encode(IDString, big, []string{"a", "b"}, EncodeOptions{Compression: comp, FreshUntil: fresh, LoadMs: 42})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestEnvelopeSoftExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if env.FreshUntil != fresh || !bytes.Equal(env.Payload, big) || len(env.Tags()) != 2 || (comp != None) != (env.Compression != None) {
+		if env.FreshUntil != fresh || env.LoadMs != 42 || !bytes.Equal(env.Payload, big) || len(env.Tags()) != 2 || (comp != None) != (env.Compression != None) {
 			t.Fatalf("%v: decoded %+v", comp, env)
 		}
 		if env.StaleAt(fresh-1) || !env.StaleAt(fresh) {
