@@ -601,3 +601,41 @@ func TestEarlyRefresh(t *testing.T) {
 		t.Fatalf("EarlyRefreshes = %d", st.EarlyRefreshes)
 	}
 }
+
+// With routes, the breaker is per route's backend: one failing route's
+// breaker opens (Stats.Routes[i].Breaker), the Cache is degraded, the
+// other routes keep working and loads on the failing route fail open.
+func TestBreakerPerRoute(t *testing.T) {
+	ctx := context.Background()
+	f := newFlaky()
+	c, err := yokedcache.New(yokedcache.Config{Routes: []yokedcache.Route{{Prefix: "remote", Backend: f}}, BreakerFailures: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f.down.Store(true)
+	for range 3 {
+		_, _ = c.GetBytes(ctx, "remote:1")
+	}
+	st, _ := c.Stats(ctx)
+	if len(st.Routes) != 2 || st.Routes[0].Breaker != nil || st.Routes[1].Breaker == nil || st.Routes[1].Breaker.State != yokedcache.BreakerOpen {
+		t.Fatalf("route stats %+v; want the remote route's breaker open and none on memory", st.Routes)
+	}
+	if _, err := c.GetBytes(ctx, "remote:1"); !errors.Is(err, yokedcache.ErrUnavailable) {
+		t.Fatalf("GetBytes on the open route = %v; want ErrUnavailable", err)
+	}
+	var re *yokedcache.RouteError
+	if _, err := c.GetBytes(ctx, "remote:1"); !errors.As(err, &re) || re.Route != "remote" {
+		t.Fatalf("error %v does not name the route", err)
+	}
+	if err := c.Set(ctx, "local", "v"); err != nil {
+		t.Fatalf("the memory route failed with the remote one: %v", err)
+	}
+	if v, err := yokedcache.Fetch(ctx, c, "remote:2", func(context.Context) (string, error) { return "x", nil }); err != nil || v != "x" {
+		t.Fatalf("Fetch on the open route = %q, %v; want the loader's value", v, err)
+	}
+	h := c.DetailedHealthCheck(ctx)
+	if h.Status != "degraded" || h.Routes[1].Status == "healthy" || h.Routes[0].Status != "healthy" {
+		t.Fatalf("health %s, routes %+v; want degraded with the remote route not healthy", h.Status, h.Routes)
+	}
+}
