@@ -206,6 +206,8 @@ func (h *hist) opLatency() OpLatency {
 type metrics struct {
 	hits, misses, sets, deletes, invalidations, errors, corrupt, loads, loadErrors counter
 	lat                                                                            [opCount]latency
+	// corruptLog rate-limits the route's "does not decode" lines.
+	corruptLog logLimit
 }
 
 // sample reports whether this operation should be timed.

@@ -1,0 +1,110 @@
+package yokedcache_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/yokedcachetest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
+}
+
+// 10,000 corrupt reads, from 8 goroutines, log one line; the next line,
+// once the interval has passed, carries the number suppressed.
+func TestCorruptLogIsRateLimited(t *testing.T) {
+	ctx := context.Background()
+	var logs syncBuffer
+	c, clock := yokedcachetest.New(t, yokedcache.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err := c.Set(ctx, "user:1", "not a number"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1250 {
+				var n int
+				if err := c.Get(ctx, "user:1", &n); !errors.Is(err, yokedcache.ErrCorrupt) {
+					t.Errorf("Get of a string into *int = %v; want ErrCorrupt", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if l := logs.lines(); len(l) != 1 || strings.Contains(l[0], "suppressed") || !strings.Contains(l[0], "key=user:1") || !strings.Contains(l[0], "backend=memory") {
+		t.Fatalf("10,000 corrupt reads logged %d lines:\n%s\nwant 1 line naming the key and backend, without suppressed=", len(l), strings.Join(l, "\n"))
+	}
+	clock.Advance(9 * time.Second)
+	var n int
+	_ = c.Get(ctx, "user:1", &n)
+	if l := logs.lines(); len(l) != 1 {
+		t.Fatalf("a corrupt read 9s after the first line logged; want nothing until 10s:\n%s", strings.Join(l, "\n"))
+	}
+	clock.Advance(time.Second)
+	_ = c.Get(ctx, "user:1", &n)
+	l := logs.lines()
+	if len(l) != 2 || !strings.Contains(l[1], "suppressed=10000") {
+		t.Fatalf("after 10s, lines:\n%s\nwant a second line with suppressed=10000 (9,999 + the read at 9s)", strings.Join(l, "\n"))
+	}
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Corrupt != 10002 {
+		t.Errorf("Stats.Corrupt = %d; want every corrupt read counted (10002)", st.Corrupt)
+	}
+}
+
+// Each route has its own limit, and the line names the route; the full
+// key appears only when the Logger is enabled for debug.
+func TestCorruptLogRoutesAndDebugKey(t *testing.T) {
+	ctx := context.Background()
+	long := "session:" + strings.Repeat("k", 100)
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var logs syncBuffer
+		c, _ := yokedcachetest.New(t, yokedcache.Config{
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level})),
+			Routes: []yokedcache.Route{{Prefix: "session", DefaultTTL: time.Hour}},
+		})
+		for _, k := range []string{"user:1", long} {
+			if err := c.Set(ctx, k, "text"); err != nil {
+				t.Fatal(err)
+			}
+			for range 100 {
+				var n int
+				_ = c.Get(ctx, k, &n)
+			}
+		}
+		l := logs.lines()
+		if len(l) != 2 || !strings.Contains(l[0], `route=""`) || !strings.Contains(l[1], "route=session") {
+			t.Fatalf("level %v: 100 corrupt reads on each of two routes logged:\n%s\nwant one line per route, naming it", level, strings.Join(l, "\n"))
+		}
+		hasFull := strings.Contains(l[1], "full_key="+long)
+		if hasFull != (level == slog.LevelDebug) || strings.Contains(l[1], "key="+long+" ") {
+			t.Errorf("level %v: line %s\nwant the key shortened, and the full key only at debug level", level, l[1])
+		}
+	}
+}
