@@ -96,7 +96,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 				}
 			}
 			rounds.Run(b, rounds.Group{
-				Title: fmt.Sprintf("Get hit with a Prometheus collector scraped every %v: %d keys of 100 B, random reads", scrapeEvery, memHitKeys),
+				Title:      fmt.Sprintf("Get hit with a Prometheus collector scraped every %v: %d keys of 100 B, random reads", scrapeEvery, memHitKeys),
 				Goroutines: g,
 				Notes: []string{
 					"both contenders are yokedcache.New(Config{}) Caches with the same keys",
