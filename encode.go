@@ -70,10 +70,10 @@ func (c *Cache) decodeFrom(m *member, key string, raw []byte) (codec.Envelope, e
 }
 
 // corrupt counts and logs a stored value that does not decode and returns
-// the corrupt miss. The WARN line is rate-limited per route (logLimit):
-// the first at once, then at most one per logEvery, with the number of
-// lines suppressed before it; it names the route and backend, the key
-// shortened (the full key only when the Logger is enabled for debug).
+// the corrupt miss. The WARN line is rate-limited per route (logLimit: at
+// most logBurst lines per logEvery, the next one with suppressed=N); it
+// names the route and backend, the key shortened (the full key only when
+// the Logger is enabled for debug).
 func (c *Cache) corrupt(key string, err error) error {
 	c.m.corrupt.add(1)
 	r := c.rt.match(key)
