@@ -300,7 +300,7 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*sta
 			t.add("hit ratio", ratio, r.Source+", over the interval")
 		}
 		if r.CommandsPerSec != nil {
-			t.add("commands/s", fmt.Sprintf("%.1f", *r.CommandsPerSec), r.Source)
+			t.add("commands/s", fmt.Sprintf("%.1f", *r.CommandsPerSec), "server-wide (Redis INFO total_commands_processed)")
 		}
 		t.add("evictions/s", fmt.Sprintf("%.1f", r.EvictionsPerSec), out.Covers["evictions"])
 		t.add("expirations/s", fmt.Sprintf("%.1f", r.ExpirationsPerSec), out.Covers["expirations"])
