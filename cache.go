@@ -16,6 +16,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/seal"
 )
 
 // Cache is the yokedcache API over one backend (or a router of several).
@@ -31,6 +32,7 @@ type Cache struct {
 	codecs    [256]codec.Codec
 	enc       codec.EncodeOptions
 	log       rawLogger
+	seal      *seal.Sealer // nil unless SigningKeys or EncryptionKeys
 
 	closed   atomic.Bool
 	sf       singleflight.Group
@@ -55,6 +57,10 @@ func New(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, opError("new", "", err)
 	}
+	sealer, err := seal.New(cfg.SigningKeys, cfg.EncryptionKeys)
+	if err != nil {
+		return nil, opError("new", "", fmt.Errorf("%v: %w", err, ErrInvalidConfig))
+	}
 	b := cfg.Backend
 	opened := b == nil
 	if opened {
@@ -71,7 +77,9 @@ func New(cfg Config) (*Cache, error) {
 		}
 		return nil, opError("new", "", err)
 	}
-	return newCache(cfg, rt, codecs), nil
+	c := newCache(cfg, rt, codecs)
+	c.seal = sealer
+	return c, nil
 }
 
 func openConfigured(cfg *Config) (backend.Backend, error) {
@@ -79,7 +87,7 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 	case cfg.URL != "" && cfg.RedisURL != "":
 		return nil, fmt.Errorf("both URL and RedisURL are set; use one: %w", ErrInvalidConfig)
 	case cfg.URL != "":
-		return backend.Open(context.Background(), cfg.URL)
+		return openURL(cfg, cfg.URL, cfg.Memory)
 	case cfg.RedisURL != "":
 		u, err := backend.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -90,11 +98,24 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 		}
 		return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 	}
-	return memory.New(memory.Options{
-		MaxSize:         cfg.MemoryMaxSize,
-		CleanupInterval: cfg.MemoryCleanupInterval,
-		Clock:           cfg.Clock,
-	})
+	o := cfg.Memory
+	o.Clock = cfg.Clock
+	return memory.New(o)
+}
+
+// openURL opens a backend URL. A mem:// URL's store gets Config.Clock,
+// and mem (Config.Memory for the default backend) as the defaults its
+// parameters override.
+func openURL(cfg *Config, raw string, mem memory.Options) (backend.Backend, error) {
+	u, err := backend.ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s := strings.ToLower(u.Scheme); s == memory.Scheme || s == "memory" {
+		mem.Clock = cfg.Clock
+		return memory.URLOpener{Options: mem}.OpenURL(context.Background(), u)
+	}
+	return backend.DefaultURLMux().OpenParsed(context.Background(), u)
 }
 
 // codecTable indexes the codecs a Cache decodes with by their IDs.

@@ -25,7 +25,7 @@ func TestConfigValidation(t *testing.T) {
 		{DefaultTTL: -time.Second},
 		{TTLJitterPercent: 70},
 		{TTLJitterPercent: -5},
-		{MemoryMaxSize: -3},
+		{Memory: memory.Options{MaxSize: -3}},
 		{MaxValueSize: -1},
 		{Compression: 9},
 		{URL: "mem://", RedisURL: "redis://localhost"},

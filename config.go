@@ -8,18 +8,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
 )
 
 // Defaults of the Config fields.
 const (
-	DefaultKeyPrefix             = "yokedcache"
-	DefaultTTL                   = 5 * time.Minute
-	DefaultTTLJitterPercent      = 10
-	DefaultMemoryMaxSize         = 10_000
-	DefaultMemoryCleanupInterval = 5 * time.Minute
-	DefaultCompressionThreshold  = 1024
-	DefaultMaxValueSize          = 64 << 20
+	DefaultKeyPrefix            = "yokedcache"
+	DefaultTTL                  = 5 * time.Minute
+	DefaultTTLJitterPercent     = 10
+	DefaultCompressionThreshold = 1024
+	DefaultMaxValueSize         = 64 << 20
 	// MaxKeyLength is the longest user key accepted, in bytes.
 	MaxKeyLength = 1024
 	// MaxTagLength is the longest tag accepted, in bytes.
@@ -78,12 +77,13 @@ type Config struct {
 	// docs/routing.md). Backends given here are owned by the Cache.
 	Routes []Route
 
-	// MemoryMaxSize bounds the default memory backend, in entries; least
-	// recently used entries are evicted. Default 10 000.
-	MemoryMaxSize int
-	// MemoryCleanupInterval is how often the memory backend sweeps expired
-	// entries. Default 5 minutes.
-	MemoryCleanupInterval time.Duration
+	// Memory configures the memory backend that New opens when no other
+	// backend is named (and the one a "mem://" URL opens, whose query
+	// parameters override these): MaxSize (default 10 000 entries; -1
+	// unbounded), MaxBytes, CleanupInterval (default 5 minutes), Shards and
+	// the eviction Policy (memory.PolicyLRU, the default, or
+	// memory.PolicyTinyLFU). Its Clock is Config.Clock.
+	Memory memory.Options
 
 	// Codec encodes values other than []byte and string (those are stored
 	// verbatim). Default codec.JSON.
@@ -110,6 +110,24 @@ type Config struct {
 	// safe to change). A write replaces it. Network backends are not
 	// affected: each read decodes its own copy.
 	KeepDecoded bool
+
+	// SigningKeys make stored values tamper-evident: each value carries an
+	// HMAC-SHA-256 (128 bits) over the value and the key it is stored
+	// under, made with the first key; every key verifies (list the new key
+	// first and keep the old one while values signed with it live). A
+	// value without a valid signature (written by a raw client, changed,
+	// or moved to another key) is a miss matching ErrCorrupt, counted in
+	// Stats.Unauthenticated. Keys are at least 16 random bytes. They are
+	// never printed (String, Redacted, errors).
+	SigningKeys [][]byte
+	// EncryptionKeys encrypt stored values with AES-256-GCM (32-byte
+	// keys), the stored key bound in as associated data so a value moved
+	// to another key does not decrypt. The first key encrypts, every key
+	// decrypts (rotation). Keys and tags are not encrypted, so patterns,
+	// listing and fuzzy search still work. Encryption also authenticates:
+	// with both lists, values are encrypted and SigningKeys only open
+	// values signed earlier.
+	EncryptionKeys [][]byte
 
 	// LoaderTimeout bounds a Fetch/GetOrSet loader, which runs detached
 	// from any one caller's context. 0 means no bound.
@@ -148,16 +166,6 @@ func (cfg *Config) normalize() error {
 		cfg.TTLJitterPercent = 0
 	case cfg.TTLJitterPercent < 0 || cfg.TTLJitterPercent > 50:
 		return fmt.Errorf("TTLJitterPercent %d out of range 0-50 (or NoJitter): %w", cfg.TTLJitterPercent, ErrInvalidConfig)
-	}
-	if cfg.MemoryMaxSize == 0 {
-		cfg.MemoryMaxSize = DefaultMemoryMaxSize
-	} else if cfg.MemoryMaxSize < 0 {
-		return fmt.Errorf("MemoryMaxSize %d is negative: %w", cfg.MemoryMaxSize, ErrInvalidConfig)
-	}
-	if cfg.MemoryCleanupInterval == 0 {
-		cfg.MemoryCleanupInterval = DefaultMemoryCleanupInterval
-	} else if cfg.MemoryCleanupInterval < 0 {
-		return fmt.Errorf("MemoryCleanupInterval %v is negative: %w", cfg.MemoryCleanupInterval, ErrInvalidConfig)
 	}
 	if cfg.Codec == nil {
 		cfg.Codec = codec.JSON

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
 )
 
@@ -44,10 +45,12 @@ type FileConfig struct {
 	// TTLJitterPercent is Config.TTLJitterPercent, except that 0 here
 	// means exact TTLs (no jitter); leave it out for the default 10.
 	TTLJitterPercent *int `yaml:"ttl_jitter_percent,omitempty" json:"ttl_jitter_percent,omitempty"`
-	// MemoryMaxSize is Config.MemoryMaxSize.
+	// MemoryMaxSize is Config.Memory.MaxSize.
 	MemoryMaxSize int `yaml:"memory_max_size,omitempty" json:"memory_max_size,omitempty"`
-	// MemoryCleanupInterval is Config.MemoryCleanupInterval.
+	// MemoryCleanupInterval is Config.Memory.CleanupInterval.
 	MemoryCleanupInterval Duration `yaml:"memory_cleanup_interval,omitempty" json:"memory_cleanup_interval,omitempty"`
+	// MemoryPolicy is Config.Memory.Policy: "lru" or "tinylfu".
+	MemoryPolicy string `yaml:"memory_policy,omitempty" json:"memory_policy,omitempty"`
 	// Compression is "none", "s2" or "zstd".
 	Compression string `yaml:"compression,omitempty" json:"compression,omitempty"`
 	// CompressionThreshold is Config.CompressionThreshold, in bytes.
@@ -61,6 +64,12 @@ type FileConfig struct {
 	RedisURL string `yaml:"redis_url,omitempty" json:"redis_url,omitempty"`
 	// Routes maps key prefixes to their backend and default TTL.
 	Routes map[string]RouteConfig `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// SigningKeys are Config.SigningKeys, base64, newest first. Redacted
+	// shows each as "xxxxx".
+	SigningKeys []string `yaml:"signing_keys,omitempty" json:"signing_keys,omitempty"`
+	// EncryptionKeys are Config.EncryptionKeys, base64 32-byte keys,
+	// newest first. Redacted shows each as "xxxxx".
+	EncryptionKeys []string `yaml:"encryption_keys,omitempty" json:"encryption_keys,omitempty"`
 }
 
 // RouteConfig is one entry of FileConfig.Routes.
@@ -325,13 +334,12 @@ func logConfigNotes(l *slog.Logger, notes []string) {
 // Config converts the file settings to a Config, validating them.
 func (fc FileConfig) Config() (Config, error) {
 	cfg := Config{
-		KeyPrefix:             fc.KeyPrefix,
-		DefaultTTL:            time.Duration(fc.DefaultTTL),
-		MemoryMaxSize:         fc.MemoryMaxSize,
-		MemoryCleanupInterval: time.Duration(fc.MemoryCleanupInterval),
-		CompressionThreshold:  fc.CompressionThreshold,
-		URL:                   fc.URL,
-		RedisURL:              fc.RedisURL,
+		KeyPrefix:            fc.KeyPrefix,
+		DefaultTTL:           time.Duration(fc.DefaultTTL),
+		Memory:               memory.Options{MaxSize: fc.MemoryMaxSize, CleanupInterval: time.Duration(fc.MemoryCleanupInterval)},
+		CompressionThreshold: fc.CompressionThreshold,
+		URL:                  fc.URL,
+		RedisURL:             fc.RedisURL,
 	}
 	bad := func(field, format string, args ...any) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalidConfig)
@@ -351,6 +359,30 @@ func (fc FileConfig) Config() (Config, error) {
 	}
 	if fc.MemoryMaxSize < 0 {
 		return bad("memory_max_size", "%d is negative", fc.MemoryMaxSize)
+	}
+	if fc.MemoryCleanupInterval < 0 {
+		return bad("memory_cleanup_interval", "%v is negative", time.Duration(fc.MemoryCleanupInterval))
+	}
+	if len(fc.SigningKeys) > 0 {
+		k, err := parseKeyList(fc.SigningKeys)
+		if err != nil {
+			return bad("signing_keys", "%v", err)
+		}
+		cfg.SigningKeys = k
+	}
+	if len(fc.EncryptionKeys) > 0 {
+		k, err := parseKeyList(fc.EncryptionKeys)
+		if err != nil {
+			return bad("encryption_keys", "%v", err)
+		}
+		cfg.EncryptionKeys = k
+	}
+	if fc.MemoryPolicy != "" {
+		p, err := memory.ParsePolicy(fc.MemoryPolicy)
+		if err != nil {
+			return badErr("memory_policy", err)
+		}
+		cfg.Memory.Policy = p
 	}
 	if fc.Compression != "" {
 		c, err := parseCompression(fc.Compression)
@@ -468,29 +500,32 @@ func logLevelOf(l *slog.Logger) string {
 // replaced by "xxxxx", safe to print or log. Explicit backend values
 // (Backend, and the Backend of a Route) have no file form and are left
 // out; String names them.
-func (c Config) Redacted() FileConfig {
+func (cfg Config) Redacted() FileConfig {
 	fc := FileConfig{
-		KeyPrefix:             c.KeyPrefix,
-		DefaultTTL:            Duration(c.DefaultTTL),
-		MemoryMaxSize:         c.MemoryMaxSize,
-		MemoryCleanupInterval: Duration(c.MemoryCleanupInterval),
-		CompressionThreshold:  c.CompressionThreshold,
-		LogLevel:              logLevelOf(c.Logger),
-		URL:                   backend.RedactURL(c.URL),
-		RedisURL:              backend.RedactURL(c.RedisURL),
+		KeyPrefix:             cfg.KeyPrefix,
+		DefaultTTL:            Duration(cfg.DefaultTTL),
+		MemoryMaxSize:         cfg.Memory.MaxSize,
+		MemoryCleanupInterval: Duration(cfg.Memory.CleanupInterval),
+		MemoryPolicy:          policyName(cfg.Memory.Policy),
+		SigningKeys:           redactedKeys(cfg.SigningKeys),
+		EncryptionKeys:        redactedKeys(cfg.EncryptionKeys),
+		CompressionThreshold:  cfg.CompressionThreshold,
+		LogLevel:              logLevelOf(cfg.Logger),
+		URL:                   backend.RedactURL(cfg.URL),
+		RedisURL:              backend.RedactURL(cfg.RedisURL),
 	}
 	switch {
-	case c.TTLJitterPercent == NoJitter:
+	case cfg.TTLJitterPercent == NoJitter:
 		z := 0
 		fc.TTLJitterPercent = &z
-	case c.TTLJitterPercent != 0:
-		j := c.TTLJitterPercent
+	case cfg.TTLJitterPercent != 0:
+		j := cfg.TTLJitterPercent
 		fc.TTLJitterPercent = &j
 	}
-	if c.Compression != codec.None {
-		fc.Compression = c.Compression.String()
+	if cfg.Compression != codec.None {
+		fc.Compression = cfg.Compression.String()
 	}
-	for _, r := range c.Routes {
+	for _, r := range cfg.Routes {
 		if r.URL == "" && r.DefaultTTL == 0 {
 			continue // a Backend value has no file form
 		}
@@ -503,7 +538,7 @@ func (c Config) Redacted() FileConfig {
 }
 
 // String describes the configuration with passwords redacted.
-func (c Config) String() string {
+func (cfg Config) String() string {
 	var b strings.Builder
 	b.WriteString("yokedcache.Config{")
 	sep := ""
@@ -511,27 +546,33 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, "%s%s: %v", sep, name, v)
 		sep = ", "
 	}
-	if c.KeyPrefix != "" {
-		field("KeyPrefix", fmt.Sprintf("%q", c.KeyPrefix))
+	if cfg.KeyPrefix != "" {
+		field("KeyPrefix", fmt.Sprintf("%q", cfg.KeyPrefix))
 	}
-	if c.DefaultTTL != 0 {
-		field("DefaultTTL", c.DefaultTTL)
+	if cfg.DefaultTTL != 0 {
+		field("DefaultTTL", cfg.DefaultTTL)
 	}
-	if c.TTLJitterPercent != 0 {
-		field("TTLJitterPercent", c.TTLJitterPercent)
+	if cfg.TTLJitterPercent != 0 {
+		field("TTLJitterPercent", cfg.TTLJitterPercent)
 	}
-	if c.Backend != nil {
-		field("Backend", backend.Name(c.Backend))
+	if cfg.Backend != nil {
+		field("Backend", backend.Name(cfg.Backend))
 	}
-	if c.URL != "" {
-		field("URL", fmt.Sprintf("%q", backend.RedactURL(c.URL)))
+	if cfg.URL != "" {
+		field("URL", fmt.Sprintf("%q", backend.RedactURL(cfg.URL)))
 	}
-	if c.RedisURL != "" {
-		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(c.RedisURL)))
+	if len(cfg.SigningKeys) > 0 {
+		field("SigningKeys", fmt.Sprintf("%d key(s), redacted", len(cfg.SigningKeys)))
 	}
-	if len(c.Routes) > 0 {
-		parts := make([]string, 0, len(c.Routes))
-		for _, r := range c.Routes {
+	if len(cfg.EncryptionKeys) > 0 {
+		field("EncryptionKeys", fmt.Sprintf("%d key(s), redacted", len(cfg.EncryptionKeys)))
+	}
+	if cfg.RedisURL != "" {
+		field("RedisURL", fmt.Sprintf("%q", backend.RedactURL(cfg.RedisURL)))
+	}
+	if len(cfg.Routes) > 0 {
+		parts := make([]string, 0, len(cfg.Routes))
+		for _, r := range cfg.Routes {
 			var what []string
 			if r.Backend != nil {
 				what = append(what, backend.Name(r.Backend))
@@ -546,19 +587,17 @@ func (c Config) String() string {
 		}
 		field("Routes", "{"+strings.Join(parts, ", ")+"}")
 	}
-	if c.MemoryMaxSize != 0 {
-		field("MemoryMaxSize", c.MemoryMaxSize)
+	if cfg.Memory != (memory.Options{Clock: cfg.Memory.Clock}) {
+		field("Memory", fmt.Sprintf("{MaxSize: %d, MaxBytes: %d, CleanupInterval: %v, Shards: %d, Policy: %v}",
+			cfg.Memory.MaxSize, cfg.Memory.MaxBytes, cfg.Memory.CleanupInterval, cfg.Memory.Shards, cfg.Memory.Policy))
 	}
-	if c.MemoryCleanupInterval != 0 {
-		field("MemoryCleanupInterval", c.MemoryCleanupInterval)
+	if cfg.Compression != codec.None {
+		field("Compression", cfg.Compression)
 	}
-	if c.Compression != codec.None {
-		field("Compression", c.Compression)
+	if cfg.CompressionThreshold != 0 {
+		field("CompressionThreshold", cfg.CompressionThreshold)
 	}
-	if c.CompressionThreshold != 0 {
-		field("CompressionThreshold", c.CompressionThreshold)
-	}
-	if lv := logLevelOf(c.Logger); lv != "" {
+	if lv := logLevelOf(cfg.Logger); lv != "" {
 		field("LogLevel", lv)
 	}
 	b.WriteString("}")
@@ -575,8 +614,8 @@ func (c Config) String() string {
 // The backend selection (Backend, URL, RedisURL) is one setting: if over
 // sets any of them, c's are all replaced. Routes merge per prefix: a route
 // of over replaces c's route with the same prefix.
-func (c Config) Merge(over Config) Config {
-	out := c
+func (cfg Config) Merge(over Config) Config {
+	out := cfg
 	if over.KeyPrefix != "" {
 		out.KeyPrefix = over.KeyPrefix
 	}
@@ -591,19 +630,38 @@ func (c Config) Merge(over Config) Config {
 	}
 	if len(over.Routes) > 0 {
 		key := func(p string) string { n, _ := normalizeRoutePrefix(p); return n }
-		routes := make([]Route, 0, len(c.Routes)+len(over.Routes))
-		for _, r := range c.Routes {
+		routes := make([]Route, 0, len(cfg.Routes)+len(over.Routes))
+		for _, r := range cfg.Routes {
 			if !slices.ContainsFunc(over.Routes, func(o Route) bool { return key(o.Prefix) == key(r.Prefix) }) {
 				routes = append(routes, r)
 			}
 		}
 		out.Routes = append(routes, over.Routes...)
 	}
-	if over.MemoryMaxSize != 0 {
-		out.MemoryMaxSize = over.MemoryMaxSize
+	if len(over.SigningKeys) > 0 {
+		out.SigningKeys = over.SigningKeys
 	}
-	if over.MemoryCleanupInterval != 0 {
-		out.MemoryCleanupInterval = over.MemoryCleanupInterval
+	if len(over.EncryptionKeys) > 0 {
+		out.EncryptionKeys = over.EncryptionKeys
+	}
+	// Memory merges per field.
+	if over.Memory.MaxSize != 0 {
+		out.Memory.MaxSize = over.Memory.MaxSize
+	}
+	if over.Memory.MaxBytes != 0 {
+		out.Memory.MaxBytes = over.Memory.MaxBytes
+	}
+	if over.Memory.CleanupInterval != 0 {
+		out.Memory.CleanupInterval = over.Memory.CleanupInterval
+	}
+	if over.Memory.Shards != 0 {
+		out.Memory.Shards = over.Memory.Shards
+	}
+	if over.Memory.Policy != memory.PolicyLRU {
+		out.Memory.Policy = over.Memory.Policy
+	}
+	if over.Memory.Clock != nil {
+		out.Memory.Clock = over.Memory.Clock
 	}
 	if over.Codec != nil {
 		out.Codec = over.Codec
@@ -640,8 +698,14 @@ func (c Config) Merge(over Config) Config {
 // parameters configure the Cache and are removed before the backend parses
 // the URL:
 //
-//	prefix       Config.KeyPrefix
-//	default_ttl  Config.DefaultTTL (seconds or a Go duration)
+//	prefix           Config.KeyPrefix
+//	default_ttl      Config.DefaultTTL (seconds or a Go duration)
+//	signing_keys     Config.SigningKeys (base64, comma-separated, newest first)
+//	encryption_keys  Config.EncryptionKeys (base64, comma-separated, newest first)
+//
+// (Keys in a URL end up wherever the URL is written down; prefer the
+// environment or a file readable only by the service. Printed URLs show
+// them as "xxxxx".)
 //
 // Every other parameter belongs to the backend (unknown ones are errors).
 // base, if given, supplies the remaining settings; its backend selection
@@ -674,6 +738,20 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 		cfg.DefaultTTL = d
 		q.Del("default_ttl")
 	}
+	for _, kp := range []struct {
+		name string
+		dst  *[][]byte
+	}{{"signing_keys", &cfg.SigningKeys}, {"encryption_keys", &cfg.EncryptionKeys}} {
+		if !q.Has(kp.name) {
+			continue
+		}
+		keys, err := parseKeyList(strings.Split(q.Get(kp.name), ","))
+		if err != nil {
+			return nil, opError("open", "", fmt.Errorf("%s: %s: %v: %w", backend.RedactedURL(u), kp.name, err, ErrInvalidConfig))
+		}
+		*kp.dst = keys
+		q.Del(kp.name)
+	}
 	u.RawQuery = q.Encode()
 	b, err := backend.DefaultURLMux().OpenParsed(ctx, u)
 	if err != nil {
@@ -686,4 +764,24 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// policyName is the file form of a memory policy: "" for the default.
+func policyName(p memory.Policy) string {
+	if p == memory.PolicyLRU {
+		return ""
+	}
+	return p.String()
+}
+
+// redactedKeys shows each key as "xxxxx".
+func redactedKeys(keys [][]byte) []string {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]string, len(keys))
+	for i := range out {
+		out[i] = "xxxxx"
+	}
+	return out
 }

@@ -149,7 +149,7 @@ warm:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RedisURL != "redis://cache:6379/2?max_connections=7" || cfg.DefaultTTL != 120*time.Second || cfg.KeyPrefix != "pyapp" || cfg.MemoryMaxSize != 10 {
+	if cfg.RedisURL != "redis://cache:6379/2?max_connections=7" || cfg.DefaultTTL != 120*time.Second || cfg.KeyPrefix != "pyapp" || cfg.Memory.MaxSize != 10 {
 		t.Fatalf("cfg: %v", cfg)
 	}
 	joined := strings.Join(notes, "\n")

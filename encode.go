@@ -45,10 +45,48 @@ func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string) (skey 
 	if err != nil {
 		return "", nil, buf, err
 	}
+	if c.seal != nil {
+		env := buf[n:]
+		sealed := make([]byte, 0, n+len(env)+c.seal.Overhead())
+		sealed = append(sealed, buf[:n]...)
+		sealed = c.seal.Seal(sealed, unsafe.String(unsafe.SliceData(sealed), n), env)
+		buf = sealed
+	}
 	return unsafe.String(unsafe.SliceData(buf), n), buf[n:len(buf):len(buf)], buf, nil
 }
 
+// unseal returns the envelope inside stored bytes when values are signed
+// or encrypted; a value that does not verify is counted and logged and
+// returned as a corrupt miss.
+func (c *Cache) unseal(key string, raw []byte) ([]byte, error) {
+	if c.seal == nil {
+		return raw, nil
+	}
+	env, err := c.seal.Open(c.prefix+key, raw)
+	if err != nil {
+		c.m.unauthenticated.add(1)
+		return nil, c.corrupt(key, err)
+	}
+	return env, nil
+}
+
+// decodeQuiet decodes stored bytes without counting or logging a
+// failure.
+func (c *Cache) decodeQuiet(key string, raw []byte) (codec.Envelope, error) {
+	if c.seal != nil {
+		var err error
+		if raw, err = c.seal.Open(c.prefix+key, raw); err != nil {
+			return codec.Envelope{}, err
+		}
+	}
+	return codec.Decode(raw, c.cfg.MaxValueSize)
+}
+
 func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
+	raw, err := c.unseal(key, raw)
+	if err != nil {
+		return codec.Envelope{}, err
+	}
 	env, err := codec.Decode(raw, c.cfg.MaxValueSize)
 	if err != nil {
 		return env, c.corrupt(key, err)
@@ -59,7 +97,7 @@ func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
 // decodeFrom decodes bytes read from member m: without the checksum when
 // they never left the process.
 func (c *Cache) decodeFrom(m *member, key string, raw []byte) (codec.Envelope, error) {
-	if !m.local {
+	if !m.local || c.seal != nil {
 		return c.decodeEnvelope(key, raw)
 	}
 	env, err := codec.DecodeTrusted(raw, c.cfg.MaxValueSize)

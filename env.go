@@ -1,6 +1,7 @@
 package yokedcache
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 )
 
 // The environment variables FromEnv reads.
@@ -23,6 +25,9 @@ const (
 	EnvTTLJitterPercent      = "YOKEDCACHE_TTL_JITTER_PERCENT"
 	EnvMemoryMaxSize         = "YOKEDCACHE_MEMORY_MAX_SIZE"
 	EnvMemoryCleanupInterval = "YOKEDCACHE_MEMORY_CLEANUP_INTERVAL"
+	EnvMemoryPolicy          = "YOKEDCACHE_MEMORY_POLICY"
+	EnvSigningKeys           = "YOKEDCACHE_SIGNING_KEYS"
+	EnvEncryptionKeys        = "YOKEDCACHE_ENCRYPTION_KEYS"
 	EnvMaxConnections        = "YOKEDCACHE_MAX_CONNECTIONS"
 	EnvSocketTimeout         = "YOKEDCACHE_SOCKET_TIMEOUT"
 	EnvSocketConnectTimeout  = "YOKEDCACHE_SOCKET_CONNECT_TIMEOUT"
@@ -39,6 +44,9 @@ const (
 //	YOKEDCACHE_TTL_JITTER_PERCENT       0-50; 0 means exact TTLs
 //	YOKEDCACHE_MEMORY_MAX_SIZE          entries
 //	YOKEDCACHE_MEMORY_CLEANUP_INTERVAL  seconds or a Go duration
+//	YOKEDCACHE_MEMORY_POLICY            lru (default) or tinylfu
+//	YOKEDCACHE_SIGNING_KEYS             base64 keys, comma-separated, newest first
+//	YOKEDCACHE_ENCRYPTION_KEYS          base64 32-byte keys, comma-separated, newest first
 //	YOKEDCACHE_MAX_CONNECTIONS          Redis pool size        } added to a Redis URL as
 //	YOKEDCACHE_SOCKET_TIMEOUT           Redis read/write timeout } max_connections, socket_timeout,
 //	YOKEDCACHE_SOCKET_CONNECT_TIMEOUT   Redis dial timeout      } socket_connect_timeout unless it has them
@@ -119,6 +127,9 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 		if strings.Contains(name, "URL") {
 			shown = backend.RedactURL(v)
 		}
+		if strings.HasSuffix(name, "_KEYS") {
+			shown = "xxxxx" // never echo a key
+		}
 		if errors.Is(err, ErrInvalidConfig) {
 			return Config{}, nil, fmt.Errorf("environment variable %s=%q: %w", name, shown, err)
 		}
@@ -180,8 +191,15 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 		v, _ := get(EnvDefaultTTL)
 		return bad(EnvDefaultTTL, v, fmt.Errorf("exceeds MaxTTL %v", MaxTTL))
 	}
-	if err := durVar(EnvMemoryCleanupInterval, &env.MemoryCleanupInterval); err != nil {
+	if err := durVar(EnvMemoryCleanupInterval, &env.Memory.CleanupInterval); err != nil {
 		return Config{}, nil, err
+	}
+	if v, ok := get(EnvMemoryPolicy); ok {
+		p, err := memory.ParsePolicy(v)
+		if err != nil {
+			return bad(EnvMemoryPolicy, v, err)
+		}
+		env.Memory.Policy = p
 	}
 	if v, ok := get(EnvTTLJitterPercent); ok {
 		n, err := strconv.Atoi(v)
@@ -201,7 +219,19 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 		if err != nil {
 			return bad(EnvMemoryMaxSize, v, err)
 		}
-		env.MemoryMaxSize = n
+		env.Memory.MaxSize = n
+	}
+	for _, kv := range []struct {
+		name string
+		dst  *[][]byte
+	}{{EnvSigningKeys, &env.SigningKeys}, {EnvEncryptionKeys, &env.EncryptionKeys}} {
+		if v, ok := get(kv.name); ok {
+			keys, err := parseKeyList(strings.Split(v, ","))
+			if err != nil {
+				return bad(kv.name, v, err)
+			}
+			*kv.dst = keys
+		}
 	}
 	if v, ok := get(EnvLogLevel); ok {
 		l, err := newLevelLogger(v)
@@ -420,4 +450,31 @@ func pyVarsPhrase(host, port, db, pw bool) string {
 		return names[0] + " is Python YokedCache's variable and is deprecated"
 	}
 	return strings.Join(names, ", ") + " are Python YokedCache's variables and are deprecated"
+}
+
+// parseKeyList decodes base64 keys (standard or URL alphabet, padded or
+// not). Errors name the key's position, never its value.
+func parseKeyList(items []string) ([][]byte, error) {
+	var out [][]byte
+	for i, it := range items {
+		it = strings.TrimSpace(it)
+		if it == "" {
+			continue
+		}
+		var k []byte
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if k, err = enc.DecodeString(it); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %d is not base64", i+1)
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no key given")
+	}
+	return out, nil
 }

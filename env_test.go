@@ -2,6 +2,7 @@ package yokedcache_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.KeyPrefix != "prod_myapp" || cfg.DefaultTTL != 90*time.Second || cfg.TTLJitterPercent != yokedcache.NoJitter ||
-		cfg.MemoryMaxSize != 500 || cfg.MemoryCleanupInterval != time.Minute || cfg.Logger == nil {
+		cfg.Memory.MaxSize != 500 || cfg.Memory.CleanupInterval != time.Minute || cfg.Logger == nil {
 		t.Fatalf("cfg = %v", cfg)
 	}
 	// Pool settings become URL parameters, without overriding the URL's own.
@@ -185,8 +186,8 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.KeyPrefix != "fileapp" || cfg.DefaultTTL != 10*time.Minute || cfg.TTLJitterPercent != 5 || cfg.MemoryMaxSize != 2000 ||
-		cfg.MemoryCleanupInterval != 30*time.Second || cfg.Compression != codec.S2 || cfg.CompressionThreshold != 512 ||
+	if cfg.KeyPrefix != "fileapp" || cfg.DefaultTTL != 10*time.Minute || cfg.TTLJitterPercent != 5 || cfg.Memory.MaxSize != 2000 ||
+		cfg.Memory.CleanupInterval != 30*time.Second || cfg.Compression != codec.S2 || cfg.CompressionThreshold != 512 ||
 		cfg.URL != "mem://" || len(cfg.Routes) != 2 ||
 		cfg.Routes[0] != (yokedcache.Route{Prefix: "hot", URL: "mem://?max_size=1000", DefaultTTL: time.Minute}) ||
 		cfg.Routes[1] != (yokedcache.Route{Prefix: "session:", DefaultTTL: 30 * time.Minute}) {
@@ -257,7 +258,7 @@ func TestPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	// env over file; file over defaults; a set URL variable replaces the file's backend.
-	if cfg.KeyPrefix != "env" || cfg.DefaultTTL != 2*time.Minute || cfg.MemoryMaxSize != 100 || cfg.TTLJitterPercent != 3 ||
+	if cfg.KeyPrefix != "env" || cfg.DefaultTTL != 2*time.Minute || cfg.Memory.MaxSize != 100 || cfg.TTLJitterPercent != 3 ||
 		cfg.URL != "" || cfg.RedisURL != "redis://localhost:1/0" {
 		t.Fatalf("env over file: %v", cfg)
 	}
@@ -517,5 +518,72 @@ func TestFromEnvPythonRedisVariables(t *testing.T) {
 	_, notes, err = yokedcache.FromEnvMapNotes(envMap(map[string]string{"YOKEDCACHE_ENABLE_FUZZY": "true", "YOKEDCACHE_FUZZY_THRESHOLD": "80"}))
 	if err != nil || len(notes) != 2 {
 		t.Fatalf("fuzzy: %q %v", notes, err)
+	}
+}
+
+// The memory backend's settings, including its eviction policy, come from
+// Config.Memory, the environment and the file alike; a mem:// URL's
+// parameters override them, and the Cache's clock reaches every memory
+// store New opens.
+func TestMemorySettings(t *testing.T) {
+	cfg, err := yokedcache.FromEnvMap(envMap(map[string]string{"YOKEDCACHE_MEMORY_POLICY": "tinylfu", "YOKEDCACHE_MEMORY_MAX_SIZE": "64"}))
+	if err != nil || cfg.Memory.Policy != memory.PolicyTinyLFU || cfg.Memory.MaxSize != 64 {
+		t.Fatalf("FromEnv = %+v, %v", cfg.Memory, err)
+	}
+	if _, err := yokedcache.FromEnvMap(envMap(map[string]string{"YOKEDCACHE_MEMORY_POLICY": "fifo"})); !errors.Is(err, yokedcache.ErrInvalidConfig) || !strings.Contains(err.Error(), "YOKEDCACHE_MEMORY_POLICY") {
+		t.Fatalf("bad policy = %v", err)
+	}
+	fc, err := yokedcache.LoadConfig(writeFile(t, "memory_policy: tinylfu\nmemory_max_size: 32\n"))
+	if err != nil || fc.Memory.Policy != memory.PolicyTinyLFU || fc.Memory.MaxSize != 32 {
+		t.Fatalf("LoadConfig = %+v, %v", fc.Memory, err)
+	}
+	if got := fc.Redacted(); got.MemoryPolicy != "tinylfu" || got.MemoryMaxSize != 32 {
+		t.Fatalf("Redacted = %+v", got)
+	}
+	if _, err := yokedcache.LoadConfig(writeFile(t, "memory_policy: fifo\n")); !errors.Is(err, yokedcache.ErrInvalidConfig) {
+		t.Fatalf("bad file policy = %v", err)
+	}
+	// Merge is per field: the environment's policy over the file's size.
+	m := fc.Merge(yokedcache.Config{Memory: memory.Options{MaxSize: 16}})
+	if m.Memory.MaxSize != 16 || m.Memory.Policy != memory.PolicyTinyLFU {
+		t.Fatalf("Merge = %+v", m.Memory)
+	}
+
+	ctx := t.Context()
+	clock := yokedcachetest.NewClock(time.Unix(1_800_000_000, 0))
+	c, err := yokedcache.New(yokedcache.Config{
+		Memory: memory.Options{MaxSize: 4}, Clock: clock, TTLJitterPercent: yokedcache.NoJitter,
+		Routes: []yokedcache.Route{{Prefix: "r", URL: "mem://?max_size=2"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 10 {
+		_ = c.Set(ctx, fmt.Sprint("d", i), "v", yokedcache.WithTTL(time.Minute))
+		_ = c.Set(ctx, fmt.Sprint("r:", i), "v", yokedcache.WithTTL(time.Minute))
+	}
+	st, err := c.Stats(ctx)
+	if err != nil || len(st.Routes) != 2 || st.Routes[0].Keys != 4 || st.Routes[1].Keys != 2 {
+		t.Fatalf("bounds: %+v, %v; want 4 entries on the default store and 2 on the route's", st.Routes, err)
+	}
+	clock.Advance(time.Minute + time.Second) // both stores run on the Cache's clock
+	if _, err := c.GetBytes(ctx, "r:9"); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("route entry after its TTL on the fake clock: %v", err)
+	}
+	if _, err := c.GetBytes(ctx, "d9"); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("default entry after its TTL on the fake clock: %v", err)
+	}
+	// A mem:// URL's parameters override Config.Memory.
+	c2, err := yokedcache.New(yokedcache.Config{URL: "mem://?max_size=3", Memory: memory.Options{MaxSize: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for i := range 10 {
+		_ = c2.Set(ctx, fmt.Sprint("k", i), "v")
+	}
+	if st, _ := c2.Stats(ctx); st.Keys != 3 {
+		t.Fatalf("mem://?max_size=3 holds %d keys", st.Keys)
 	}
 }

@@ -58,7 +58,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 		}()
 		// Another process (or a Set racing with us) may have filled it.
 		if raw, gerr := r.mem.b.Get(lctx, skey); gerr == nil {
-			if env, derr := codec.Decode(raw, c.cfg.MaxValueSize); derr == nil {
+			if env, derr := c.decodeQuiet(key, raw); derr == nil {
 				if v, ok := fits(env); ok {
 					return &flight{val: v, env: raw}, nil
 				}

@@ -1,7 +1,6 @@
 package yokedcache
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 )
 
 // Route sends the user keys under a prefix to their own backend, gives
@@ -189,7 +189,7 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 		b := rc.Backend
 		if rc.URL != "" {
 			var err error
-			b, err = backend.Open(context.Background(), rc.URL)
+			b, err = openURL(cfg, rc.URL, memory.Options{})
 			if err != nil {
 				return fail(fmt.Errorf("route %q: %w", rc.Prefix, err))
 			}

@@ -1,17 +1,14 @@
 package yokedcache_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,39 +21,11 @@ import (
 // rootSecret is the planted password; no output may contain it.
 const rootSecret = "s3cretPWroot9"
 
-type secretsLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *secretsLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *secretsLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func secretsNotShown(t *testing.T, what, s string) {
 	t.Helper()
 	if strings.Contains(s, rootSecret) {
 		t.Errorf("%s shows the secret: %s", what, s)
 	}
-}
-
-func secretsDeadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 // secretURLs are backend URLs that carry rootSecret: in the user
@@ -86,9 +55,9 @@ func secretURLs(addr string) []string {
 // the printed forms of a Config never show a password, whichever URL,
 // variable or file key carries it, and the Logger records none either.
 func TestSecretsNeverInConfigErrors(t *testing.T) {
-	dead := secretsDeadAddr(t)
+	dead := testserver.ClosedAddr(t)
 	dir := t.TempDir()
-	logs := new(secretsLog)
+	logs := new(testserver.LogBuffer)
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	prev := slog.Default()
 	slog.SetDefault(logger)
@@ -194,7 +163,7 @@ func TestSecretsNeverInConfigErrors(t *testing.T) {
 // log.
 func TestSecretsPasswordServerCache(t *testing.T) {
 	srv := testserver.StartRedis(t, testserver.RedisOptions{Password: rootSecret})
-	logs := new(secretsLog)
+	logs := new(testserver.LogBuffer)
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
 	const wrong = "wr0ngPWroot"

@@ -205,6 +205,7 @@ func (h *hist) opLatency() OpLatency {
 
 type metrics struct {
 	hits, misses, sets, deletes, invalidations, errors, corrupt, loads, loadErrors counter
+	unauthenticated                                                                counter
 	lat                                                                            [opCount]latency
 	// corruptLog rate-limits the route's "does not decode" lines.
 	corruptLog logLimit
@@ -250,24 +251,28 @@ type OpLatency struct {
 // what they cover ("prefix": this cache's keys only; "backend": the whole
 // store; "server": the whole server) and they are -1 when unknown.
 type Stats struct {
-	Backend       string               `json:"backend"`
-	Hits          int64                `json:"hits"`
-	Misses        int64                `json:"misses"`
-	HitRate       float64              `json:"hit_rate"`
-	Sets          int64                `json:"sets"`
-	Deletes       int64                `json:"deletes"`
-	Invalidations int64                `json:"invalidations"`
-	Errors        int64                `json:"errors"`
-	Corrupt       int64                `json:"corrupt"`
-	Loads         int64                `json:"loads"`
-	LoadErrors    int64                `json:"load_errors"`
-	Latency       map[string]OpLatency `json:"latency"`
-	Keys          int64                `json:"keys"`
-	Bytes         int64                `json:"bytes"`
-	Evictions     int64                `json:"evictions"`
-	Expirations   int64                `json:"expirations"`
-	Scope         string               `json:"scope"`
-	Extra         map[string]any       `json:"extra,omitempty"`
+	Backend       string  `json:"backend"`
+	Hits          int64   `json:"hits"`
+	Misses        int64   `json:"misses"`
+	HitRate       float64 `json:"hit_rate"`
+	Sets          int64   `json:"sets"`
+	Deletes       int64   `json:"deletes"`
+	Invalidations int64   `json:"invalidations"`
+	Errors        int64   `json:"errors"`
+	Corrupt       int64   `json:"corrupt"`
+	// Unauthenticated counts values that failed signature or decryption
+	// checks (Config.SigningKeys, EncryptionKeys); they count in Corrupt
+	// too.
+	Unauthenticated int64                `json:"unauthenticated"`
+	Loads           int64                `json:"loads"`
+	LoadErrors      int64                `json:"load_errors"`
+	Latency         map[string]OpLatency `json:"latency"`
+	Keys            int64                `json:"keys"`
+	Bytes           int64                `json:"bytes"`
+	Evictions       int64                `json:"evictions"`
+	Expirations     int64                `json:"expirations"`
+	Scope           string               `json:"scope"`
+	Extra           map[string]any       `json:"extra,omitempty"`
 	// Routes has one entry per route (the default first) when the Cache
 	// has routes; Extra is then empty (each route carries its backend's).
 	Routes []RouteStats `json:"routes,omitempty"`
@@ -289,6 +294,7 @@ func (c *Cache) counters() Stats {
 		s.Invalidations += m.invalidations.load()
 		s.Errors += m.errors.load()
 		s.Corrupt += m.corrupt.load()
+		s.Unauthenticated += m.unauthenticated.load()
 		s.Loads += m.loads.load()
 		s.LoadErrors += m.loadErrors.load()
 	}

@@ -1,18 +1,15 @@
 package backend_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/yokedcache/yokedcache/backend"
@@ -21,6 +18,7 @@ import (
 	_ "github.com/yokedcache/yokedcache/backend/memory"
 	_ "github.com/yokedcache/yokedcache/backend/redis"
 	_ "github.com/yokedcache/yokedcache/backend/sqlite"
+	"github.com/yokedcache/yokedcache/internal/testserver"
 )
 
 // plantedSecret is the password the secrets tests hide everywhere; no
@@ -39,40 +37,10 @@ func noSecret(t *testing.T, what, s string) {
 	}
 }
 
-// deadAddr returns a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // captureDefaultLog sends slog.Default to a buffer until the test ends.
-func captureDefaultLog(t *testing.T) *syncBuffer {
+func captureDefaultLog(t *testing.T) *testserver.LogBuffer {
 	t.Helper()
-	buf := new(syncBuffer)
+	buf := new(testserver.LogBuffer)
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(prev) })
@@ -82,7 +50,7 @@ func captureDefaultLog(t *testing.T) *syncBuffer {
 // baseURLs returns a URL for every registered scheme that would otherwise
 // open (or fail only to connect): dead servers, fresh directories.
 func baseURLs(t *testing.T) map[string]string {
-	dead, dir := deadAddr(t), t.TempDir()
+	dead, dir := testserver.ClosedAddr(t), t.TempDir()
 	known := map[string]string{
 		"mem":             "mem://",
 		"memory":          "memory://",

@@ -22,7 +22,7 @@ import (
 //
 //	go test -run '^$' -bench 'Memory' -benchtime 2s -rounds 7
 const (
-	memCapacity = 10_000 // the Cache's default MemoryMaxSize
+	memCapacity = 10_000 // the Cache's default memory size (memory.DefaultMaxSize)
 	memHitKeys  = 5_000  // keys read by the Get groups (all present)
 	memSetKeys  = 20_000 // keyspace of the Set groups: twice the capacity
 	defaultTTL  = 5 * time.Minute

@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,34 +30,6 @@ func noRedisSecret(t *testing.T, what, s string, secrets ...string) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 // TestSecretsOptionsFormatting: the Options with passwords print without
 // them in every fmt verb and through slog's text and JSON handlers.
 func TestSecretsOptionsFormatting(t *testing.T) {
@@ -69,7 +39,7 @@ func TestSecretsOptionsFormatting(t *testing.T) {
 		noRedisSecret(t, verb, fmt.Sprintf(verb, o))
 		noRedisSecret(t, verb+" pointer", fmt.Sprintf(verb, &o))
 	}
-	var buf lockedBuffer
+	var buf testserver.LogBuffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("opts", "options", o, "ptr", &o)
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("opts", "options", o, "ptr", &o)
 	noRedisSecret(t, "slog", buf.String())
@@ -81,8 +51,8 @@ func TestSecretsOptionsFormatting(t *testing.T) {
 // TestSecretsUnreachable: errors of ParseURL, Open and New for a server
 // that is down never show the password, wherever it was put.
 func TestSecretsUnreachable(t *testing.T) {
-	dead := closedAddr(t)
-	var logs lockedBuffer
+	dead := testserver.ClosedAddr(t)
+	var logs testserver.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opener := redis.URLOpener{Options: redis.Options{Logger: log}}
 	for _, raw := range []string{
@@ -134,7 +104,7 @@ func TestSecretsUnreachable(t *testing.T) {
 // store's stats, health and errors do not show the right one.
 func TestSecretsPasswordServer(t *testing.T) {
 	srv := testserver.StartRedis(t, testserver.RedisOptions{Password: redisSecret})
-	var logs lockedBuffer
+	var logs testserver.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const wrong = "wr0ngPWxq"
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/backend/memory"
 )
 
 // ---- ping ----
@@ -1149,10 +1150,10 @@ func (a *app) exportConfigCommand() *cobra.Command {
 				fc.TTLJitterPercent = &j
 			}
 			if fc.MemoryMaxSize == 0 {
-				fc.MemoryMaxSize = yokedcache.DefaultMemoryMaxSize
+				fc.MemoryMaxSize = memory.DefaultMaxSize
 			}
 			if fc.MemoryCleanupInterval == 0 {
-				fc.MemoryCleanupInterval = yokedcache.Duration(yokedcache.DefaultMemoryCleanupInterval)
+				fc.MemoryCleanupInterval = yokedcache.Duration(memory.DefaultCleanupInterval)
 			}
 			if fc.Compression == "" {
 				fc.Compression = "none"

@@ -4,16 +4,13 @@ package main
 // can also capture slog.Default, which backends log to.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/yokedcache/yokedcache/internal/testserver"
@@ -22,41 +19,13 @@ import (
 // cliSecret is the planted password; no output may contain it.
 const cliSecret = "s3cretPWcli7"
 
-type secretsSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *secretsSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *secretsSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // secretsRun runs the CLI in-process with only env as its environment and
 // returns the exit code and everything it printed.
 func secretsRun(env map[string]string, args ...string) (int, string) {
-	var out, errb secretsSink
+	var out, errb testserver.LogBuffer
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, lookup)
 	return code, "stdout:\n" + out.String() + "\nstderr:\n" + errb.String()
-}
-
-func secretsClosedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 // secretsCLIURLs are URLs of addr carrying cliSecret in the user
@@ -146,14 +115,14 @@ func secretsCheck(t *testing.T, dir, raw string, secrets []string, extraEnv map[
 // default logger: against a closed port, against a Redis server that
 // requires that password, and with a wrong password for it.
 func TestSecretsNeverPrintedInProcess(t *testing.T) {
-	logs := new(secretsSink)
+	logs := new(testserver.LogBuffer)
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(prev) })
 	dir := t.TempDir()
 
 	t.Run("closed port", func(t *testing.T) {
-		for name, raw := range secretsCLIURLs(secretsClosedAddr(t)) {
+		for name, raw := range secretsCLIURLs(testserver.ClosedAddr(t)) {
 			for _, args := range secretsCommands {
 				secretsCheck(t, dir, raw, []string{cliSecret}, nil, args)
 			}
