@@ -20,7 +20,7 @@
 // value is ever an attribute.
 //
 //	yokedcache.hits, .misses, .sets, .deletes, .errors  counters {cache, route}
-//	yokedcache.corrupt, .invalidations, .loads, .load_errors  counters {cache}
+//	yokedcache.corrupt, .unauthenticated, .invalidations, .loads, .load_errors  counters {cache}
 //	yokedcache.evictions, .expirations                 counters {cache}, from the backends
 //	yokedcache.backend.up                              gauge {cache, route, backend}: 1 if the backend answered Stats
 //	yokedcache.keys, yokedcache.stored.size (By)        gauges {cache, route, backend}, when known
@@ -173,10 +173,10 @@ func (o *Observer) stats(ctx context.Context, maxAge time.Duration) []snapshot {
 
 // instruments are the asynchronous instruments of Register.
 type instruments struct {
-	hits, misses, sets, deletes, errors                            metric.Int64ObservableCounter
-	corrupt, invalidations, loads, loadErrors, evictions, expirees metric.Int64ObservableCounter
-	up, keys, size, poolConns, poolIdle                            metric.Int64ObservableGauge
-	poolHits, poolMisses, poolTimeouts, poolDialErrs               metric.Int64ObservableCounter
+	hits, misses, sets, deletes, errors                                    metric.Int64ObservableCounter
+	corrupt, unauth, invalidations, loads, loadErrors, evictions, expirees metric.Int64ObservableCounter
+	up, keys, size, poolConns, poolIdle                                    metric.Int64ObservableGauge
+	poolHits, poolMisses, poolTimeouts, poolDialErrs                       metric.Int64ObservableCounter
 }
 
 // Register creates the instruments on meter (see the package doc) and a
@@ -201,6 +201,7 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 	in.deletes = counter("yokedcache.deletes", "{delete}", "Keys deleted that existed.")
 	in.errors = counter("yokedcache.errors", "{error}", "Operations that failed with a backend error.")
 	in.corrupt = counter("yokedcache.corrupt", "{value}", "Stored values that did not decode (bad bytes, or a type that does not fit the destination).")
+	in.unauth = counter("yokedcache.unauthenticated", "{value}", "Stored values that failed signature or decryption checks (counted in corrupt too).")
 	in.invalidations = counter("yokedcache.invalidations", "{key}", "Keys removed by tag or pattern invalidation.")
 	in.loads = counter("yokedcache.loads", "{load}", "Loader calls made on misses by Fetch and GetOrSet.")
 	in.loadErrors = counter("yokedcache.load_errors", "{load}", "Loader calls that returned an error.")
@@ -219,7 +220,7 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 		return nil, fmt.Errorf("yokedcache/otel: %w", err)
 	}
 	all := []metric.Observable{
-		in.hits, in.misses, in.sets, in.deletes, in.errors, in.corrupt, in.invalidations, in.loads,
+		in.hits, in.misses, in.sets, in.deletes, in.errors, in.corrupt, in.unauth, in.invalidations, in.loads,
 		in.loadErrors, in.evictions, in.expirees, in.up, in.keys, in.size, in.poolConns, in.poolIdle,
 		in.poolHits, in.poolMisses, in.poolTimeouts, in.poolDialErrs,
 	}
@@ -282,6 +283,7 @@ func (in *instruments) observe(ob metric.Observer, s snapshot) {
 	}
 	ca := metric.WithAttributes(cache)
 	ob.ObserveInt64(in.corrupt, st.Corrupt, ca)
+	ob.ObserveInt64(in.unauth, st.Unauthenticated, ca)
 	ob.ObserveInt64(in.invalidations, st.Invalidations, ca)
 	ob.ObserveInt64(in.loads, st.Loads, ca)
 	ob.ObserveInt64(in.loadErrors, st.LoadErrors, ca)

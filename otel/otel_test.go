@@ -136,6 +136,7 @@ func TestObserver(t *testing.T) {
 		{"yokedcache.deletes", []attribute.KeyValue{cache("plain"), route("")}, 1},
 		{"yokedcache.errors", []attribute.KeyValue{cache("plain"), route("")}, 0},
 		{"yokedcache.corrupt", []attribute.KeyValue{cache("plain")}, 1},
+		{"yokedcache.unauthenticated", []attribute.KeyValue{cache("plain")}, 0},
 		{"yokedcache.loads", []attribute.KeyValue{cache("plain")}, 1},
 		{"yokedcache.load_errors", []attribute.KeyValue{cache("plain")}, 1},
 		{"yokedcache.invalidations", []attribute.KeyValue{cache("plain")}, 0},

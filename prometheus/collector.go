@@ -23,6 +23,7 @@
 //	yokedcache_deletes_total{cache,route}                  counter (keys that existed)
 //	yokedcache_errors_total{cache,route}                   counter (backend errors)
 //	yokedcache_corrupt_total{cache}                        counter (values that did not decode)
+//	yokedcache_unauthenticated_total{cache}                counter (failed signature or decryption; also in corrupt)
 //	yokedcache_invalidations_total{cache}                  counter (keys removed by tag or pattern)
 //	yokedcache_loads_total{cache}                          counter (loader calls of Fetch/GetOrSet)
 //	yokedcache_load_errors_total{cache}                    counter
@@ -132,6 +133,7 @@ var (
 	deletesDesc       = desc("deletes_total", "Keys deleted that existed.", routeL...)
 	errorsDesc        = desc("errors_total", "Operations that failed with a backend error.", routeL...)
 	corruptDesc       = desc("corrupt_total", "Stored values that did not decode (bad bytes, or a type that does not fit the destination).", cacheL...)
+	unauthDesc        = desc("unauthenticated_total", "Stored values that failed signature or decryption checks (counted in corrupt too).", cacheL...)
 	invalidationsDesc = desc("invalidations_total", "Keys removed by tag or pattern invalidation.", cacheL...)
 	loadsDesc         = desc("loads_total", "Loader calls made on misses by Fetch and GetOrSet.", cacheL...)
 	loadErrorsDesc    = desc("load_errors_total", "Loader calls that returned an error.", cacheL...)
@@ -149,7 +151,7 @@ var (
 	poolDialErrsDesc  = desc("pool_dial_errors_total", "Failed connection attempts.", backendL...)
 
 	allDescs = []*prometheus.Desc{
-		hitsDesc, missesDesc, setsDesc, deletesDesc, errorsDesc, corruptDesc, invalidationsDesc,
+		hitsDesc, missesDesc, setsDesc, deletesDesc, errorsDesc, corruptDesc, unauthDesc, invalidationsDesc,
 		loadsDesc, loadErrorsDesc, durationDesc, upDesc, keysDesc, bytesDesc, evictionsDesc,
 		expirationsDesc, poolConnsDesc, poolIdleDesc, poolHitsDesc, poolMissesDesc,
 		poolTimeoutsDesc, poolDialErrsDesc,
@@ -261,6 +263,7 @@ func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err er
 		}
 	}
 	counter(corruptDesc, st.Corrupt, name)
+	counter(unauthDesc, st.Unauthenticated, name)
 	counter(invalidationsDesc, st.Invalidations, name)
 	counter(loadsDesc, st.Loads, name)
 	counter(loadErrorsDesc, st.LoadErrors, name)

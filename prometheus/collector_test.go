@@ -72,15 +72,16 @@ func script(t *testing.T, c *yokedcache.Cache, keys ...string) {
 
 // helps is the HELP text of the counters the golden files compare.
 var helps = map[string]string{
-	"yokedcache_corrupt_total":       "Stored values that did not decode (bad bytes, or a type that does not fit the destination).",
-	"yokedcache_deletes_total":       "Keys deleted that existed.",
-	"yokedcache_errors_total":        "Operations that failed with a backend error.",
-	"yokedcache_hits_total":          "Reads that found a value.",
-	"yokedcache_invalidations_total": "Keys removed by tag or pattern invalidation.",
-	"yokedcache_load_errors_total":   "Loader calls that returned an error.",
-	"yokedcache_loads_total":         "Loader calls made on misses by Fetch and GetOrSet.",
-	"yokedcache_misses_total":        "Reads that found no value (including stored bytes that did not decode).",
-	"yokedcache_sets_total":          "Values written.",
+	"yokedcache_corrupt_total":         "Stored values that did not decode (bad bytes, or a type that does not fit the destination).",
+	"yokedcache_deletes_total":         "Keys deleted that existed.",
+	"yokedcache_errors_total":          "Operations that failed with a backend error.",
+	"yokedcache_hits_total":            "Reads that found a value.",
+	"yokedcache_invalidations_total":   "Keys removed by tag or pattern invalidation.",
+	"yokedcache_load_errors_total":     "Loader calls that returned an error.",
+	"yokedcache_loads_total":           "Loader calls made on misses by Fetch and GetOrSet.",
+	"yokedcache_misses_total":          "Reads that found no value (including stored bytes that did not decode).",
+	"yokedcache_sets_total":            "Values written.",
+	"yokedcache_unauthenticated_total": "Stored values that failed signature or decryption checks (counted in corrupt too).",
 }
 
 // golden returns the exposition of the counters: samples maps a metric
@@ -104,7 +105,7 @@ func scriptCounters(name string) map[string][]string {
 	l := func(v int) []string { return []string{`{cache="` + name + `",route=""} ` + strconv.Itoa(v)} }
 	c := func(v int) []string { return []string{`{cache="` + name + `"} ` + strconv.Itoa(v)} }
 	return map[string][]string{
-		"yokedcache_corrupt_total": c(1), "yokedcache_invalidations_total": c(1),
+		"yokedcache_corrupt_total": c(1), "yokedcache_invalidations_total": c(1), "yokedcache_unauthenticated_total": c(0),
 		"yokedcache_load_errors_total": c(1), "yokedcache_loads_total": c(2),
 		"yokedcache_deletes_total": l(1), "yokedcache_errors_total": l(0), "yokedcache_hits_total": l(3),
 		"yokedcache_misses_total": l(4), "yokedcache_sets_total": l(4),
@@ -114,7 +115,7 @@ func scriptCounters(name string) map[string][]string {
 var counterNames = []string{
 	"yokedcache_corrupt_total", "yokedcache_deletes_total", "yokedcache_errors_total", "yokedcache_hits_total",
 	"yokedcache_invalidations_total", "yokedcache_load_errors_total", "yokedcache_loads_total",
-	"yokedcache_misses_total", "yokedcache_sets_total",
+	"yokedcache_misses_total", "yokedcache_sets_total", "yokedcache_unauthenticated_total",
 }
 
 func TestCollectorMemory(t *testing.T) {
@@ -187,7 +188,7 @@ func TestCollectorRoutesAndTwoCaches(t *testing.T) {
 	}
 	cacheRows := func(v int) []string { return []string{`{cache="a"} ` + strconv.Itoa(v), `{cache="b"} 0`} }
 	want := map[string][]string{
-		"yokedcache_corrupt_total": cacheRows(1), "yokedcache_invalidations_total": cacheRows(1),
+		"yokedcache_corrupt_total": cacheRows(1), "yokedcache_invalidations_total": cacheRows(1), "yokedcache_unauthenticated_total": cacheRows(0),
 		"yokedcache_load_errors_total": cacheRows(1), "yokedcache_loads_total": cacheRows(2),
 		"yokedcache_deletes_total": rows(0, 1), "yokedcache_errors_total": rows(0, 0), "yokedcache_hits_total": rows(2, 1),
 		"yokedcache_misses_total": rows(2, 2), "yokedcache_sets_total": rows(2, 2),
