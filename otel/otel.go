@@ -181,7 +181,8 @@ type instruments struct {
 
 // Register creates the instruments on meter (see the package doc) and a
 // callback that reports the Stats of the Observer's Caches at each
-// collection. Unregister the returned Registration to stop.
+// collection. Call it once per MeterProvider; Unregister the returned
+// Registration to stop.
 func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 	var in instruments
 	var errs []error
