@@ -1,7 +1,6 @@
 package yokedcache_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,25 +10,13 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/internal/testserver"
 	"github.com/yokedcache/yokedcache/yokedcachetest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
+// lines returns the log lines written to l.
+func lines(l *testserver.LogBuffer) []string {
+	return strings.Split(strings.TrimSpace(l.String()), "\n")
 }
 
 // 10,000 corrupt reads, from 8 goroutines, log the burst of 100 lines;
@@ -37,7 +24,7 @@ func (s *syncBuffer) lines() []string {
 // suppressed.
 func TestCorruptLogIsRateLimited(t *testing.T) {
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs testserver.LogBuffer
 	c, clock := yokedcachetest.New(t, yokedcache.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err := c.Set(ctx, "user:1", "not a number"); err != nil {
 		t.Fatal(err)
@@ -55,7 +42,7 @@ func TestCorruptLogIsRateLimited(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	l := logs.lines()
+	l := lines(&logs)
 	if len(l) != 100 {
 		t.Fatalf("10,000 corrupt reads logged %d lines; want the burst of 100", len(l))
 	}
@@ -67,12 +54,12 @@ func TestCorruptLogIsRateLimited(t *testing.T) {
 	clock.Advance(9 * time.Second)
 	var n int
 	_ = c.Get(ctx, "user:1", &n)
-	if l := logs.lines(); len(l) != 100 {
+	if l := lines(&logs); len(l) != 100 {
 		t.Fatalf("a corrupt read 9s into the window logged; want nothing until 10s:\n%s", l[len(l)-1])
 	}
 	clock.Advance(time.Second)
 	_ = c.Get(ctx, "user:1", &n)
-	l = logs.lines()
+	l = lines(&logs)
 	if len(l) != 101 || !strings.Contains(l[100], "suppressed=9901") {
 		t.Fatalf("after 10s, %d lines, the last:\n%s\nwant a 101st line with suppressed=9901 (9,900 + the read at 9s)", len(l), l[len(l)-1])
 	}
@@ -91,7 +78,7 @@ func TestCorruptLogRoutesAndDebugKey(t *testing.T) {
 	ctx := context.Background()
 	long := "session:" + strings.Repeat("k", 100)
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
-		var logs syncBuffer
+		var logs testserver.LogBuffer
 		c, _ := yokedcachetest.New(t, yokedcache.Config{
 			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level})),
 			Routes: []yokedcache.Route{{Prefix: "session", DefaultTTL: time.Hour}},
@@ -105,7 +92,7 @@ func TestCorruptLogRoutesAndDebugKey(t *testing.T) {
 				_ = c.Get(ctx, k, &n)
 			}
 		}
-		l := logs.lines()
+		l := lines(&logs)
 		if len(l) != 200 || !strings.Contains(l[0], `route=""`) || !strings.Contains(l[100], "route=session") {
 			t.Fatalf("level %v: 150 corrupt reads on each of two routes logged %d lines; want a burst of 100 per route, naming it; first lines:\n%s\n%s", level, len(l), l[0], l[min(100, len(l)-1)])
 		}
