@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/backend/redis"
 	"github.com/yokedcache/yokedcache/internal/testserver"
@@ -320,4 +321,48 @@ func lint(t *testing.T, col prometheus.Collector) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+}
+
+// statsDown is a memory backend whose Stats fails.
+type statsDown struct{ *memory.Store }
+
+func (statsDown) Stats(context.Context, string) (backend.Stats, error) {
+	return backend.Stats{}, errors.New("stats refused")
+}
+
+// A route whose backend cannot answer Stats is backend_up 0 without keys;
+// the other routes and every counter are still exported.
+func TestCollectorRouteDown(t *testing.T) {
+	c, err := yokedcache.New(yokedcache.Config{
+		Backend: newMemory(t),
+		Routes:  []yokedcache.Route{{Prefix: "session", Backend: statsDown{newMemory(t)}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(context.Background(), "session:1", "x"); err != nil {
+		t.Fatal(err)
+	}
+	col := yprom.NewCollector(yprom.Options{})
+	if err := col.Add("r", c); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP yokedcache_backend_up 1 if the route's backend answered the last Stats call, else 0.
+# TYPE yokedcache_backend_up gauge
+yokedcache_backend_up{backend="memory",cache="r",route=""} 1
+yokedcache_backend_up{backend="memory",cache="r",route="session"} 0
+# HELP yokedcache_keys Keys the backend holds in the scope it reports (see yokedcache.Stats.Scope).
+# TYPE yokedcache_keys gauge
+yokedcache_keys{backend="memory",cache="r",route=""} 0
+# HELP yokedcache_sets_total Values written.
+# TYPE yokedcache_sets_total counter
+yokedcache_sets_total{cache="r",route=""} 0
+yokedcache_sets_total{cache="r",route="session"} 1
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "yokedcache_backend_up", "yokedcache_keys", "yokedcache_sets_total"); err != nil {
+		t.Error(err)
+	}
+	lint(t, col)
 }
