@@ -24,7 +24,7 @@
 //	yokedcache.evictions, .expirations                 counters {cache}, from the backends
 //	yokedcache.backend.up                              gauge {cache, route, backend}: 1 if the backend answered Stats
 //	yokedcache.keys, yokedcache.stored.size (By)        gauges {cache, route, backend}, when known
-//	yokedcache.pool.connections, .idle_connections      gauges {cache, route, backend} (Redis)
+//	yokedcache.pool.connections, .idle_connections, .max_connections  gauges {cache, route, backend} (Redis)
 //	yokedcache.pool.hits, .misses, .timeouts, .dial_errors  counters {cache, route, backend}
 //
 // The OpenTelemetry metric API has no asynchronous histogram, so the
@@ -175,7 +175,7 @@ func (o *Observer) stats(ctx context.Context, maxAge time.Duration) []snapshot {
 type instruments struct {
 	hits, misses, sets, deletes, errors                                    metric.Int64ObservableCounter
 	corrupt, unauth, invalidations, loads, loadErrors, evictions, expirees metric.Int64ObservableCounter
-	up, keys, size, poolConns, poolIdle                                    metric.Int64ObservableGauge
+	up, keys, size, poolConns, poolIdle, poolMax                           metric.Int64ObservableGauge
 	poolHits, poolMisses, poolTimeouts, poolDialErrs                       metric.Int64ObservableCounter
 }
 
@@ -213,6 +213,7 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 	in.size = gauge("yokedcache.stored.size", "By", "Bytes the backend holds in the scope it reports.")
 	in.poolConns = gauge("yokedcache.pool.connections", "{connection}", "Open connections to the backend.")
 	in.poolIdle = gauge("yokedcache.pool.idle_connections", "{connection}", "Open connections not in use.")
+	in.poolMax = gauge("yokedcache.pool.max_connections", "{connection}", "The configured limit of connections.")
 	in.poolHits = counter("yokedcache.pool.hits", "{operation}", "Operations that reused a pooled connection.")
 	in.poolMisses = counter("yokedcache.pool.misses", "{connection}", "Connections dialled because none was free.")
 	in.poolTimeouts = counter("yokedcache.pool.timeouts", "{operation}", "Operations that timed out waiting for the backend.")
@@ -222,7 +223,7 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 	}
 	all := []metric.Observable{
 		in.hits, in.misses, in.sets, in.deletes, in.errors, in.corrupt, in.unauth, in.invalidations, in.loads,
-		in.loadErrors, in.evictions, in.expirees, in.up, in.keys, in.size, in.poolConns, in.poolIdle,
+		in.loadErrors, in.evictions, in.expirees, in.up, in.keys, in.size, in.poolConns, in.poolIdle, in.poolMax,
 		in.poolHits, in.poolMisses, in.poolTimeouts, in.poolDialErrs,
 	}
 	reg, err := meter.RegisterCallback(func(ctx context.Context, ob metric.Observer) error {
@@ -273,10 +274,10 @@ func (in *instruments) observe(ob metric.Observer, s snapshot) {
 		}
 		if pool, ok := r.Extra["connection_pool"].(map[string]any); ok {
 			for key, inst := range map[string]metric.Int64Observable{
-				"total": in.poolConns, "idle": in.poolIdle, "hits": in.poolHits,
+				"total": in.poolConns, "idle": in.poolIdle, "max_conns": in.poolMax, "hits": in.poolHits,
 				"misses": in.poolMisses, "timeouts": in.poolTimeouts, "dial_errors": in.poolDialErrs,
 			} {
-				if v, ok := pool[key].(int64); ok && v >= 0 {
+				if v, ok := poolNumber(pool[key]); ok {
 					ob.ObserveInt64(inst, v, ba)
 				}
 			}
@@ -354,4 +355,16 @@ func (o *Observer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 			Data:        metricdata.Histogram[float64]{DataPoints: dps, Temporality: metricdata.CumulativeTemporality},
 		}},
 	}}, nil
+}
+
+// poolNumber returns a connection-pool number of a backend's Extra: an
+// integer, not negative (-1 means not counted).
+func poolNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, n >= 0
+	case int:
+		return int64(n), n >= 0
+	}
+	return 0, false
 }

@@ -35,6 +35,7 @@
 //	yokedcache_expirations_total{cache}                    counter, from the backend(s)
 //	yokedcache_pool_connections{cache,route,backend}       gauge, connection pool (Redis)
 //	yokedcache_pool_idle_connections{cache,route,backend}  gauge
+//	yokedcache_pool_max_connections{cache,route,backend}   gauge (configured limit)
 //	yokedcache_pool_hits_total{cache,route,backend}        counter (pooled connection reused)
 //	yokedcache_pool_misses_total{cache,route,backend}      counter (connection dialled)
 //	yokedcache_pool_timeouts_total{cache,route,backend}    counter
@@ -145,6 +146,7 @@ var (
 	expirationsDesc   = desc("expirations_total", "Entries the backends removed on expiry (server-wide for Redis).", cacheL...)
 	poolConnsDesc     = desc("pool_connections", "Open connections to the backend.", backendL...)
 	poolIdleDesc      = desc("pool_idle_connections", "Open connections not in use.", backendL...)
+	poolMaxDesc       = desc("pool_max_connections", "The configured limit of connections.", backendL...)
 	poolHitsDesc      = desc("pool_hits_total", "Operations that reused a pooled connection.", backendL...)
 	poolMissesDesc    = desc("pool_misses_total", "Connections dialled because none was free.", backendL...)
 	poolTimeoutsDesc  = desc("pool_timeouts_total", "Operations that timed out waiting for the backend.", backendL...)
@@ -153,7 +155,7 @@ var (
 	allDescs = []*prometheus.Desc{
 		hitsDesc, missesDesc, setsDesc, deletesDesc, errorsDesc, corruptDesc, unauthDesc, invalidationsDesc,
 		loadsDesc, loadErrorsDesc, durationDesc, upDesc, keysDesc, bytesDesc, evictionsDesc,
-		expirationsDesc, poolConnsDesc, poolIdleDesc, poolHitsDesc, poolMissesDesc,
+		expirationsDesc, poolConnsDesc, poolIdleDesc, poolMaxDesc, poolHitsDesc, poolMissesDesc,
 		poolTimeoutsDesc, poolDialErrsDesc,
 	}
 
@@ -166,6 +168,7 @@ var (
 	}{
 		{"total", poolConnsDesc, prometheus.GaugeValue},
 		{"idle", poolIdleDesc, prometheus.GaugeValue},
+		{"max_conns", poolMaxDesc, prometheus.GaugeValue},
 		{"hits", poolHitsDesc, prometheus.CounterValue},
 		{"misses", poolMissesDesc, prometheus.CounterValue},
 		{"timeouts", poolTimeoutsDesc, prometheus.CounterValue},
@@ -256,7 +259,7 @@ func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err er
 		}
 		if pool, ok := r.Extra["connection_pool"].(map[string]any); ok {
 			for _, pm := range poolMetrics {
-				if v, ok := pool[pm.key].(int64); ok && v >= 0 {
+				if v, ok := poolNumber(pool[pm.key]); ok {
 					ch <- prometheus.MustNewConstMetric(pm.desc, pm.typ, float64(v), name, r.Route, r.Backend)
 				}
 			}
@@ -284,4 +287,16 @@ func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err er
 		cum += uint64(l.Counts[len(latencyBuckets)])
 		ch <- prometheus.MustNewConstHistogram(durationDesc, cum, l.Sum.Seconds(), buckets, name, op)
 	}
+}
+
+// poolNumber returns a connection-pool number of a backend's Extra: an
+// integer, not negative (-1 means not counted).
+func poolNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, n >= 0
+	case int:
+		return int64(n), n >= 0
+	}
+	return 0, false
 }

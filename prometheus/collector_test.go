@@ -244,7 +244,7 @@ yokedcache_pool_timeouts_total{backend="redis",cache="redis",route=""} 0
 	// Numbers that depend on the server (shared by other tests) or on
 	// connection timing: present, not compared.
 	for _, m := range []string{"yokedcache_stored_bytes", "yokedcache_evictions_total", "yokedcache_expirations_total",
-		"yokedcache_pool_connections", "yokedcache_pool_misses_total"} {
+		"yokedcache_pool_connections", "yokedcache_pool_max_connections", "yokedcache_pool_misses_total"} {
 		if n := testutil.CollectAndCount(col, m); n != 1 {
 			t.Errorf("%s: %d series; want 1", m, n)
 		}
