@@ -25,19 +25,26 @@ func notFound(key string) error {
 	return fmt.Errorf("sqlite: %q: %w", key, backend.ErrNotFound)
 }
 
-// Get implements backend.Backend.
+// Get implements backend.Backend. The row found must be key's: its key
+// column is compared with key and its checksum (key and value) verified;
+// a row that fails is a miss matching backend.ErrCorrupt and
+// backend.ErrNotFound, counted and logged (integrity.go).
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var val []byte
+	var gotKey, val []byte
 	var exp int64
-	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&val, &exp)
+	var sum any
+	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&gotKey, &val, &exp, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get: %w", s.mapErr(err))
+	}
+	if err := s.checkRow(key, gotKey, val, sum); err != nil {
+		return nil, err
 	}
 	if !live(exp, s.now()) {
 		return nil, notFound(key)
@@ -98,7 +105,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	}
 	if len(opts.Tags) == 0 {
 		s.wmu.Lock()
-		_, err = s.stmtSet.ExecContext(ctx, key, value, exp, size, 0)
+		_, err = s.stmtSet.ExecContext(ctx, key, value, exp, size, 0, rowSum(key, value))
 		s.wmu.Unlock()
 	} else {
 		err = s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -119,7 +126,7 @@ func setTx(ctx context.Context, tx *sql.Tx, set *sql.Stmt, it backend.Item, exp,
 	if val == nil {
 		val = []byte{}
 	}
-	if _, err := set.ExecContext(ctx, it.Key, val, exp, size, len(tags)); err != nil {
+	if _, err := set.ExecContext(ctx, it.Key, val, exp, size, len(tags), rowSum(it.Key, val)); err != nil {
 		return err
 	}
 	if len(tags) == 0 {
@@ -202,7 +209,10 @@ func inList(head string, keys []string, tail string) (string, []any) {
 // takes the keys as a JSON array (key IN (SELECT value FROM json_each(?))):
 // one query for any number of keys, and about 20 % faster than building
 // an IN (?, ?, ...) list per call (docs/sqlite.md). Keys that JSON cannot
-// carry byte for byte (invalid UTF-8, NUL) use the IN list instead.
+// carry byte for byte (invalid UTF-8, NUL) use the IN list instead. Every
+// row is checked like Get's: a row whose checksum fails, or whose key was
+// not asked for or came twice, is counted as damage and its key is a
+// miss.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -219,17 +229,49 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			idx[k] = append(idx[k], i)
 		}
 	}
+	seen := make([]bool, len(keys))
 	fill := func(rows *sql.Rows, err error) error {
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var k string
-			var v []byte
+			var kb, v []byte
 			var exp int64
-			if err := rows.Scan(&k, &v, &exp); err != nil {
+			var sum any
+			if err := rows.Scan(&kb, &v, &exp, &sum); err != nil {
 				return err
+			}
+			k := string(kb)
+			if err := s.checkRow(k, kb, v, sum); err != nil {
+				// The row is not the one its key column names: no slot
+				// can trust it. The key it was found for is unknown
+				// and stays a miss.
+				continue
+			}
+			var slots []int
+			if idx != nil {
+				slots = idx[k]
+			} else {
+				for i, want := range keys {
+					if want == k {
+						slots = append(slots, i)
+					}
+				}
+			}
+			if verifyKeyCheck.Load() {
+				if len(slots) == 0 {
+					_ = s.badRow(k, "returned for keys that do not include it")
+					continue
+				}
+				if seen[slots[0]] {
+					_ = s.badRow(k, "returned twice")
+					for _, i := range slots {
+						out[i] = nil
+					}
+					continue
+				}
+				seen[slots[0]] = true
 			}
 			if !live(exp, now) {
 				continue
@@ -237,16 +279,8 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if v == nil {
 				v = []byte{}
 			}
-			if idx != nil {
-				for _, i := range idx[k] {
-					out[i] = v
-				}
-				continue
-			}
-			for i, want := range keys {
-				if want == k {
-					out[i] = v
-				}
+			for _, i := range slots {
+				out[i] = v
 			}
 		}
 		return rows.Err()
@@ -258,7 +292,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		for rest := keys; len(rest) > 0 && err == nil; {
 			chunk := rest[:min(len(rest), deleteBatch)]
 			rest = rest[len(chunk):]
-			q, args := inList(`SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (`, chunk, `)`)
+			q, args := inList(`SELECT key, value, expires_at, keysum FROM yokedcache_entries WHERE key IN (`, chunk, `)`)
 			err = fill(s.db.QueryContext(ctx, q, args...))
 		}
 	}
@@ -358,34 +392,46 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	return n, nil
 }
 
-// Exists implements backend.Exister.
+// Exists implements backend.Exister. A row whose key checksum is not
+// key's (reached through a damaged index) is counted as damage and
+// reported absent.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
 	}
 	var exp int64
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp)
+	var sum any
+	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: exists: %w", s.mapErr(err))
 	}
+	if s.checkRowKey(key, sum) != nil {
+		return false, nil
+	}
 	return live(exp, s.now()), nil
 }
 
-// TTL implements backend.Expirer.
+// TTL implements backend.Expirer. A row reached through a damaged index
+// is a miss matching backend.ErrCorrupt and backend.ErrNotFound, as in
+// Get.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
 	var exp int64
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp)
+	var sum any
+	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, notFound(key)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: ttl: %w", s.mapErr(err))
+	}
+	if err := s.checkRowKey(key, sum); err != nil {
+		return 0, err
 	}
 	now := s.now()
 	if !live(exp, now) {
@@ -659,9 +705,11 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&st.Keys, &st.Bytes); err != nil {
 		return backend.Stats{}, fmt.Errorf("sqlite: stats: %w", s.mapErr(err))
 	}
+	st.Extra = map[string]any{"damaged_reads": s.damage.reads.Load()}
 	var pages, pageSize int64
 	if err := s.db.QueryRowContext(ctx, `SELECT page_count * page_size, page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&pages, &pageSize); err == nil {
-		st.Extra = map[string]any{"file_bytes": pages, "page_size": pageSize}
+		st.Extra["file_bytes"] = pages
+		st.Extra["page_size"] = pageSize
 	}
 	return st, nil
 }
@@ -678,7 +726,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// HealthDetails implements backend.HealthChecker.
+// HealthDetails implements backend.HealthChecker: "degraded" once a
+// read met a damaged row or page (with the count, the last damage and the
+// PRAGMA quick_check hint), after a quarantine on open, or when the
+// journal mode is not WAL.
 func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error) {
 	if err := s.check(); err != nil {
 		return backend.HealthDetails{}, err
@@ -699,6 +750,15 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 		d.Status = "unhealthy"
 		d.Details["error"] = err.Error()
 		return d, nil
+	}
+	d.Details["damaged_reads"] = s.damage.reads.Load()
+	if n := s.damage.reads.Load(); n > 0 {
+		d.Status = "degraded"
+		last, _ := s.damage.last.Load().(string)
+		d.Details["last_damage"] = last
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d reads met damaged rows or pages (served as misses); "+
+			"run PRAGMA quick_check on %s, and if it reports errors stop the processes using it and delete it "+
+			"(with its -wal and -shm files) to start empty", n, s.pathName()))
 	}
 	if s.quarantined != "" {
 		d.Status = "degraded"

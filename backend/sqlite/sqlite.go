@@ -26,7 +26,7 @@ const DriverName = "sqlite"
 // SchemaVersion is the version of the tables this package writes. A
 // database with a newer version is refused; older versions are migrated
 // on open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // entryOverhead is the fixed per-entry size counted towards MaxSizeBytes,
 // approximating SQLite's row and index overhead.
@@ -65,6 +65,8 @@ type Store struct {
 	wg   sync.WaitGroup
 
 	quarantined string // path the file was moved to by New, if any
+
+	damage damage // damaged rows met by reads (integrity.go)
 }
 
 // Compile-time checks of the capabilities.
@@ -126,18 +128,34 @@ var schemaV1 = []string{
 		BEGIN DELETE FROM yokedcache_tags WHERE key = OLD.key; END`,
 }
 
-// migrations[v] upgrades a database from version v to v+1.
-var migrations = [][]string{
-	0: schemaV1,
+// schemaV2 adds keysum, the checksum of the row's key and value
+// (rowSum), which every read verifies: a row reached through a damaged
+// index, or with a damaged key or value, is a miss matching
+// backend.ErrCorrupt instead of another key's value. Rows written by
+// version 1 get their checksum during the migration (backfillSums).
+var schemaV2 = []string{
+	`ALTER TABLE yokedcache_entries ADD COLUMN keysum INTEGER NOT NULL DEFAULT 0`,
 }
 
+// migrations[v] upgrades a database from version v to v+1; fill[v], when
+// set, runs after migrations[v] in the same transaction.
+var (
+	migrations = [][]string{
+		0: schemaV1,
+		1: schemaV2,
+	}
+	fill = map[int]func(context.Context, *sql.Tx) error{
+		1: backfillSums,
+	}
+)
+
 const (
-	sqlGet    = `SELECT value, expires_at FROM yokedcache_entries WHERE key = ?`
-	sqlMany   = `SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (SELECT value FROM json_each(?))`
-	sqlExists = `SELECT expires_at FROM yokedcache_entries WHERE key = ?`
-	sqlSet    = `INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags) VALUES (?, ?, ?, ?, ?)
+	sqlGet    = `SELECT key, value, expires_at, keysum FROM yokedcache_entries WHERE key = ?`
+	sqlMany   = `SELECT key, value, expires_at, keysum FROM yokedcache_entries WHERE key IN (SELECT value FROM json_each(?))`
+	sqlExists = `SELECT expires_at, keysum FROM yokedcache_entries WHERE key = ?`
+	sqlSet    = `INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags, keysum) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
-		size = excluded.size, ntags = excluded.ntags`
+		size = excluded.size, ntags = excluded.ntags, keysum = excluded.keysum`
 )
 
 // New opens (or creates) the database Options describe and returns a Store.
@@ -169,6 +187,9 @@ func New(opts Options) (*Store, error) {
 			return nil, err
 		}
 		err = s.migrate(ctx)
+	}
+	if err == nil && s.ownDB && !s.memory {
+		err = s.integrityCheck(ctx)
 	}
 	if err != nil {
 		s.closeDB()
@@ -211,6 +232,9 @@ func (s *Store) open() error {
 		abs, err := filepath.Abs(o.Path)
 		if err != nil {
 			return errInvalid("path %q: %v", o.Path, err)
+		}
+		if err := prepareFile(abs); err != nil {
+			return err
 		}
 		sync := "NORMAL"
 		if o.SyncFull {
@@ -271,6 +295,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		for ; v < SchemaVersion; v++ {
 			for _, q := range migrations[v] {
 				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("sqlite: migrate schema to version %d: %w", v+1, err)
+				}
+			}
+			if f := fill[v]; f != nil {
+				if err := f(ctx, tx); err != nil {
 					return fmt.Errorf("sqlite: migrate schema to version %d: %w", v+1, err)
 				}
 			}
@@ -495,7 +524,9 @@ func (s *Store) mapErr(err error) error {
 		return fmt.Errorf("%w (%v)", backend.ErrClosed, err)
 	}
 	if c := sqliteCode(err); c == sqliteCorrupt || c == sqliteNotADB {
-		return &corruptError{err}
+		ce := &corruptError{err}
+		s.noteDamage(ce)
+		return ce
 	}
 	return err
 }
@@ -530,6 +561,8 @@ func (s *Store) quarantine(cause error) error {
 		return errInvalid("path %q: %v", s.opts.Path, err)
 	}
 	aside := path + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	// Set aside private: a file created by an older build may be 0644.
+	_ = os.Chmod(path, 0o600)
 	if err := os.Rename(path, aside); err != nil {
 		return &corruptError{fmt.Errorf("sqlite: %s is not a database (%v) and could not be set aside: %w", path, cause, err)}
 	}

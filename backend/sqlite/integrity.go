@@ -1,0 +1,295 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/yokedcache/yokedcache/backend"
+)
+
+// IntegrityCheck selects the check New runs on a file database before it
+// serves it (Options.IntegrityCheck, URL parameter integrity_check).
+type IntegrityCheck string
+
+// The integrity checks on open.
+const (
+	// IntegrityOff runs no check on open (the default): damage is found
+	// by the per-row checks as entries are read.
+	IntegrityOff IntegrityCheck = "off"
+	// IntegrityQuick runs PRAGMA quick_check: every page and record is
+	// well formed (it does not compare indexes with their tables).
+	IntegrityQuick IntegrityCheck = "quick"
+	// IntegrityFull runs PRAGMA integrity_check: quick_check plus every
+	// index compared with its table, so that keys an index lost are found.
+	IntegrityFull IntegrityCheck = "full"
+)
+
+func (c IntegrityCheck) valid() bool {
+	switch c {
+	case "", IntegrityOff, IntegrityQuick, IntegrityFull:
+		return true
+	}
+	return false
+}
+
+// castagnoli is the CRC-32C table (hardware accelerated on amd64 and
+// arm64).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// rowSum is the checksum stored in a row's keysum column: in the high 32
+// bits the CRC-32C of the key (with its length), in the low 32 bits the
+// CRC-32C of the key and the value. The key column a query returns may
+// come from the index (SQLite reads indexed columns from the index even
+// when it also reads the row), so it cannot show that the index led to
+// another key's row; the key's CRC in the row can, without reading the
+// value (Exists, TTL), and the low half also catches a damaged key or
+// value.
+func rowSum(key string, value []byte) int64 {
+	hk := keyCRC(key)
+	return int64(uint64(hk)<<32 | uint64(crc32.Update(hk, castagnoli, value)))
+}
+
+// keyCRC is the high half of rowSum.
+func keyCRC(key string) uint32 {
+	var n [binary.MaxVarintLen64]byte
+	c := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
+	return crc32.Update(c, castagnoli, []byte(key))
+}
+
+// rowSumBytes is rowSum for a key held as bytes.
+func rowSumBytes(key, value []byte) int64 {
+	var n [binary.MaxVarintLen64]byte
+	hk := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
+	hk = crc32.Update(hk, castagnoli, key)
+	return int64(uint64(hk)<<32 | uint64(crc32.Update(hk, castagnoli, value)))
+}
+
+// verifyKeyCheck, when false, skips the per-row key and checksum checks.
+// It exists only for the A/B benchmark of their cost (bench_test.go).
+var verifyKeyCheck atomic.Bool
+
+func init() { verifyKeyCheck.Store(true) }
+
+// mismatchError reports a row that is not the requested key's, or whose
+// checksum fails. It matches backend.ErrCorrupt and backend.ErrNotFound:
+// the entry is a miss, which the Cache counts and logs as corrupt.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string   { return e.msg }
+func (e *mismatchError) Unwrap() []error { return []error{backend.ErrCorrupt, backend.ErrNotFound} }
+
+// corruptLogEvery bounds the corrupt-read log lines to one per interval;
+// the lines in between are counted in the next one.
+const corruptLogEvery = 10 * time.Second
+
+// damage counts the damaged rows the Store's reads met and rate-limits
+// their log lines.
+type damage struct {
+	reads      atomic.Int64 // damaged rows or pages met by reads
+	lastLog    atomic.Int64 // unix nanos of the last log line
+	suppressed atomic.Int64 // lines not logged since
+	last       atomic.Value // string: the last damage seen
+}
+
+// badRow records a damaged row found for key and returns the miss error.
+func (s *Store) badRow(key string, why string) error {
+	err := &mismatchError{fmt.Sprintf("sqlite: %q: damaged row (%s); run PRAGMA quick_check on %s: %v",
+		key, why, s.pathName(), backend.ErrCorrupt)}
+	s.noteDamage(err)
+	return err
+}
+
+// noteDamage counts a damaged row or page and logs it, at most once per
+// corruptLogEvery.
+func (s *Store) noteDamage(err error) {
+	d := &s.damage
+	d.reads.Add(1)
+	d.last.Store(err.Error())
+	now := time.Now().UnixNano()
+	last := d.lastLog.Load()
+	if now-last < int64(corruptLogEvery) || !d.lastLog.CompareAndSwap(last, now) {
+		d.suppressed.Add(1)
+		return
+	}
+	s.log.Error("sqlite: a read found a damaged row; it is treated as a miss. Run PRAGMA quick_check on the database",
+		"path", s.pathName(), "err", err, "damaged_reads", d.reads.Load(), "not_logged", d.suppressed.Swap(0))
+}
+
+// checkRow verifies that a row read for key is key's: its key column is
+// key and its checksum (sum, the keysum column) matches key and val.
+func (s *Store) checkRow(key string, gotKey, val []byte, sum any) error {
+	if !verifyKeyCheck.Load() {
+		return nil
+	}
+	if string(gotKey) != key {
+		return s.badRow(key, fmt.Sprintf("the index led to the row of %q", gotKey))
+	}
+	if n, ok := sum.(int64); !ok || n != rowSumBytes(gotKey, val) {
+		return s.badRow(key, "checksum mismatch: another key's row, or a damaged key or value")
+	}
+	return nil
+}
+
+// checkRowKey verifies, without the value, that a row read for key is
+// key's: the high half of its checksum is key's CRC.
+func (s *Store) checkRowKey(key string, sum any) error {
+	if !verifyKeyCheck.Load() {
+		return nil
+	}
+	if n, ok := sum.(int64); !ok || uint32(uint64(n)>>32) != keyCRC(key) {
+		return s.badRow(key, "the row's key checksum is not this key's: another key's row or a damaged row")
+	}
+	return nil
+}
+
+// backfillSums is the Go half of the migration to schema version 2: it
+// writes the checksum of every row that has none (keysum 0: rows written
+// by version 1), in tx, a batch of rows at a time in rowid order. Those rows
+// are checked from then on; their key column is what the checksum
+// covers, so a row that was already damaged before the upgrade is
+// blessed as it is (the key comparison still catches a row reached
+// through a damaged index).
+func backfillSums(ctx context.Context, tx *sql.Tx) error {
+	after := int64(math.MinInt64)
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT rowid, key, value FROM yokedcache_entries
+			WHERE rowid > ? AND keysum = 0 ORDER BY rowid LIMIT 1000`, after)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id  int64
+			sum int64
+		}
+		var batch []row
+		for rows.Next() {
+			var id int64
+			var k, v []byte
+			if err := rows.Scan(&id, &k, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, row{id, rowSumBytes(k, v)})
+			after = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			if _, err := tx.ExecContext(ctx, `UPDATE yokedcache_entries SET keysum = ? WHERE rowid = ?`, r.sum, r.id); err != nil {
+				return err
+			}
+		}
+		if len(batch) < 1000 {
+			return nil
+		}
+	}
+}
+
+// ---- files ----
+
+// permError refuses a file that group or others can read or write.
+func permError(path string, mode fs.FileMode) error {
+	return errInvalid("%s has mode %#o: readable or writable by group or others, it would expose or let others change the cache; "+
+		"fix it with chmod 600 %s", path, mode.Perm(), path)
+}
+
+// prepareFile creates the database's directory (0700) when missing and
+// the database file (0600, whatever the umask) when missing, so that
+// SQLite's -wal and -shm files, which take the database file's mode, are
+// private too. An existing database, -wal or -shm file that group or
+// others can read or write is refused with an error matching
+// backend.ErrInvalidConfig.
+func prepareFile(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("sqlite: create directory %s: %w", dir, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("sqlite: directory %s: %w", dir, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", p, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return errInvalid("%s is not a regular file (mode %s)", p, fi.Mode())
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return permError(p, fi.Mode())
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	// O_CREAT's mode is already at most 0600 under any umask; Chmod makes
+	// it exactly 0600.
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return nil
+}
+
+// integrityCheck runs the configured PRAGMA on open and returns an error
+// matching backend.ErrCorrupt naming the path and the first problems when
+// the database is damaged.
+func (s *Store) integrityCheck(ctx context.Context) error {
+	var pragma string
+	switch s.opts.IntegrityCheck {
+	case IntegrityQuick:
+		pragma = "quick_check"
+	case IntegrityFull:
+		pragma = "integrity_check"
+	default:
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, "PRAGMA "+pragma+"(20)")
+	if err != nil {
+		return fmt.Errorf("sqlite: PRAGMA %s on %s: %w", pragma, s.pathName(), s.mapErr(err))
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("sqlite: PRAGMA %s on %s: %w", pragma, s.pathName(), s.mapErr(err))
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: PRAGMA %s on %s: %w", pragma, s.pathName(), s.mapErr(err))
+	}
+	if len(problems) > 0 {
+		return &corruptError{fmt.Errorf("sqlite: PRAGMA %s found damage in %s: %s; "+
+			"stop the processes using it and delete or move it (with its -wal and -shm files) to start empty",
+			pragma, s.pathName(), strings.Join(problems, "; "))}
+	}
+	return nil
+}
