@@ -68,6 +68,8 @@ type Store struct {
 	expirations atomic.Int64
 	corrupt     atomic.Bool
 	quarantined string // path of the file set aside on open, if any
+
+	damage damage // damaged records met by reads (integrity.go)
 }
 
 // New opens (or creates) the store in o.Directory. It starts a sweep
@@ -133,7 +135,7 @@ func prepareDir(dir string, allowWW bool) error {
 }
 
 // checkFile refuses a store file that is a symlink, not a regular file, or
-// world-writable.
+// readable or writable by group or others (unless allowWW).
 func checkFile(path string, allowWW bool) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -146,7 +148,11 @@ func checkFile(path string, allowWW bool) error {
 		return errInvalid("%s is not a regular file (mode %s)", path, fi.Mode())
 	}
 	if fi.Mode().Perm()&0o002 != 0 && !allowWW {
-		return errInvalid("store file %s is world-writable (mode %#o); chmod o-w it or set AllowWorldWritable", path, fi.Mode().Perm())
+		return errInvalid("store file %s is world-writable (mode %#o); chmod 600 %s or set AllowWorldWritable", path, fi.Mode().Perm(), path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 && !allowWW {
+		return errInvalid("store file %s has mode %#o: readable or writable by group or others, it would expose the cache; "+
+			"fix it with chmod 600 %s (or set AllowWorldWritable)", path, fi.Mode().Perm(), path)
 	}
 	return nil
 }
@@ -216,6 +222,23 @@ func (s *Store) open() (db *bolt.DB, err error) {
 			return nil, err
 		}
 	}
+	if s.o.IntegrityCheck == IntegrityFull {
+		if err := verifyRecords(db); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if err := migrateRecords(db); err != nil {
+		_ = db.Close()
+		if isCorruption(err) {
+			var ce *corruptionError
+			if !errors.As(err, &ce) {
+				err = &corruptionError{err}
+			}
+			return nil, err
+		}
+		return nil, fmt.Errorf("disk: migrate records of %s: %w", s.path, err)
+	}
 	if err := s.initialize(db); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -261,6 +284,9 @@ func (s *Store) initialize(db *bolt.DB) error {
 				return err
 			}
 			if err := m.Put(metaFormat, []byte(formatVersion)); err != nil {
+				return err
+			}
+			if err := m.Put(metaRecords, []byte(recordsV2)); err != nil {
 				return err
 			}
 		} else if f := m.Get(metaFormat); string(f) != formatVersion {
@@ -316,6 +342,8 @@ func verify(db *bolt.DB) error {
 // created, and logs it.
 func (s *Store) quarantine(cause error) error {
 	aside := s.path + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	// Set aside private whatever its mode was.
+	_ = os.Chmod(s.path, 0o600)
 	if err := os.Rename(s.path, aside); err != nil {
 		return fmt.Errorf("disk: store file is corrupt (%v) and could not be set aside: %w", cause, err)
 	}
@@ -497,7 +525,7 @@ func (w *wtx) put(key string, value []byte, o backend.SetOptions) error {
 		}
 		exp = backend.ExpiresAt(w.now, o.TTL)
 	}
-	rec := encodeRecord(exp, backend.UniqueTags(o.Tags), value)
+	rec := encodeRecord(k, exp, backend.UniqueTags(o.Tags), value)
 	size := entrySize(k, rec)
 	if len(value) > MaxValueBytes || (w.s.maxSize > 0 && size > w.s.maxSize) {
 		return fmt.Errorf("disk: %d-byte value (limit %d bytes): %w", len(value), w.s.limit(), backend.ErrValueTooLarge)
