@@ -191,6 +191,9 @@ func (s *Store) open() (db *bolt.DB, err error) {
 			db, err = nil, &corruptionError{fmt.Errorf("panic while opening: %v", r)}
 		}
 	}()
+	if err := checkLength(s.path); err != nil {
+		return nil, err
+	}
 	if !s.o.SkipVerify {
 		if err := s.precheck(); err != nil {
 			return nil, err
@@ -270,6 +273,36 @@ func (s *Store) precheck() error {
 		err = fmt.Errorf("disk: close %s: %w", s.path, cerr)
 	}
 	return err
+}
+
+// checkLength refuses, as corrupt, an existing non-empty store file
+// shorter than its two meta pages (cut short by a torn write or a lost
+// tail), which bbolt reports with an error of no known kind.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("disk: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	hdr := make([]byte, pageHeaderSize+12)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		return &corruptionError{fmt.Errorf("file is %d bytes, shorter than a meta page", fi.Size())}
+	}
+	m := hdr[pageHeaderSize:]
+	if native.Uint32(m) != boltMagic {
+		return nil // bbolt reports the bad magic (ErrInvalid)
+	}
+	if ps := int64(native.Uint32(m[8:])); fi.Size() < 2*ps {
+		return &corruptionError{fmt.Errorf("file is %d bytes, shorter than its two %d-byte meta pages", fi.Size(), ps)}
+	}
+	return nil
 }
 
 func (s *Store) initialize(db *bolt.DB) error {
