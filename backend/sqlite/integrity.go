@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/yokedcache/yokedcache/backend"
 )
@@ -64,7 +65,8 @@ func rowSum(key string, value []byte) int64 {
 func keyCRC(key string) uint32 {
 	var n [binary.MaxVarintLen64]byte
 	c := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
-	return crc32.Update(c, castagnoli, []byte(key))
+	// The CRC only reads the bytes: no copy of the key.
+	return crc32.Update(c, castagnoli, unsafe.Slice(unsafe.StringData(key), len(key)))
 }
 
 // rowSumBytes is rowSum for a key held as bytes.
@@ -126,16 +128,18 @@ func (s *Store) noteDamage(err error) {
 		"path", s.pathName(), "err", err, "damaged_reads", d.reads.Load(), "not_logged", d.suppressed.Swap(0))
 }
 
-// checkRow verifies that a row read for key is key's: its key column is
-// key and its checksum (sum, the keysum column) matches key and val.
+// checkRow verifies that a row read for key is key's: its checksum (sum,
+// the keysum column) matches key and val, and its key column (gotKey,
+// when the query read it) is key. The key column alone proves little:
+// SQLite may read it from the index that led to the row.
 func (s *Store) checkRow(key string, gotKey, val []byte, sum any) error {
 	if !verifyKeyCheck.Load() {
 		return nil
 	}
-	if string(gotKey) != key {
+	if gotKey != nil && string(gotKey) != key {
 		return s.badRow(key, fmt.Sprintf("the index led to the row of %q", gotKey))
 	}
-	if n, ok := sum.(int64); !ok || n != rowSumBytes(gotKey, val) {
+	if n, ok := sum.(int64); !ok || n != rowSum(key, val) {
 		return s.badRow(key, "checksum mismatch: another key's row, or a damaged key or value")
 	}
 	return nil

@@ -25,25 +25,26 @@ func notFound(key string) error {
 	return fmt.Errorf("sqlite: %q: %w", key, backend.ErrNotFound)
 }
 
-// Get implements backend.Backend. The row found must be key's: its key
-// column is compared with key and its checksum (key and value) verified;
-// a row that fails is a miss matching backend.ErrCorrupt and
-// backend.ErrNotFound, counted and logged (integrity.go).
+// Get implements backend.Backend. The row found must be key's: its
+// checksum of the key and the value (keysum) must match key and the value
+// read; a row that fails (another key's row reached through a damaged
+// index, or a damaged key or value) is a miss matching backend.ErrCorrupt
+// and backend.ErrNotFound, counted and logged (integrity.go).
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var gotKey, val []byte
+	var val []byte
 	var exp int64
 	var sum any
-	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&gotKey, &val, &exp, &sum)
+	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&val, &exp, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get: %w", s.mapErr(err))
 	}
-	if err := s.checkRow(key, gotKey, val, sum); err != nil {
+	if err := s.checkRow(key, nil, val, sum); err != nil {
 		return nil, err
 	}
 	if !live(exp, s.now()) {

@@ -150,7 +150,7 @@ var (
 )
 
 const (
-	sqlGet    = `SELECT key, value, expires_at, keysum FROM yokedcache_entries WHERE key = ?`
+	sqlGet    = `SELECT value, expires_at, keysum FROM yokedcache_entries WHERE key = ?`
 	sqlMany   = `SELECT key, value, expires_at, keysum FROM yokedcache_entries WHERE key IN (SELECT value FROM json_each(?))`
 	sqlExists = `SELECT expires_at, keysum FROM yokedcache_entries WHERE key = ?`
 	sqlSet    = `INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags, keysum) VALUES (?, ?, ?, ?, ?, ?)
