@@ -48,33 +48,35 @@ func (c IntegrityCheck) valid() bool {
 // arm64).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// rowSum is the checksum stored in a row's keysum column: in the high 32
-// bits the CRC-32C of the key (with its length), in the low 32 bits the
-// CRC-32C of the key and the value. The key column a query returns may
-// come from the index (SQLite reads indexed columns from the index even
-// when it also reads the row), so it cannot show that the index led to
-// another key's row; the key's CRC in the row can, without reading the
-// value (Exists, TTL), and the low half also catches a damaged key or
-// value.
-func rowSum(key string, value []byte) int64 {
+// sumSize is the size of the checksum stored in front of every value.
+const sumSize = 8
+
+// rowSum is the checksum stored, big-endian, in the first 8 bytes of a
+// row's value column: in the high 32 bits the CRC-32C of the key, in the
+// low 32 bits the CRC-32C of the key followed by the value. The key
+// column a query returns may come from the index (SQLite reads indexed
+// columns from the index even when it also reads the row), so it cannot
+// show that the index led to another key's row; the key's CRC in the row
+// can (Exists and TTL read only it), and the low half also catches a
+// damaged key or value. (No length is needed between key and value: the
+// high half pins the key.)
+func rowSum(key string, value []byte) uint64 {
 	hk := keyCRC(key)
-	return int64(uint64(hk)<<32 | uint64(crc32.Update(hk, castagnoli, value)))
+	return uint64(hk)<<32 | uint64(crc32.Update(hk, castagnoli, value))
 }
 
-// keyCRC is the high half of rowSum.
+// keyCRC is the high half of rowSum. The CRC only reads the key's bytes:
+// no copy.
 func keyCRC(key string) uint32 {
-	var n [binary.MaxVarintLen64]byte
-	c := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
-	// The CRC only reads the bytes: no copy of the key.
-	return crc32.Update(c, castagnoli, unsafe.Slice(unsafe.StringData(key), len(key)))
+	return crc32.Update(0, castagnoli, unsafe.Slice(unsafe.StringData(key), len(key)))
 }
 
-// rowSumBytes is rowSum for a key held as bytes.
-func rowSumBytes(key, value []byte) int64 {
-	var n [binary.MaxVarintLen64]byte
-	hk := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
-	hk = crc32.Update(hk, castagnoli, key)
-	return int64(uint64(hk)<<32 | uint64(crc32.Update(hk, castagnoli, value)))
+// sealValue returns what the value column stores for key and value: the
+// checksum, then the value.
+func sealValue(key string, value []byte) []byte {
+	b := make([]byte, sumSize, sumSize+len(value))
+	binary.BigEndian.PutUint64(b, rowSum(key, value))
+	return append(b, value...)
 }
 
 // verifyKeyCheck, when false, skips the per-row key and checksum checks.
@@ -128,63 +130,75 @@ func (s *Store) noteDamage(err error) {
 		"path", s.pathName(), "err", err, "damaged_reads", d.reads.Load(), "not_logged", d.suppressed.Swap(0))
 }
 
-// checkRow verifies that a row read for key is key's: its checksum (sum,
-// the keysum column) matches key and val, and its key column (gotKey,
-// when the query read it) is key. The key column alone proves little:
-// SQLite may read it from the index that led to the row.
-func (s *Store) checkRow(key string, gotKey, val []byte, sum any) error {
+// checkRow verifies that a value column read for key is key's (its
+// checksum matches key and the value after it) and returns the value.
+// gotKey, when the query read the key column, must be key too (though
+// SQLite may have read it from the index that led to the row).
+func (s *Store) checkRow(key string, gotKey, stored []byte) ([]byte, error) {
+	if len(stored) < sumSize {
+		return nil, s.badRow(key, fmt.Sprintf("%d-byte value column, shorter than its checksum", len(stored)))
+	}
+	val := stored[sumSize:]
 	if !verifyKeyCheck.Load() {
-		return nil
+		return val, nil
 	}
 	if gotKey != nil && string(gotKey) != key {
-		return s.badRow(key, fmt.Sprintf("the index led to the row of %q", gotKey))
+		return nil, s.badRow(key, fmt.Sprintf("the index led to the row of %q", gotKey))
 	}
-	if n, ok := sum.(int64); !ok || n != rowSum(key, val) {
-		return s.badRow(key, "checksum mismatch: another key's row, or a damaged key or value")
+	if binary.BigEndian.Uint64(stored) != rowSum(key, val) {
+		return nil, s.badRow(key, "checksum mismatch: another key's row, or a damaged key or value")
 	}
-	return nil
+	return val, nil
 }
 
-// checkRowKey verifies, without the value, that a row read for key is
-// key's: the high half of its checksum is key's CRC.
-func (s *Store) checkRowKey(key string, sum any) error {
-	if !verifyKeyCheck.Load() {
-		return nil
+// checkRowKey verifies, from the first 8 bytes of the value column only,
+// that a row read for key is key's: the high half of its checksum is
+// key's CRC.
+func (s *Store) checkRowKey(key string, prefix []byte) error {
+	if len(prefix) < sumSize {
+		return s.badRow(key, "value column shorter than its checksum")
 	}
-	if n, ok := sum.(int64); !ok || uint32(uint64(n)>>32) != keyCRC(key) {
+	if verifyKeyCheck.Load() && uint32(binary.BigEndian.Uint64(prefix)>>32) != keyCRC(key) {
 		return s.badRow(key, "the row's key checksum is not this key's: another key's row or a damaged row")
 	}
 	return nil
 }
 
+// expiry returns the expires_at column scanned into v, reporting false
+// when a damaged row holds something other than an integer there.
+func expiry(v any) (int64, bool) {
+	n, ok := v.(int64)
+	return n, ok
+}
+
 // backfillSums is the Go half of the migration to schema version 2: it
-// writes the checksum of every row that has none (keysum 0: rows written
-// by version 1), in tx, a batch of rows at a time in rowid order. Those rows
-// are checked from then on; their key column is what the checksum
-// covers, so a row that was already damaged before the upgrade is
-// blessed as it is (the key comparison still catches a row reached
-// through a damaged index).
+// puts the checksum in front of the value of every row written by
+// version 1, in tx, a batch of rows at a time in rowid order. The
+// checksum covers the row as found: a row that was already damaged before
+// the upgrade is kept as it is (a read through a damaged index is still
+// caught, by the key half).
 func backfillSums(ctx context.Context, tx *sql.Tx) error {
 	after := int64(math.MinInt64)
 	for {
 		rows, err := tx.QueryContext(ctx, `SELECT rowid, key, value FROM yokedcache_entries
-			WHERE rowid > ? AND keysum = 0 ORDER BY rowid LIMIT 1000`, after)
+			WHERE rowid > ? ORDER BY rowid LIMIT 1000`, after)
 		if err != nil {
 			return err
 		}
 		type row struct {
 			id  int64
-			sum int64
+			val []byte
 		}
 		var batch []row
 		for rows.Next() {
 			var id int64
-			var k, v []byte
+			var k string
+			var v []byte
 			if err := rows.Scan(&id, &k, &v); err != nil {
 				rows.Close()
 				return err
 			}
-			batch = append(batch, row{id, rowSumBytes(k, v)})
+			batch = append(batch, row{id, sealValue(k, v)})
 			after = id
 		}
 		rows.Close()
@@ -192,7 +206,7 @@ func backfillSums(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		for _, r := range batch {
-			if _, err := tx.ExecContext(ctx, `UPDATE yokedcache_entries SET keysum = ? WHERE rowid = ?`, r.sum, r.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE yokedcache_entries SET value = ? WHERE rowid = ?`, r.val, r.id); err != nil {
 				return err
 			}
 		}

@@ -194,6 +194,10 @@ func TestSchemaV1IsMigrated(t *testing.T) {
 		_, err := db.Exec(`INSERT INTO yokedcache_entries (key, value, expires_at, size) VALUES (?, ?, 0, 10)`, keyN(i), valN(i))
 		must(t, err)
 	}
+	_, err = db.Exec(`INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags) VALUES ('tagged', X'01', 0, 10, 1)`)
+	must(t, err)
+	_, err = db.Exec(`INSERT INTO yokedcache_tags (tag, key) VALUES ('v1tag', 'tagged')`)
+	must(t, err)
 	must(t, db.Close())
 	must(t, os.Chmod(path, 0o600))
 
@@ -203,8 +207,21 @@ func TestSchemaV1IsMigrated(t *testing.T) {
 			t.Fatalf("Get(%s) after migration = %q, %v", keyN(i), got, err)
 		}
 	}
-	if c := count(t, s, `SELECT count(*) FROM yokedcache_entries WHERE keysum = 0`); c != 0 {
-		t.Fatalf("%d rows without a checksum after migration", c)
+	// Every value column is the checksum and the value.
+	for _, i := range []int{0, 999, 1000, 2499} {
+		var stored []byte
+		must(t, s.DB().QueryRowContext(ctx, `SELECT value FROM yokedcache_entries WHERE key = ?`, keyN(i)).Scan(&stored))
+		if len(stored) != len(valN(i))+8 || !bytes.Equal(stored[8:], valN(i)) {
+			t.Fatalf("stored %s = %q; want an 8-byte checksum, then the value", keyN(i), stored)
+		}
+	}
+	// Tags written by version 1 survive the migration (the trigger that
+	// drops tags when a value changes was suspended).
+	if c := count(t, s, `SELECT count(*) FROM yokedcache_tags`); c != 1 {
+		t.Fatalf("%d tag rows after migration; want the 1 written by version 1", c)
+	}
+	if n, err := s.InvalidateTags(ctx, []string{"v1tag"}); err != nil || n != 1 {
+		t.Fatalf("InvalidateTags(v1tag) after migration = %d, %v; want 1", n, err)
 	}
 	if v := count(t, s, `SELECT value FROM yokedcache_meta WHERE name = 'schema_version'`); v != sqlite.SchemaVersion {
 		t.Fatalf("schema version %d after migration; want %d", v, sqlite.SchemaVersion)

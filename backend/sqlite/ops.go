@@ -34,24 +34,28 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var val []byte
-	var exp int64
-	var sum any
-	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&val, &exp, &sum)
+	// One variable for the columns: one allocation, not two.
+	var r struct {
+		stored []byte
+		exp    any // int64, unless the row is damaged
+	}
+	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&r.stored, &r.exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get: %w", s.mapErr(err))
 	}
-	if err := s.checkRow(key, nil, val, sum); err != nil {
+	val, err := s.checkRow(key, nil, r.stored)
+	if err != nil {
 		return nil, err
+	}
+	exp, ok := expiry(r.exp)
+	if !ok {
+		return nil, s.badRow(key, "expiry is not an integer")
 	}
 	if !live(exp, s.now()) {
 		return nil, notFound(key)
-	}
-	if val == nil {
-		val = []byte{}
 	}
 	return val, nil
 }
@@ -106,7 +110,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	}
 	if len(opts.Tags) == 0 {
 		s.wmu.Lock()
-		_, err = s.stmtSet.ExecContext(ctx, key, value, exp, size, 0, rowSum(key, value))
+		_, err = s.stmtSet.ExecContext(ctx, key, sealValue(key, value), exp, size, 0)
 		s.wmu.Unlock()
 	} else {
 		err = s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -127,7 +131,7 @@ func setTx(ctx context.Context, tx *sql.Tx, set *sql.Stmt, it backend.Item, exp,
 	if val == nil {
 		val = []byte{}
 	}
-	if _, err := set.ExecContext(ctx, it.Key, val, exp, size, len(tags), rowSum(it.Key, val)); err != nil {
+	if _, err := set.ExecContext(ctx, it.Key, sealValue(it.Key, val), exp, size, len(tags)); err != nil {
 		return err
 	}
 	if len(tags) == 0 {
@@ -237,17 +241,22 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var kb, v []byte
-			var exp int64
-			var sum any
-			if err := rows.Scan(&kb, &v, &exp, &sum); err != nil {
+			var kb, stored []byte
+			var expv any
+			if err := rows.Scan(&kb, &stored, &expv); err != nil {
 				return err
 			}
 			k := string(kb)
-			if err := s.checkRow(k, kb, v, sum); err != nil {
+			v, err := s.checkRow(k, kb, stored)
+			if err != nil {
 				// The row is not the one its key column names: no slot
 				// can trust it. The key it was found for is unknown
 				// and stays a miss.
+				continue
+			}
+			exp, ok := expiry(expv)
+			if !ok {
+				_ = s.badRow(k, "expiry is not an integer")
 				continue
 			}
 			var slots []int
@@ -277,9 +286,6 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if !live(exp, now) {
 				continue
 			}
-			if v == nil {
-				v = []byte{}
-			}
 			for _, i := range slots {
 				out[i] = v
 			}
@@ -293,7 +299,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		for rest := keys; len(rest) > 0 && err == nil; {
 			chunk := rest[:min(len(rest), deleteBatch)]
 			rest = rest[len(chunk):]
-			q, args := inList(`SELECT key, value, expires_at, keysum FROM yokedcache_entries WHERE key IN (`, chunk, `)`)
+			q, args := inList(`SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (`, chunk, `)`)
 			err = fill(s.db.QueryContext(ctx, q, args...))
 		}
 	}
@@ -400,16 +406,21 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	var exp int64
-	var sum any
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp, &sum)
+	var expv any
+	var sum []byte
+	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&expv, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: exists: %w", s.mapErr(err))
 	}
+	exp, ok := expiry(expv)
 	if s.checkRowKey(key, sum) != nil {
+		return false, nil
+	}
+	if !ok {
+		_ = s.badRow(key, "expiry is not an integer")
 		return false, nil
 	}
 	return live(exp, s.now()), nil
@@ -422,9 +433,9 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
-	var exp int64
-	var sum any
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp, &sum)
+	var expv any
+	var sum []byte
+	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&expv, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, notFound(key)
 	}
@@ -433,6 +444,10 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	}
 	if err := s.checkRowKey(key, sum); err != nil {
 		return 0, err
+	}
+	exp, ok := expiry(expv)
+	if !ok {
+		return 0, s.badRow(key, "expiry is not an integer")
 	}
 	now := s.now()
 	if !live(exp, now) {
