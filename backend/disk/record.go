@@ -19,9 +19,8 @@ import (
 //
 // A record is: version byte (recordVersion), expireAt (big-endian int64
 // Unix nanoseconds, 0 = no expiry), uvarint tag count, each tag as uvarint
-// length + bytes, the value, then (version 2) the big-endian CRC-32C of
-// the stored key (uvarint length + bytes) followed by everything before
-// it. Every read verifies it, so that a damaged page can never hand out
+// length + bytes, the value, then (version 2) the big-endian checksum
+// of the stored key and everything before it (recordSum). Every read verifies it, so that a damaged page can never hand out
 // another key's value: a record reached through a damaged element table
 // or with damaged bytes is a miss matching backend.ErrCorrupt.
 //
@@ -66,12 +65,14 @@ type record struct {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // recordSum is the checksum of a record body (without its checksum)
-// stored under key.
+// stored under key: the CRC-32C of the key followed by the body, xored
+// with the key's length, so that two keys of different lengths never
+// share a checksum through the same concatenation. (The length is not
+// fed to the CRC: a buffer for it would escape to the heap on every
+// read.)
 func recordSum(key, body []byte) uint32 {
-	var n [binary.MaxVarintLen64]byte
-	c := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
-	c = crc32.Update(c, castagnoli, key)
-	return crc32.Update(c, castagnoli, body)
+	c := crc32.Update(0, castagnoli, key)
+	return crc32.Update(c, castagnoli, body) ^ uint32(len(key))
 }
 
 // verifyKeyCheck, when false, skips the record checksum. It exists only
