@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -150,7 +151,8 @@ func checkFile(path string, allowWW bool) error {
 	if fi.Mode().Perm()&0o002 != 0 && !allowWW {
 		return errInvalid("store file %s is world-writable (mode %#o); chmod 600 %s or set AllowWorldWritable", path, fi.Mode().Perm(), path)
 	}
-	if fi.Mode().Perm()&0o077 != 0 && !allowWW {
+	// Windows reports 0666 for every writable file: no Unix modes.
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 && !allowWW {
 		return errInvalid("store file %s has mode %#o: readable or writable by group or others, it would expose the cache; "+
 			"fix it with chmod 600 %s (or set AllowWorldWritable)", path, fi.Mode().Perm(), path)
 	}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -250,7 +251,8 @@ func prepareFile(path string) error {
 		if !fi.Mode().IsRegular() {
 			return errInvalid("%s is not a regular file (mode %s)", p, fi.Mode())
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
+		// Windows reports 0666 for every writable file: no Unix modes.
+		if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 			return permError(p, fi.Mode())
 		}
 	}
