@@ -14,9 +14,8 @@ import (
 // BenchmarkKeyCheck is the A/B benchmark of the per-row check on
 // Store.Get (file database, 1000 keys):
 //
-//   - "on": Store.Get as built (reads value, expiry and keysum, verifies
-//     the CRC-32C of key and value);
-//
+//   - "on": Store.Get as built (reads the value, with its checksum in
+//     front, and the expiry; verifies the CRC-32C of key and value);
 //   - "off": the same with the check turned off by the unexported knob
 //     (the Go side of the check);
 //

@@ -25,8 +25,8 @@ func notFound(key string) error {
 	return fmt.Errorf("sqlite: %q: %w", key, backend.ErrNotFound)
 }
 
-// Get implements backend.Backend. The row found must be key's: its
-// checksum of the key and the value (keysum) must match key and the value
+// Get implements backend.Backend. The row found must be key's: the
+// checksum in front of its value (rowSum) must match key and the value
 // read; a row that fails (another key's row reached through a damaged
 // index, or a damaged key or value) is a miss matching backend.ErrCorrupt
 // and backend.ErrNotFound, counted and logged (integrity.go).

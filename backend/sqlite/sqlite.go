@@ -133,7 +133,7 @@ var schemaV1 = []string{
 // reached through a damaged index, or with a damaged key or value, is a
 // miss matching backend.ErrCorrupt instead of another key's value. In the
 // value column rather than a column of its own, because each column a
-// query returns costs modernc's driver about 2 % of a Get. Rows written
+// query returns costs modernc's driver a few % of a Get. Rows written
 // by version 1 get their checksum during the migration (backfillSums),
 // with the trigger that drops tags on a value update suspended.
 var (
