@@ -16,6 +16,7 @@ import (
 //
 //   - "on": Store.Get as built (reads the value, with its checksum in
 //     front, and the expiry; verifies the CRC-32C of key and value);
+//
 //   - "off": the same with the check turned off by the unexported knob
 //     (the Go side of the check);
 //
