@@ -29,9 +29,9 @@ func (s *Store) noteDamage(err error) {
 	d := &s.damage
 	d.reads.Add(1)
 	d.last.Store(err.Error())
-	now := time.Now().UnixNano()
+	now := s.clock.Now().UnixNano() // Options.Clock: tests see exactly which lines
 	last := d.lastLog.Load()
-	if now-last < int64(corruptLogEvery) || !d.lastLog.CompareAndSwap(last, now) {
+	if last != 0 && now-last < int64(corruptLogEvery) || !d.lastLog.CompareAndSwap(last, now) {
 		d.suppressed.Add(1)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/disk"
+	"github.com/yokedcache/yokedcache/yokedcachetest"
 )
 
 func keyN(i int) string { return fmt.Sprintf("r5:k%04d", i) }
@@ -70,7 +71,8 @@ func TestNeighbourRecordIsACorruptMiss(t *testing.T) {
 	must(t, s.Close())
 
 	var logs bytes.Buffer
-	s = open(t, disk.Options{Directory: dir, CleanupInterval: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	clock := yokedcachetest.NewClock(time.Now())
+	s = open(t, disk.Options{Directory: dir, CleanupInterval: -1, Clock: clock, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 100 {
 		for _, i := range []int{150, 152} {
 			got, err = s.Get(ctx, keyN(i))
@@ -100,6 +102,11 @@ func TestNeighbourRecordIsACorruptMiss(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
 		t.Errorf("%d log lines for 200+ damaged reads; want 1 (rate-limited):\n%s", n, logs.String())
+	}
+	clock.Advance(11 * time.Second)
+	_, _ = s.Get(ctx, keyN(150))
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 2 {
+		t.Errorf("after 11 s, %d log lines; want 2:\n%s", n, logs.String())
 	}
 	h, err := s.HealthDetails(ctx)
 	must(t, err)

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/sqlite"
+	"github.com/yokedcache/yokedcache/yokedcachetest"
 )
 
 // fillKeys writes n entries r5:k0000... with values that do not contain
@@ -97,7 +99,8 @@ func TestDamagedIndexIsACorruptMiss(t *testing.T) {
 	must(t, s.Close())
 
 	var logs bytes.Buffer
-	s = newStore(t, sqlite.Options{Path: path, CleanupInterval: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	clock := yokedcachetest.NewClock(time.Now())
+	s = newStore(t, sqlite.Options{Path: path, CleanupInterval: -1, Clock: clock, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 100 {
 		got, err = s.Get(ctx, keyN(150))
 		if !errors.Is(err, backend.ErrCorrupt) || !errors.Is(err, backend.ErrNotFound) {
@@ -126,6 +129,11 @@ func TestDamagedIndexIsACorruptMiss(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
 		t.Errorf("%d log lines about damaged rows for 100+ damaged reads; want 1 (rate-limited):\n%s", n, logs.String())
+	}
+	clock.Advance(11 * time.Second)
+	_, _ = s.Get(ctx, keyN(150))
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 2 || !regexp.MustCompile(`not_logged=[1-9]`).MatchString(logs.String()) {
+		t.Errorf("after 11 s, %d log lines; want 2, the second counting the lines not logged:\n%s", n, logs.String())
 	}
 	h, err := s.HealthDetails(ctx)
 	must(t, err)
