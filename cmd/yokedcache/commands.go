@@ -508,6 +508,10 @@ func (a *app) getCommand() *cobra.Command {
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
 				vals, err := c.GetMany(a.ctx, []string{key})
 				if err != nil {
+					// One key: report it as the get it is.
+					if ye, ok := errors.AsType[*yokedcache.Error](err); ok && ye.Op == "get_many" {
+						ye.Op, ye.Key = "get", key
+					}
 					return err
 				}
 				v, ok := vals[key]
