@@ -30,7 +30,7 @@ lint:
 # The comparison benchmarks live in their own module (bench/), so that
 # their peers never enter the library's go.mod; vet keeps them compiling.
 bench-vet:
-	cd bench && $(GO) vet ./...
+	cd bench && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 test-go:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
