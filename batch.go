@@ -43,10 +43,7 @@ func (c *Cache) getRaw(ctx context.Context, keys []string) ([][]byte, error) {
 	groups, active := c.rt.groupKeys(len(keys), func(i int) string { return keys[i] })
 	err := c.rt.fanOutBatch(ctx, active, func(ctx context.Context, m *member) error {
 		idx := groups[m.idx]
-		sub := make([]string, len(idx))
-		for j, i := range idx {
-			sub[j] = c.storedKey(keys[i])
-		}
+		sub := c.storedKeys(keys, idx)
 		vals, err := backend.GetMany(ctx, m.b, sub)
 		for j, i := range idx { // each member writes only its own slots
 			if j < len(vals) {

@@ -334,6 +334,12 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			r.m.misses.add(1)
+			if errors.Is(err, ErrCorrupt) {
+				// The backend found damage (a record that fails its
+				// check): a miss, counted as corrupt like bytes that do
+				// not decode; the backend logged it.
+				c.m.corrupt.add(1)
+			}
 			return codec.Envelope{}, opError(op, key, err)
 		}
 		return codec.Envelope{}, c.fail(r, op, key, err)

@@ -1,7 +1,9 @@
 package yokedcache
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"unsafe"
 
@@ -105,9 +107,30 @@ func (c *Cache) decodeFrom(m *member, key string, raw []byte) (codec.Envelope, e
 	return env, nil
 }
 
+// corrupt counts and logs a stored value that does not decode and returns
+// the corrupt miss. The WARN line is rate-limited per route (logLimit: at
+// most logBurst lines per logEvery, the next one with suppressed=N); it
+// names the route and backend, the key shortened (the full key only when
+// the Logger is enabled for debug).
 func (c *Cache) corrupt(key string, err error) error {
 	c.m.corrupt.add(1)
-	c.log.Warn("yokedcache: stored value does not decode; treating as a miss", "key", shortKey(key), "error", err)
+	r := c.rt.match(key)
+	ok, suppressed := r.m.corruptLog.allow(c.cfg.Clock.Now())
+	if !ok {
+		return &corruptErr{cause: err}
+	}
+	args := make([]any, 0, 12)
+	if c.rt.byPrefix != nil { // the Cache has routes
+		args = append(args, "route", r.prefix)
+	}
+	args = append(args, "backend", r.mem.name, "key", shortKey(key), "error", err)
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	if c.cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		args = append(args, "full_key", key)
+	}
+	c.log.Warn("yokedcache: stored value does not decode; treating as a miss", args...)
 	return &corruptErr{cause: err}
 }
 

@@ -57,7 +57,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := strings.TrimPrefix(e.Err.Error(), "yokedcache: ")
+	msg := trimOwnPrefix(e.Err.Error())
 	if e.Key == "" {
 		return fmt.Sprintf("yokedcache: %s: %s", e.Op, msg)
 	}
@@ -66,6 +66,12 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
+
+// trimOwnPrefix drops the "yokedcache: " that wrapped errors (sentinels,
+// backends) carry, so that a message says "yokedcache" once.
+func trimOwnPrefix(msg string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(msg, "yokedcache: "), ": yokedcache: ", ": ")
+}
 
 // opError builds the error of a Cache operation: the one place errors
 // are made. Use wrap where err may be nil or already an *Error.

@@ -30,6 +30,23 @@ func validKey(key string) error {
 // storedKey returns the backend key for a user key, allocating.
 func (c *Cache) storedKey(key string) string { return c.prefix + key }
 
+// storedKeys returns the stored keys of keys[i] for i in idx, built in
+// one allocation (the strings share one buffer).
+func (c *Cache) storedKeys(keys []string, idx []int) []string {
+	n := 0
+	for _, i := range idx {
+		n += len(c.prefix) + len(keys[i])
+	}
+	buf := make([]byte, 0, n)
+	out := make([]string, len(idx))
+	for j, i := range idx {
+		start := len(buf)
+		buf = append(append(buf, c.prefix...), keys[i]...)
+		out[j] = unsafe.String(unsafe.SliceData(buf[start:]), len(buf)-start)
+	}
+	return out
+}
+
 // withKey calls f with the stored key for key built in a pooled buffer, so
 // that reads allocate nothing for the key. Backends must not retain keys
 // passed to read operations (see backend.Backend).

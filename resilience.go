@@ -350,6 +350,9 @@ func (c *Cache) healthCtx(ctx context.Context) (context.Context, context.CancelF
 
 // burstLog logs one message per kind per burst: the first occurrence,
 // then at most one every interval with the number suppressed meanwhile.
+// It is stricter than logLimit (100 lines per window): a write-back that
+// fails fails for every load of an outage, and one line per burst says
+// all there is to say (the count is in Stats.WriteBackErrors).
 type burstLog struct {
 	log      *slog.Logger
 	interval time.Duration

@@ -50,7 +50,7 @@ type RouteError struct {
 }
 
 func (e *RouteError) Error() string {
-	msg := strings.TrimPrefix(e.Err.Error(), "yokedcache: ")
+	msg := trimOwnPrefix(e.Err.Error())
 	if e.Route == "" {
 		return fmt.Sprintf("default route (%s): %s", e.Backend, msg)
 	}

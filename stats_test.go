@@ -69,6 +69,17 @@ func TestStatsLatencyOfDeletesAndInvalidations(t *testing.T) {
 		if l := st.Latency[op]; l.Samples == 0 || l.Max < l.Avg {
 			t.Errorf("Stats.Latency[%q] = %+v after 400 calls; want samples", op, l)
 		}
+		l := st.Latency[op]
+		if l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max {
+			t.Errorf("Stats.Latency[%q] percentiles p50=%v p90=%v p99=%v max=%v; want 0 < p50 <= p90 <= p99 <= max", op, l.P50, l.P90, l.P99, l.Max)
+		}
+		var n int64
+		for _, c := range l.Counts {
+			n += c
+		}
+		if len(l.Counts) != len(yokedcache.LatencyBounds())+1 || n != l.Samples {
+			t.Errorf("Stats.Latency[%q].Counts = %v; want %d buckets summing to Samples=%d", op, l.Counts, len(yokedcache.LatencyBounds())+1, l.Samples)
+		}
 	}
 	if l := st.Latency["invalidate"]; l.Samples != 1 {
 		t.Errorf("Stats.Latency[invalidate] = %+v after one InvalidatePattern; want 1 sample", l)

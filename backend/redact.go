@@ -40,6 +40,7 @@ var publicParams = map[string]bool{
 	"busy_timeout": true, "max_entries": true, "max_open_conns": true, "synchronous": true,
 	// disk (backend/disk/url.go)
 	"lock_timeout": true, "sync": true, "verify": true, "allow_world_writable": true,
+	"integrity_check": true,
 }
 
 // IsPublicParam reports whether RedactURL shows the value of a URL query

@@ -34,15 +34,14 @@ var errMiss = errors.New("miss")
 // memPeers holds one instance of every in-process cache, each with
 // capacity memCapacity, closed by the benchmark's cleanup.
 type memPeers struct {
-	cache   *yokedcache.Cache
-	store   *memory.Store // the raw memory backend, default options
-	otter   *otter.Cache[string, []byte]
-	sturdy  *sturdyc.Client[[]byte]
-	lru     *lru.Cache[string, []byte]
-	keys    []string
-	skeys   []string // keys with the Cache's prefix, for store
-	ctx     context.Context
-	cleanup func()
+	cache  *yokedcache.Cache
+	store  *memory.Store // the raw memory backend, default options
+	otter  *otter.Cache[string, []byte]
+	sturdy *sturdyc.Client[[]byte]
+	lru    *lru.Cache[string, []byte]
+	keys   []string
+	skeys  []string // keys with the Cache's prefix, for store
+	ctx    context.Context
 }
 
 // newMemPeers builds the caches and fills each with the first n keys of

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -68,6 +69,8 @@ type Store struct {
 	expirations atomic.Int64
 	corrupt     atomic.Bool
 	quarantined string // path of the file set aside on open, if any
+
+	damage damage // damaged records met by reads (integrity.go)
 }
 
 // New opens (or creates) the store in o.Directory. It starts a sweep
@@ -133,7 +136,7 @@ func prepareDir(dir string, allowWW bool) error {
 }
 
 // checkFile refuses a store file that is a symlink, not a regular file, or
-// world-writable.
+// readable or writable by group or others (unless allowWW).
 func checkFile(path string, allowWW bool) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -146,7 +149,12 @@ func checkFile(path string, allowWW bool) error {
 		return errInvalid("%s is not a regular file (mode %s)", path, fi.Mode())
 	}
 	if fi.Mode().Perm()&0o002 != 0 && !allowWW {
-		return errInvalid("store file %s is world-writable (mode %#o); chmod o-w it or set AllowWorldWritable", path, fi.Mode().Perm())
+		return errInvalid("store file %s is world-writable (mode %#o); chmod 600 %s or set AllowWorldWritable", path, fi.Mode().Perm(), path)
+	}
+	// Windows reports 0666 for every writable file: no Unix modes.
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 && !allowWW {
+		return errInvalid("store file %s has mode %#o: readable or writable by group or others, it would expose the cache; "+
+			"fix it with chmod 600 %s (or set AllowWorldWritable)", path, fi.Mode().Perm(), path)
 	}
 	return nil
 }
@@ -185,6 +193,9 @@ func (s *Store) open() (db *bolt.DB, err error) {
 			db, err = nil, &corruptionError{fmt.Errorf("panic while opening: %v", r)}
 		}
 	}()
+	if err := checkLength(s.path); err != nil {
+		return nil, err
+	}
 	if !s.o.SkipVerify {
 		if err := s.precheck(); err != nil {
 			return nil, err
@@ -215,6 +226,23 @@ func (s *Store) open() (db *bolt.DB, err error) {
 			_ = db.Close()
 			return nil, err
 		}
+	}
+	if s.o.IntegrityCheck == IntegrityFull {
+		if err := verifyRecords(db); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if err := migrateRecords(db); err != nil {
+		_ = db.Close()
+		if isCorruption(err) {
+			var ce *corruptionError
+			if !errors.As(err, &ce) {
+				err = &corruptionError{err}
+			}
+			return nil, err
+		}
+		return nil, fmt.Errorf("disk: migrate records of %s: %w", s.path, err)
 	}
 	if err := s.initialize(db); err != nil {
 		_ = db.Close()
@@ -249,6 +277,36 @@ func (s *Store) precheck() error {
 	return err
 }
 
+// checkLength refuses, as corrupt, an existing non-empty store file
+// shorter than its two meta pages (cut short by a torn write or a lost
+// tail), which bbolt reports with an error of no known kind.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("disk: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	hdr := make([]byte, pageHeaderSize+12)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		return &corruptionError{fmt.Errorf("file is %d bytes, shorter than a meta page", fi.Size())}
+	}
+	m := hdr[pageHeaderSize:]
+	if native.Uint32(m) != boltMagic {
+		return nil // bbolt reports the bad magic (ErrInvalid)
+	}
+	if ps := int64(native.Uint32(m[8:])); fi.Size() < 2*ps {
+		return &corruptionError{fmt.Errorf("file is %d bytes, shorter than its two %d-byte meta pages", fi.Size(), ps)}
+	}
+	return nil
+}
+
 func (s *Store) initialize(db *bolt.DB) error {
 	err := writeTx(db, func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
@@ -261,6 +319,9 @@ func (s *Store) initialize(db *bolt.DB) error {
 				return err
 			}
 			if err := m.Put(metaFormat, []byte(formatVersion)); err != nil {
+				return err
+			}
+			if err := m.Put(metaRecords, []byte(recordsV2)); err != nil {
 				return err
 			}
 		} else if f := m.Get(metaFormat); string(f) != formatVersion {
@@ -316,6 +377,8 @@ func verify(db *bolt.DB) error {
 // created, and logs it.
 func (s *Store) quarantine(cause error) error {
 	aside := s.path + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	// Set aside private whatever its mode was.
+	_ = os.Chmod(s.path, 0o600)
 	if err := os.Rename(s.path, aside); err != nil {
 		return fmt.Errorf("disk: store file is corrupt (%v) and could not be set aside: %w", cause, err)
 	}
@@ -497,7 +560,7 @@ func (w *wtx) put(key string, value []byte, o backend.SetOptions) error {
 		}
 		exp = backend.ExpiresAt(w.now, o.TTL)
 	}
-	rec := encodeRecord(exp, backend.UniqueTags(o.Tags), value)
+	rec := encodeRecord(k, exp, backend.UniqueTags(o.Tags), value)
 	size := entrySize(k, rec)
 	if len(value) > MaxValueBytes || (w.s.maxSize > 0 && size > w.s.maxSize) {
 		return fmt.Errorf("disk: %d-byte value (limit %d bytes): %w", len(value), w.s.limit(), backend.ErrValueTooLarge)

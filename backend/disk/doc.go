@@ -14,9 +14,11 @@
 // KiB/MiB/GiB/TiB unit, or -1 for no bound), cleanup_interval (Go duration
 // or seconds; 0 disables the sweep), lock_timeout (Go duration or
 // seconds), sync (true: fsync every commit), verify (false: skip the
-// consistency check on open), allow_world_writable (true: accept a
-// world-writable directory). Unknown parameters are errors. The path must
-// be absolute; "file://localhost/path" is accepted too.
+// consistency check on open), integrity_check (off, quick or full: see
+// Options.IntegrityCheck), allow_world_writable (true: accept a
+// world-writable directory or a store file others can read). Unknown
+// parameters are errors. The path must be absolute;
+// "file://localhost/path" is accepted too.
 //
 // # As
 //
@@ -63,18 +65,24 @@
 // backend.ErrCorrupt (reads outside bbolt's memory map fault into a
 // recoverable panic, see runtime/debug.SetPanicOnFault) and
 // HealthDetails report "unhealthy"; reopening the store quarantines the
-// file. A single record that does not decode is a miss matching both
-// backend.ErrCorrupt and backend.ErrNotFound. Stored bytes are
+// file. Every record ends with a checksum of its key and contents, which
+// every read verifies against the key it asked for: a record that does
+// not decode or fails it (another key's record handed out by a damaged
+// page, or damaged bytes) is a miss matching both backend.ErrCorrupt and
+// backend.ErrNotFound, counted ("damaged_reads"), logged at most once per
+// 10 s, and HealthDetails report "degraded" (reopen with
+// integrity_check=full to quarantine the file). Stored bytes are
 // only ever copied, never deserialized into code or types: a planted file
 // can at worst make entries miss.
 //
 // # Security
 //
-// The directory is created with mode 0700 and the file with 0600. A
-// directory or file that is writable by others (mode & 0002) is refused
-// with an error matching backend.ErrInvalidConfig unless
-// Options.AllowWorldWritable is set, and the store file must be a regular
-// file (not a symlink).
+// The directory is created with mode 0700 and the file with 0600, whatever
+// the umask. A directory that is writable by others (mode & 0002), or a
+// store file that group or others can read or write (mode & 0077), is
+// refused with an error matching backend.ErrInvalidConfig naming the fix
+// unless Options.AllowWorldWritable is set, and the store file must be a
+// regular file (not a symlink).
 //
 // # Several processes
 //

@@ -22,7 +22,9 @@ func notFound() error { return fmt.Errorf("disk: %w", backend.ErrNotFound) }
 
 // Get returns a copy of the value under key, or an error matching
 // ErrNotFound when it is absent or expired. A record that does not decode
-// is an error matching both ErrCorrupt and ErrNotFound.
+// or fails its checksum (another key's record, or damaged bytes) is an
+// error matching both ErrCorrupt and ErrNotFound, counted in the health
+// details and logged at most once every 10 s.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -34,7 +36,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		if rec == nil {
 			return notFound()
 		}
-		r, err := decodeRecord(k, rec, false)
+		r, err := s.decode(k, rec, false)
 		if err != nil {
 			return err
 		}
@@ -94,7 +96,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if rec == nil {
 				continue
 			}
-			r, err := decodeRecord(k, rec, false)
+			r, err := s.decode(k, rec, false)
 			if err != nil {
 				continue // corrupt: a miss, as for Get
 			}
@@ -165,8 +167,13 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	}
 	var ok bool
 	err := s.view(func(d *bolt.Bucket) error {
-		exp, valid := recordExpiry(d.Get([]byte(key)))
-		ok = valid && live(exp, s.now())
+		k := []byte(key)
+		rec := d.Get(k)
+		if rec == nil {
+			return nil
+		}
+		r, err := s.decode(k, rec, false)
+		ok = err == nil && live(r.expireAt, s.now())
 		return nil
 	})
 	return ok, err
@@ -180,10 +187,18 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	}
 	var ttl time.Duration
 	err := s.view(func(d *bolt.Bucket) error {
-		exp, ok := recordExpiry(d.Get([]byte(key)))
-		now := s.now()
+		k := []byte(key)
+		rec := d.Get(k)
+		if rec == nil {
+			return notFound()
+		}
+		r, err := s.decode(k, rec, false)
+		if err != nil {
+			return err
+		}
+		exp, now := r.expireAt, s.now()
 		switch {
-		case !ok || !live(exp, now):
+		case !live(exp, now):
 			return notFound()
 		case exp == 0:
 			ttl = backend.NoExpiry
@@ -212,7 +227,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 		if rec == nil {
 			return nil
 		}
-		r, err := decodeRecord(k, rec, true)
+		r, err := w.s.decode(k, rec, true)
 		if err != nil {
 			return err
 		}
@@ -319,7 +334,7 @@ func (s *Store) Scan(ctx context.Context, pattern string) iter.Seq2[string, erro
 					if backend.IsInternalKey(string(k)) {
 						continue
 					}
-					if exp, ok := recordExpiry(c.Bucket().Get(k)); ok && live(exp, now) {
+					if r, err := s.decode(k, c.Bucket().Get(k), false); err == nil && live(r.expireAt, now) {
 						keys = append(keys, string(k))
 					}
 				}
@@ -425,7 +440,7 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 		Evictions:   s.evictions.Load(),
 		Expirations: s.expirations.Load(),
 		Scope:       "prefix",
-		Extra:       map[string]any{"path": s.path, "max_size_bytes": s.maxSize},
+		Extra:       map[string]any{"path": s.path, "max_size_bytes": s.maxSize, "damaged_reads": s.damage.reads.Load()},
 	}
 	if fi, err := os.Stat(s.path); err == nil {
 		st.Extra["file_bytes"] = fi.Size()
@@ -484,7 +499,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // HealthDetails reports the path, sizes and counters; "unhealthy" after a
 // damaged page was read, "degraded" when the store is at 95 % or more of
-// its bound or started empty after quarantining a corrupt file.
+// its bound, started empty after quarantining a corrupt file, or a read
+// met a damaged record (with the count and the hint to reopen with
+// integrity_check=full, which quarantines the file).
 func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error) {
 	st, err := s.Stats(ctx, "")
 	if err != nil {
@@ -510,6 +527,14 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 		h.Status = "degraded"
 		h.Details["quarantined"] = s.quarantined
 		h.Warnings = append(h.Warnings, "a corrupt store file was moved aside on open: "+s.quarantined)
+	}
+	h.Details["damaged_reads"] = s.damage.reads.Load()
+	if n := s.damage.reads.Load(); n > 0 {
+		h.Status = "degraded"
+		last, _ := s.damage.last.Load().(string)
+		h.Details["last_damage"] = last
+		h.Warnings = append(h.Warnings, fmt.Sprintf("%d reads met damaged records (served as misses); "+
+			"reopen the store with integrity_check=full to quarantine the file and start empty", n))
 	}
 	if s.corrupt.Load() {
 		h.Status = "unhealthy"

@@ -68,14 +68,40 @@ type Options struct {
 	// consistency check, so that a damaged file is quarantined instead of
 	// faulting or hanging later.
 	SkipVerify bool
-	// AllowWorldWritable accepts a directory or file that others can write
-	// to. Default false: such a directory is refused, because whoever can
-	// write it can replace the cache's contents.
+	// AllowWorldWritable accepts a directory that others can write to and
+	// a store file that group or others can read or write. Default false:
+	// such a directory is refused, because whoever can write it can
+	// replace the cache's contents, and so is such a file (fix: chmod 600
+	// it). Files the store creates are always 0600 and directories 0700.
 	AllowWorldWritable bool
-	// Logger receives quarantine and sweep errors. nil means
-	// slog.Default().
+	// Logger receives quarantine and sweep errors and (at most one line
+	// every 10 s) damaged records met by reads. nil means slog.Default().
 	Logger *slog.Logger
+	// IntegrityCheck is the check New runs before serving the file:
+	// IntegrityQuick ("" or "quick", the default: every page's structure
+	// and bbolt's consistency check, as described under SkipVerify),
+	// IntegrityFull (quick, then every record's checksum) or IntegrityOff
+	// (same as SkipVerify). A file that fails is quarantined. Its cost is
+	// measured in docs/disk.md.
+	IntegrityCheck IntegrityCheck
 }
+
+// IntegrityCheck selects the check New runs on the store file
+// (Options.IntegrityCheck, URL parameter integrity_check).
+type IntegrityCheck string
+
+// The integrity checks on open.
+const (
+	// IntegrityOff checks only the metadata pages (like SkipVerify).
+	IntegrityOff IntegrityCheck = "off"
+	// IntegrityQuick checks every page's structure and runs bbolt's
+	// consistency check (the default).
+	IntegrityQuick IntegrityCheck = "quick"
+	// IntegrityFull runs the quick check, then verifies every record's
+	// checksum, so that damaged values are found on open instead of as
+	// corrupt misses later.
+	IntegrityFull IntegrityCheck = "full"
+)
 
 func errInvalid(format string, args ...any) error {
 	return fmt.Errorf("disk: %s: %w", fmt.Sprintf(format, args...), backend.ErrInvalidConfig)
@@ -113,6 +139,21 @@ func (o Options) resolved() (Options, error) {
 	}
 	if o.LockTimeout == 0 {
 		o.LockTimeout = DefaultLockTimeout
+	}
+	switch o.IntegrityCheck {
+	case "":
+		o.IntegrityCheck = IntegrityQuick
+		if o.SkipVerify {
+			o.IntegrityCheck = IntegrityOff
+		}
+	case IntegrityOff:
+		o.SkipVerify = true
+	case IntegrityQuick, IntegrityFull:
+		if o.SkipVerify {
+			return o, errInvalid("SkipVerify contradicts IntegrityCheck %q", o.IntegrityCheck)
+		}
+	default:
+		return o, errInvalid("IntegrityCheck %q: want off, quick or full", o.IntegrityCheck)
 	}
 	o.Clock = backend.ClockOrSystem(o.Clock)
 	if o.Logger == nil {

@@ -105,5 +105,15 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 	parseBool(q, "verify", &verify)
 	o.SkipVerify = !verify
 	parseBool(q, "allow_world_writable", &o.AllowWorldWritable)
+	if v, ok := q.String("integrity_check"); ok {
+		switch c := IntegrityCheck(strings.ToLower(v)); c {
+		case IntegrityOff:
+			o.IntegrityCheck, o.SkipVerify = c, true
+		case IntegrityQuick, IntegrityFull:
+			o.IntegrityCheck, o.SkipVerify = c, false
+		default:
+			q.Fail(errInvalid("integrity_check=%q: want off, quick or full", v))
+		}
+	}
 	return o, q.Finish()
 }

@@ -28,7 +28,25 @@ func TestParseURL(t *testing.T) {
 	if o != want {
 		t.Fatalf("ParseURL = %+v; want %+v", o, want)
 	}
+	for _, c := range []struct {
+		url  string
+		want disk.IntegrityCheck
+		skip bool
+	}{
+		{"file:///x?integrity_check=off", disk.IntegrityOff, true},
+		{"file:///x?integrity_check=Quick", disk.IntegrityQuick, false},
+		{"file:///x?integrity_check=full&verify=false", disk.IntegrityFull, false},
+	} {
+		o, err := disk.ParseURL(c.url)
+		if err != nil || o.IntegrityCheck != c.want || o.SkipVerify != c.skip {
+			t.Errorf("ParseURL(%q) = %+v, %v; want IntegrityCheck %q, SkipVerify %v", c.url, o, err, c.want, c.skip)
+		}
+	}
+	if _, err := disk.New(disk.Options{Directory: t.TempDir(), SkipVerify: true, IntegrityCheck: disk.IntegrityFull}); !errors.Is(err, backend.ErrInvalidConfig) {
+		t.Errorf("New with SkipVerify and IntegrityCheck full = %v; want ErrInvalidConfig", err)
+	}
 	for _, bad := range []string{
+		"file:///var/cache?integrity_check=fast",
 		"file:///var/cache?nope=1",
 		"file:///var/cache?max_size=lots",
 		"file:///var/cache?max_size=0",

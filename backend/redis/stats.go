@@ -63,7 +63,8 @@ func (s *Store) info(ctx context.Context, section string) (map[string]string, bo
 // Bytes: MEMORY USAGE of up to 1000 scanned keys, extrapolated to the
 // count (prefix scope only; -1 otherwise). Evictions and Expirations are
 // the server's INFO counters (server-wide) when INFO is allowed, else 0;
-// Extra says which.
+// Extra says which, and then also holds the server's keyspace_hits,
+// keyspace_misses and total_commands_processed (prefixed "server_").
 func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error) {
 	st := backend.Stats{Keys: -1, Bytes: -1, Extra: map[string]any{}}
 	if err := s.check(ctx); err != nil {
@@ -136,6 +137,12 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 		st.Evictions, _ = strconv.ParseInt(inf["evicted_keys"], 10, 64)
 		st.Expirations, _ = strconv.ParseInt(inf["expired_keys"], 10, 64)
 		st.Extra["counters_scope"] = "server (INFO stats)"
+		// Server-wide cumulative counters, for rates (yokedcache stats --watch).
+		for _, k := range []string{"keyspace_hits", "keyspace_misses", "total_commands_processed"} {
+			if v, err := strconv.ParseInt(inf[k], 10, 64); err == nil {
+				st.Extra["server_"+k] = v
+			}
+		}
 		if mem, ok, _ := s.info(ctx, "memory"); ok {
 			if v, err := strconv.ParseInt(mem["used_memory"], 10, 64); err == nil {
 				st.Extra["server_used_memory"] = v

@@ -17,8 +17,24 @@
 // busy_timeout (Go duration or seconds), cleanup_interval (Go duration or
 // seconds; 0 disables the sweep), max_size (bytes with an optional
 // B/KB/MB/GB/TB or KiB/MiB/GiB/TiB unit; 0 = no bound), max_entries (0 =
-// no bound), max_open_conns (1 to 1024), synchronous (normal or full).
-// Unknown parameters are errors matching backend.ErrInvalidConfig.
+// no bound), max_open_conns (1 to 1024), synchronous (normal or full),
+// integrity_check (off, quick or full: PRAGMA quick_check or
+// integrity_check on open). Unknown parameters are errors matching
+// backend.ErrInvalidConfig.
+//
+// # Integrity
+//
+// Every value is stored behind an 8-byte checksum of its key and value
+// (CRC-32C of the key, and of the key and value), and every read verifies
+// it against the key it asked for: a row reached through a damaged index,
+// or with a damaged key or value, is a miss matching both
+// backend.ErrCorrupt and backend.ErrNotFound, never another key's value.
+// Such reads are counted (Stats and HealthDetails "damaged_reads"), logged
+// at most once per 10 s, and make HealthDetails "degraded" with the hint to
+// run PRAGMA quick_check. Options.IntegrityCheck checks the whole file on
+// open. The database, -wal and -shm files are created 0600 (a missing
+// directory 0700) whatever the umask; an existing one that group or others
+// can read or write is refused (backend.ErrInvalidConfig; chmod 600 it).
 //
 // # As
 //

@@ -25,25 +25,37 @@ func notFound(key string) error {
 	return fmt.Errorf("sqlite: %q: %w", key, backend.ErrNotFound)
 }
 
-// Get implements backend.Backend.
+// Get implements backend.Backend. The row found must be key's: the
+// checksum in front of its value (rowSum) must match key and the value
+// read; a row that fails (another key's row reached through a damaged
+// index, or a damaged key or value) is a miss matching backend.ErrCorrupt
+// and backend.ErrNotFound, counted and logged (integrity.go).
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var val []byte
-	var exp int64
-	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&val, &exp)
+	// One variable for the columns: one allocation, not two.
+	var r struct {
+		stored []byte
+		exp    any // int64, unless the row is damaged
+	}
+	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&r.stored, &r.exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get: %w", s.mapErr(err))
 	}
+	val, err := s.checkRow(key, nil, r.stored)
+	if err != nil {
+		return nil, err
+	}
+	exp, ok := expiry(r.exp)
+	if !ok {
+		return nil, s.badRow(key, "expiry is not an integer")
+	}
 	if !live(exp, s.now()) {
 		return nil, notFound(key)
-	}
-	if val == nil {
-		val = []byte{}
 	}
 	return val, nil
 }
@@ -98,7 +110,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 	}
 	if len(opts.Tags) == 0 {
 		s.wmu.Lock()
-		_, err = s.stmtSet.ExecContext(ctx, key, value, exp, size, 0)
+		_, err = s.stmtSet.ExecContext(ctx, key, sealValue(key, value), exp, size, 0)
 		s.wmu.Unlock()
 	} else {
 		err = s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -119,7 +131,7 @@ func setTx(ctx context.Context, tx *sql.Tx, set *sql.Stmt, it backend.Item, exp,
 	if val == nil {
 		val = []byte{}
 	}
-	if _, err := set.ExecContext(ctx, it.Key, val, exp, size, len(tags)); err != nil {
+	if _, err := set.ExecContext(ctx, it.Key, sealValue(it.Key, val), exp, size, len(tags)); err != nil {
 		return err
 	}
 	if len(tags) == 0 {
@@ -202,7 +214,10 @@ func inList(head string, keys []string, tail string) (string, []any) {
 // takes the keys as a JSON array (key IN (SELECT value FROM json_each(?))):
 // one query for any number of keys, and about 20 % faster than building
 // an IN (?, ?, ...) list per call (docs/sqlite.md). Keys that JSON cannot
-// carry byte for byte (invalid UTF-8, NUL) use the IN list instead.
+// carry byte for byte (invalid UTF-8, NUL) use the IN list instead. Every
+// row is checked like Get's: a row whose checksum fails, or whose key was
+// not asked for or came twice, is counted as damage and its key is a
+// miss.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -219,34 +234,60 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			idx[k] = append(idx[k], i)
 		}
 	}
+	seen := make([]bool, len(keys))
 	fill := func(rows *sql.Rows, err error) error {
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var k string
-			var v []byte
-			var exp int64
-			if err := rows.Scan(&k, &v, &exp); err != nil {
+			var kb, stored []byte
+			var expv any
+			if err := rows.Scan(&kb, &stored, &expv); err != nil {
 				return err
+			}
+			k := string(kb)
+			v, err := s.checkRow(k, kb, stored)
+			if err != nil {
+				// The row is not the one its key column names: no slot
+				// can trust it. The key it was found for is unknown
+				// and stays a miss.
+				continue
+			}
+			exp, ok := expiry(expv)
+			if !ok {
+				_ = s.badRow(k, "expiry is not an integer")
+				continue
+			}
+			var slots []int
+			if idx != nil {
+				slots = idx[k]
+			} else {
+				for i, want := range keys {
+					if want == k {
+						slots = append(slots, i)
+					}
+				}
+			}
+			if verifyKeyCheck.Load() {
+				if len(slots) == 0 {
+					_ = s.badRow(k, "returned for keys that do not include it")
+					continue
+				}
+				if seen[slots[0]] {
+					_ = s.badRow(k, "returned twice")
+					for _, i := range slots {
+						out[i] = nil
+					}
+					continue
+				}
+				seen[slots[0]] = true
 			}
 			if !live(exp, now) {
 				continue
 			}
-			if v == nil {
-				v = []byte{}
-			}
-			if idx != nil {
-				for _, i := range idx[k] {
-					out[i] = v
-				}
-				continue
-			}
-			for i, want := range keys {
-				if want == k {
-					out[i] = v
-				}
+			for _, i := range slots {
+				out[i] = v
 			}
 		}
 		return rows.Err()
@@ -358,34 +399,55 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	return n, nil
 }
 
-// Exists implements backend.Exister.
+// Exists implements backend.Exister. A row whose key checksum is not
+// key's (reached through a damaged index) is counted as damage and
+// reported absent.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := s.check(); err != nil {
 		return false, err
 	}
-	var exp int64
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp)
+	var expv any
+	var sum []byte
+	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&expv, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: exists: %w", s.mapErr(err))
 	}
+	exp, ok := expiry(expv)
+	if s.checkRowKey(key, sum) != nil {
+		return false, nil
+	}
+	if !ok {
+		_ = s.badRow(key, "expiry is not an integer")
+		return false, nil
+	}
 	return live(exp, s.now()), nil
 }
 
-// TTL implements backend.Expirer.
+// TTL implements backend.Expirer. A row reached through a damaged index
+// is a miss matching backend.ErrCorrupt and backend.ErrNotFound, as in
+// Get.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
-	var exp int64
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&exp)
+	var expv any
+	var sum []byte
+	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&expv, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, notFound(key)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: ttl: %w", s.mapErr(err))
+	}
+	if err := s.checkRowKey(key, sum); err != nil {
+		return 0, err
+	}
+	exp, ok := expiry(expv)
+	if !ok {
+		return 0, s.badRow(key, "expiry is not an integer")
 	}
 	now := s.now()
 	if !live(exp, now) {
@@ -659,9 +721,11 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&st.Keys, &st.Bytes); err != nil {
 		return backend.Stats{}, fmt.Errorf("sqlite: stats: %w", s.mapErr(err))
 	}
+	st.Extra = map[string]any{"damaged_reads": s.damage.reads.Load()}
 	var pages, pageSize int64
 	if err := s.db.QueryRowContext(ctx, `SELECT page_count * page_size, page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&pages, &pageSize); err == nil {
-		st.Extra = map[string]any{"file_bytes": pages, "page_size": pageSize}
+		st.Extra["file_bytes"] = pages
+		st.Extra["page_size"] = pageSize
 	}
 	return st, nil
 }
@@ -678,7 +742,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// HealthDetails implements backend.HealthChecker.
+// HealthDetails implements backend.HealthChecker: "degraded" once a
+// read met a damaged row or page (with the count, the last damage and the
+// PRAGMA quick_check hint), after a quarantine on open, or when the
+// journal mode is not WAL.
 func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error) {
 	if err := s.check(); err != nil {
 		return backend.HealthDetails{}, err
@@ -699,6 +766,15 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 		d.Status = "unhealthy"
 		d.Details["error"] = err.Error()
 		return d, nil
+	}
+	d.Details["damaged_reads"] = s.damage.reads.Load()
+	if n := s.damage.reads.Load(); n > 0 {
+		d.Status = "degraded"
+		last, _ := s.damage.last.Load().(string)
+		d.Details["last_damage"] = last
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%d reads met damaged rows or pages (served as misses); "+
+			"run PRAGMA quick_check on %s, and if it reports errors stop the processes using it and delete it "+
+			"(with its -wal and -shm files) to start empty", n, s.pathName()))
 	}
 	if s.quarantined != "" {
 		d.Status = "degraded"

@@ -31,7 +31,10 @@ const (
 type Options struct {
 	// Path is the database file, created when missing, or MemoryPath
 	// (":memory:") for a private in-memory database that lives as long as
-	// the Store. The file's directory must exist.
+	// the Store. A missing directory is created with mode 0700; the
+	// database and its -wal and -shm files are created with mode 0600
+	// whatever the umask, and an existing one that group or others can
+	// read or write is refused (backend.ErrInvalidConfig; chmod 600 it).
 	Path string
 	// DB is an existing database opened with a SQLite driver, used instead
 	// of Path. The Store creates its tables in it (see the package doc) and
@@ -63,8 +66,17 @@ type Options struct {
 	// MaxOpenConns bounds the connections to a file database. 0 means 8.
 	// A MemoryPath database always uses one connection. Ignored with DB.
 	MaxOpenConns int
-	// Logger receives sweep and eviction errors. nil means slog.Default().
+	// Logger receives sweep and eviction errors and (at most one line
+	// every 10 s) damaged rows met by reads. nil means slog.Default().
 	Logger *slog.Logger
+	// IntegrityCheck is the check New runs on a file database before
+	// serving it: IntegrityOff ("" or "off", the default), IntegrityQuick
+	// (PRAGMA quick_check) or IntegrityFull (PRAGMA integrity_check). A
+	// damaged database makes New fail with an error matching
+	// backend.ErrCorrupt that names the file. Its cost is a read of the
+	// whole file (docs/sqlite.md has measurements). Ignored with DB and
+	// for MemoryPath.
+	IntegrityCheck IntegrityCheck
 }
 
 func errInvalid(format string, args ...any) error {
@@ -88,6 +100,8 @@ func (o Options) resolved() (Options, error) {
 		return o, errInvalid("MaxEntries %d is negative", o.MaxEntries)
 	case o.MaxOpenConns < 0:
 		return o, errInvalid("MaxOpenConns %d is negative", o.MaxOpenConns)
+	case !o.IntegrityCheck.valid():
+		return o, errInvalid("IntegrityCheck %q: want off, quick or full", o.IntegrityCheck)
 	}
 	if o.BusyTimeout == 0 {
 		o.BusyTimeout = DefaultBusyTimeout

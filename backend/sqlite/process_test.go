@@ -23,6 +23,9 @@ const helperEnv = "YOKEDCACHE_SQLITE_HELPER"
 // is re-executed with helperEnv set ("path id n"), and reports whether it
 // did.
 func helperMain() bool {
+	if path := os.Getenv(stormEnv); path != "" {
+		stormChild(path)
+	}
 	spec := os.Getenv(helperEnv)
 	if spec == "" {
 		return false

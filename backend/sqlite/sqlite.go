@@ -26,7 +26,7 @@ const DriverName = "sqlite"
 // SchemaVersion is the version of the tables this package writes. A
 // database with a newer version is refused; older versions are migrated
 // on open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // entryOverhead is the fixed per-entry size counted towards MaxSizeBytes,
 // approximating SQLite's row and index overhead.
@@ -65,6 +65,8 @@ type Store struct {
 	wg   sync.WaitGroup
 
 	quarantined string // path the file was moved to by New, if any
+
+	damage damage // damaged rows met by reads (integrity.go)
 }
 
 // Compile-time checks of the capabilities.
@@ -126,15 +128,38 @@ var schemaV1 = []string{
 		BEGIN DELETE FROM yokedcache_tags WHERE key = OLD.key; END`,
 }
 
-// migrations[v] upgrades a database from version v to v+1.
-var migrations = [][]string{
-	0: schemaV1,
-}
+// Version 2 stores in front of every value the 8-byte checksum of its
+// key and value (rowSum; integrity.go), which every read verifies: a row
+// reached through a damaged index, or with a damaged key or value, is a
+// miss matching backend.ErrCorrupt instead of another key's value. In the
+// value column rather than a column of its own, because each column a
+// query returns costs modernc's driver a few % of a Get. Rows written
+// by version 1 get their checksum during the migration (backfillSums),
+// with the trigger that drops tags on a value update suspended.
+var (
+	schemaV2pre  = []string{`DROP TRIGGER IF EXISTS yokedcache_entries_replace_tags`}
+	schemaV2post = []string{schemaV1[len(schemaV1)-1]}
+)
+
+// migrations[v] upgrades a database from version v to v+1; fill[v], when
+// set, runs after migrations[v] in the same transaction, then post[v].
+var (
+	migrations = [][]string{
+		0: schemaV1,
+		1: schemaV2pre,
+	}
+	fill = map[int]func(context.Context, *sql.Tx) error{
+		1: backfillSums,
+	}
+	post = map[int][]string{
+		1: schemaV2post,
+	}
+)
 
 const (
 	sqlGet    = `SELECT value, expires_at FROM yokedcache_entries WHERE key = ?`
 	sqlMany   = `SELECT key, value, expires_at FROM yokedcache_entries WHERE key IN (SELECT value FROM json_each(?))`
-	sqlExists = `SELECT expires_at FROM yokedcache_entries WHERE key = ?`
+	sqlExists = `SELECT expires_at, substr(value, 1, 8) FROM yokedcache_entries WHERE key = ?`
 	sqlSet    = `INSERT INTO yokedcache_entries (key, value, expires_at, size, ntags) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
 		size = excluded.size, ntags = excluded.ntags`
@@ -169,6 +194,9 @@ func New(opts Options) (*Store, error) {
 			return nil, err
 		}
 		err = s.migrate(ctx)
+	}
+	if err == nil && s.ownDB && !s.memory {
+		err = s.integrityCheck(ctx)
 	}
 	if err != nil {
 		s.closeDB()
@@ -211,6 +239,9 @@ func (s *Store) open() error {
 		abs, err := filepath.Abs(o.Path)
 		if err != nil {
 			return errInvalid("path %q: %v", o.Path, err)
+		}
+		if err := prepareFile(abs); err != nil {
+			return err
 		}
 		sync := "NORMAL"
 		if o.SyncFull {
@@ -270,6 +301,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		for ; v < SchemaVersion; v++ {
 			for _, q := range migrations[v] {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("sqlite: migrate schema to version %d: %w", v+1, err)
+				}
+			}
+			if f := fill[v]; f != nil {
+				if err := f(ctx, tx); err != nil {
+					return fmt.Errorf("sqlite: migrate schema to version %d: %w", v+1, err)
+				}
+			}
+			for _, q := range post[v] {
 				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return fmt.Errorf("sqlite: migrate schema to version %d: %w", v+1, err)
 				}
@@ -495,7 +536,9 @@ func (s *Store) mapErr(err error) error {
 		return fmt.Errorf("%w (%v)", backend.ErrClosed, err)
 	}
 	if c := sqliteCode(err); c == sqliteCorrupt || c == sqliteNotADB {
-		return &corruptError{err}
+		ce := &corruptError{err}
+		s.noteDamage(ce)
+		return ce
 	}
 	return err
 }
@@ -530,6 +573,8 @@ func (s *Store) quarantine(cause error) error {
 		return errInvalid("path %q: %v", s.opts.Path, err)
 	}
 	aside := path + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	// Set aside private: a file created by an older build may be 0644.
+	_ = os.Chmod(path, 0o600)
 	if err := os.Rename(path, aside); err != nil {
 		return &corruptError{fmt.Errorf("sqlite: %s is not a database (%v) and could not be set aside: %w", path, cause, err)}
 	}

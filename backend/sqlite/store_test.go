@@ -413,8 +413,16 @@ func TestClosedAndOptions(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want ErrInvalidConfig", o, err)
 		}
 	}
-	if _, err := sqlite.New(sqlite.Options{Path: filepath.Join(t.TempDir(), "missing", "dir", "c.db")}); err == nil {
-		t.Error("New in a missing directory succeeded")
+	// A missing directory is created, private (it used to fail with
+	// SQLite's "unable to open database file (14)", naming no path).
+	dir := filepath.Join(t.TempDir(), "missing", "dir")
+	s, err := sqlite.New(sqlite.Options{Path: filepath.Join(dir, "c.db"), Logger: quiet()})
+	if err != nil {
+		t.Fatalf("New in a missing directory: %v", err)
+	}
+	defer s.Close()
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("created directory: %v, %v; want mode 0700", fi, err)
 	}
 }
 

@@ -120,5 +120,13 @@ func parseURL(u *url.URL, o Options) (Options, error) {
 			q.Fail(errInvalid("synchronous=%q: want normal or full", v))
 		}
 	}
+	if v, ok := q.String("integrity_check"); ok {
+		c := IntegrityCheck(strings.ToLower(v))
+		if c == "" || !c.valid() {
+			q.Fail(errInvalid("integrity_check=%q: want off, quick or full", v))
+		} else {
+			o.IntegrityCheck = c
+		}
+	}
 	return o, q.Finish()
 }

@@ -23,6 +23,9 @@ func TestParseURL(t *testing.T) {
 		{"SQLITE:///tmp/a/../c.db?busy_timeout=2&max_size=64MiB&max_open_conns=4&synchronous=full",
 			sqlite.Options{Path: "/tmp/c.db", BusyTimeout: 2 * time.Second, MaxSizeBytes: 64 << 20, MaxOpenConns: 4, SyncFull: true}},
 		{"sqlite:///tmp/with%20space.db", sqlite.Options{Path: "/tmp/with space.db"}},
+		{"sqlite:///tmp/c.db?integrity_check=quick", sqlite.Options{Path: "/tmp/c.db", IntegrityCheck: sqlite.IntegrityQuick}},
+		{"sqlite:///tmp/c.db?integrity_check=FULL", sqlite.Options{Path: "/tmp/c.db", IntegrityCheck: sqlite.IntegrityFull}},
+		{"sqlite:///tmp/c.db?integrity_check=off", sqlite.Options{Path: "/tmp/c.db", IntegrityCheck: sqlite.IntegrityOff}},
 	}
 	for _, c := range good {
 		got, err := sqlite.ParseURL(c.url)
@@ -47,6 +50,8 @@ func TestParseURL(t *testing.T) {
 		"sqlite:///tmp/c.db?max_entries=-3",
 		"sqlite:///tmp/c.db?max_size=lots",
 		"sqlite:///tmp/c.db?synchronous=off",
+		"sqlite:///tmp/c.db?integrity_check=fast",
+		"sqlite:///tmp/c.db?integrity_check=",
 		"sqlite:///tmp/c.db?max_open_conns=0",
 		"sqlite:///tmp/dir/",
 		"sqlite://:memory:/x",

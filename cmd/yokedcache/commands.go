@@ -148,6 +148,9 @@ type statsOutput struct {
 	Covers    map[string]string `json:"covers"`
 	Notes     []string          `json:"notes,omitempty"`
 	Time      time.Time         `json:"time"`
+	// Rates, with --watch from the second refresh on: the change of the
+	// cumulative counters since the previous refresh.
+	Rates *statsRates `json:"rates,omitempty"`
 }
 
 func scopeText(scope, prefix string) string {
@@ -176,10 +179,20 @@ func (a *app) statsCommand() *cobra.Command {
 		Long: `Show what the backend knows about this cache: keys and bytes under the key
 prefix (or for the whole store, as the "covers" column says), evictions,
 expirations and backend-specific counters (Redis: server hits/misses, pool).
-Hit/miss/set counters of the cache API count this CLI process only.`,
+Hit/miss/set counters of the cache API count this CLI process only.
+
+With --watch, each refresh after the first adds rates over the interval:
+the backend's reads/s and hit ratio (server-wide: Redis keyspace hits and
+misses, memcached get hits and misses), Redis commands/s, evictions/s,
+expirations/s and the change in keys.
+
+-o prometheus (or -f prometheus) prints the Prometheus text exposition of
+package github.com/yokedcache/yokedcache/prometheus, labelled
+cache=<key prefix> (for a file named "prometheus", write -o ./prometheus).`,
 		Example: `  yokedcache stats -f json
   yokedcache stats -f csv -o stats.csv
-  yokedcache stats -w --interval 5s --times 3`,
+  yokedcache stats -w --interval 5s --times 3
+  yokedcache stats -o prometheus`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if interval < 0 || (watch && interval == 0) {
@@ -189,13 +202,16 @@ Hit/miss/set counters of the cache API count this CLI process only.`,
 				return withCode(exitUsage, fmt.Errorf("--times %d: must not be negative (0: until interrupted)", times))
 			}
 			return a.withCache(func(c *yokedcache.Cache, cfg yokedcache.Config) error {
+				var prev *statsSnap
 				for i := 0; ; i++ {
 					if watch && a.output == "yaml" && i > 0 {
 						fmt.Fprintln(a.stdout, "---") // one YAML document per refresh
 					}
-					if err := a.printStats(c, watch); err != nil {
+					cur, err := a.printStats(c, watch, prev)
+					if err != nil {
 						return err
 					}
+					prev = cur
 					if !watch || (times > 0 && i+1 >= times) {
 						return nil
 					}
@@ -204,35 +220,43 @@ Hit/miss/set counters of the cache API count this CLI process only.`,
 					case <-a.ctx.Done():
 						return nil
 					}
-					if a.output == "table" {
+					if a.output == "table" || a.output == "prometheus" {
 						fmt.Fprintln(a.stdout)
 					}
 				}
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted (-o json: one object per line)")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted, with rates since the previous refresh (-o json: one object per line)")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
 	cmd.Flags().IntVar(&times, "times", 0, "with --watch: stop after this many refreshes (0: until interrupted)")
 	a.addFormatFlag(cmd)
 	return cmd
 }
 
-// printStats prints one snapshot. With watch, JSON output is one compact
-// object per line (JSON Lines), so that a stream of snapshots can be
-// read line by line.
-func (a *app) printStats(c *yokedcache.Cache, watch bool) error {
+// printStats prints one snapshot, with the rates since prev when it is
+// not nil, and returns the snapshot. With watch, JSON output is one
+// compact object per line (JSON Lines), so that a stream of snapshots can
+// be read line by line.
+func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*statsSnap, error) {
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	st, err := c.Stats(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	out := statsOutput{Backend: c.Backend(), KeyPrefix: c.KeyPrefix(), Stats: st, Time: time.Now().UTC(), Covers: map[string]string{
+	cur := &statsSnap{at: time.Now(), st: st}
+	if a.output == "prometheus" {
+		return cur, a.printPrometheus(c)
+	}
+	out := statsOutput{Backend: c.Backend(), KeyPrefix: c.KeyPrefix(), Stats: st, Time: cur.at.UTC(), Covers: map[string]string{
 		"keys": scopeText(st.Scope, c.KeyPrefix()), "bytes": scopeText(st.Scope, c.KeyPrefix()),
 		"evictions": "the backend since it started", "expirations": "the backend since it started",
 		"hits": "this CLI process only", "misses": "this CLI process only", "sets": "this CLI process only",
 	}}
+	if prev != nil {
+		out.Rates = rates(prev, cur)
+	}
 	if isProcessLocal(c.Backend()) {
 		out.Notes = append(out.Notes, "the memory backend lives inside one process: this CLI sees its own, empty cache; point it at a shared backend (--url, --redis-url) to inspect your application's data")
 	}
@@ -277,22 +301,41 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool) error {
 		}
 		t.add("breaker "+name, v, "this process")
 	}
+	if r := out.Rates; r != nil {
+		t.add("interval", fmt.Sprintf("%.1fs", r.IntervalSeconds), "rates below: change since the previous refresh")
+		if r.ReadsPerSec != nil {
+			t.add("reads/s", fmt.Sprintf("%.1f", *r.ReadsPerSec), r.Source)
+			ratio := "-"
+			if r.HitRatio != nil {
+				ratio = fmt.Sprintf("%.1f%%", 100**r.HitRatio)
+			}
+			t.add("hit ratio", ratio, r.Source+", over the interval")
+		}
+		if r.CommandsPerSec != nil {
+			t.add("commands/s", fmt.Sprintf("%.1f", *r.CommandsPerSec), "server-wide (Redis INFO total_commands_processed)")
+		}
+		t.add("evictions/s", fmt.Sprintf("%.1f", r.EvictionsPerSec), out.Covers["evictions"])
+		t.add("expirations/s", fmt.Sprintf("%.1f", r.ExpirationsPerSec), out.Covers["expirations"])
+		if r.KeysChange != nil {
+			t.add("keys change", fmt.Sprintf("%+d", *r.KeysChange), out.Covers["keys"])
+		}
+	}
 	if a.output == "table" {
 		if err := a.print(t, nil); err != nil {
-			return err
+			return nil, err
 		}
 		for _, n := range out.Notes {
 			fmt.Fprintln(a.stdout, "note:", n)
 		}
-		return nil
+		return cur, nil
 	}
 	if a.output == "csv" {
-		return a.print(t, nil)
+		return cur, a.print(t, nil)
 	}
 	if watch && a.output == "json" {
-		return json.NewEncoder(a.stdout).Encode(out)
+		return cur, json.NewEncoder(a.stdout).Encode(out)
 	}
-	return a.print(t, out)
+	return cur, a.print(t, out)
 }
 
 func isProcessLocal(name string) bool { return name == "memory" }
@@ -476,6 +519,10 @@ func (a *app) getCommand() *cobra.Command {
 			return a.withCache(func(c *yokedcache.Cache, _ yokedcache.Config) error {
 				vals, err := c.GetMany(a.ctx, []string{key})
 				if err != nil {
+					// One key: report it as the get it is.
+					if ye, ok := errors.AsType[*yokedcache.Error](err); ok && ye.Op == "get_many" {
+						ye.Op, ye.Key = "get", key
+					}
 					return err
 				}
 				v, ok := vals[key]

@@ -26,6 +26,12 @@ func isFormat(s string) bool {
 	return false
 }
 
+// isFormatFor reports an output format of cmd: the common ones, and
+// "prometheus" (the Prometheus text exposition) on stats.
+func isFormatFor(cmd *cobra.Command, s string) bool {
+	return isFormat(s) || (s == "prometheus" && cmd.Name() == "stats")
+}
+
 // writesFile reports the commands on which Python YokedCache's -o means
 // an output file.
 func writesFile(cmd *cobra.Command) bool {
@@ -35,22 +41,22 @@ func writesFile(cmd *cobra.Command) bool {
 // addFormatFlag adds Python YokedCache's -f/--format to cmd: another
 // spelling of the global -o/--output format.
 func (a *app) addFormatFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&a.format, "format", "f", "", "output format, as in Python YokedCache: table (or human), json, csv or yaml (same as -o FORMAT)")
+	cmd.Flags().StringVarP(&a.format, "format", "f", "", "output format, as in Python YokedCache: table (or human), json, csv or yaml (same as -o FORMAT; stats: or prometheus)")
 }
 
 // prepareOutput settles the output format from -o and -f, and sends
 // standard output to the file named by -o FILE where Python YokedCache
 // takes one.
 func (a *app) prepareOutput(cmd *cobra.Command) error {
-	if !isFormat(a.output) {
+	if !isFormatFor(cmd, a.output) {
 		if !writesFile(cmd) {
 			return withCode(exitUsage, fmt.Errorf("--output %q: want table, json, csv or yaml (only stats and export-config take -o FILE, as in Python YokedCache)", a.output))
 		}
 		a.outFile, a.output = a.output, "table"
 	}
 	if f := cmd.Flags().Lookup("format"); f != nil && f.Changed {
-		if !isFormat(a.format) {
-			return withCode(exitUsage, fmt.Errorf("--format %q: want table (or human), json, csv or yaml", a.format))
+		if !isFormatFor(cmd, a.format) {
+			return withCode(exitUsage, fmt.Errorf("--format %q: want table (or human), json, csv or yaml (stats: or prometheus)", a.format))
 		}
 		if cmd.Flags().Changed("output") && a.outFile == "" && normFormat(a.output) != normFormat(a.format) {
 			return withCode(exitUsage, fmt.Errorf("-o %s and -f %s disagree: give one output format", a.output, a.format))

@@ -149,7 +149,7 @@ here is refused with what to type instead. See docs/cli.md.`,
 	f.StringVarP(&a.configFile, "config", "c", "", "YAML configuration file (default $YOKEDCACHE_CONFIG_FILE)")
 	f.StringVar(&a.keyPrefix, "key-prefix", "", "key prefix (default $YOKEDCACHE_KEY_PREFIX or \"yokedcache\")")
 	f.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (default $YOKEDCACHE_LOG_LEVEL or warn)")
-	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json, csv or yaml (stats, export-config: or a FILE to write, as in Python)")
+	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json, csv or yaml (stats: or prometheus; stats, export-config: or a FILE to write, as in Python)")
 	f.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging on stderr (same as --log-level debug)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w%s (see '%s --help')", err, flagHint(c, err), c.CommandPath()))

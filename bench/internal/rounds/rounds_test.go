@@ -27,8 +27,7 @@ func TestMedian(t *testing.T) {
 // names both with a ratio.
 func TestRunTable(t *testing.T) {
 	var trace []string
-	var res testing.BenchmarkResult
-	res = testing.Benchmark(func(b *testing.B) {
+	res := testing.Benchmark(func(b *testing.B) {
 		trace = trace[:0]
 		Run(b, Group{
 			Title:      "smoke",

@@ -1,0 +1,370 @@
+// Package otel exports the statistics of yokedcache Caches as
+// OpenTelemetry metrics. It is a package of its own so that programs that
+// do not import it do not link OpenTelemetry.
+//
+// An [Observer] reads [yokedcache.Cache.Stats] when the SDK collects, so
+// the Cache's hot path does no OpenTelemetry work:
+//
+//	obs := otel.NewObserver(otel.Options{})
+//	if err := obs.Add("sessions", cache); err != nil { ... }
+//	// Optional: the operation-duration histograms (see Observer.Produce).
+//	reader := sdkmetric.NewPeriodicReader(exporter, sdkmetric.WithProducer(obs))
+//	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+//	reg, err := obs.Register(provider.Meter("github.com/yokedcache/yokedcache/otel"))
+//
+// # Instruments
+//
+// Register creates these instruments (attributes in braces; cache is the
+// name given to Add, route the route's prefix, "" for the default route or
+// a Cache without routes, backend the backend's type name). No key, tag or
+// value is ever an attribute.
+//
+//	yokedcache.hits, .misses, .sets, .deletes, .errors  counters {cache, route}
+//	yokedcache.corrupt, .unauthenticated, .invalidations, .loads, .load_errors  counters {cache}
+//	yokedcache.evictions, .expirations                 counters {cache}, from the backends
+//	yokedcache.backend.up                              gauge {cache, route, backend}: 1 if the backend answered Stats
+//	yokedcache.keys, yokedcache.stored.size (By)        gauges {cache, route, backend}, when known
+//	yokedcache.pool.connections, .idle_connections, .max_connections  gauges {cache, route, backend} (Redis)
+//	yokedcache.pool.hits, .misses, .timeouts, .dial_errors  counters {cache, route, backend}
+//
+// The OpenTelemetry metric API has no asynchronous histogram, so the
+// histogram yokedcache.operation.duration (s) {cache, op} comes from
+// Observer.Produce, an sdk/metric Producer: pass the Observer to the
+// reader with sdkmetric.WithProducer. Its buckets are
+// yokedcache.LatencyBounds, and like Stats.Latency it covers the timed
+// calls only (1 in 16 gets, sets, deletes and batch calls, every
+// invalidation).
+//
+// Spans per operation are not provided yet.
+package otel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/yokedcache/yokedcache"
+)
+
+// ScopeName is the instrumentation scope of the histograms Produce
+// returns; use it as the Meter name given to Register too.
+const ScopeName = "github.com/yokedcache/yokedcache/otel"
+
+// DefaultTimeout is the Stats timeout of an Observer whose
+// Options.Timeout is 0.
+const DefaultTimeout = 5 * time.Second
+
+// reuseFor is how long a Stats snapshot taken by the instruments' callback
+// serves Produce: a reader runs the callbacks, then the producers, so one
+// collection reads each Cache's Stats once.
+const reuseFor = time.Second
+
+// Options configures an Observer. The zero value is ready to use.
+type Options struct {
+	// Timeout bounds each Cache.Stats call of a collection (Redis counts
+	// keys with SCAN). Default DefaultTimeout. When it expires the
+	// counters are still reported and yokedcache.backend.up is 0.
+	Timeout time.Duration
+}
+
+// Observer reports the Stats of one or more Caches to OpenTelemetry. Its
+// methods are safe for concurrent use.
+type Observer struct {
+	timeout time.Duration
+	start   time.Time
+
+	mu     sync.Mutex
+	caches map[string]*entry
+}
+
+// entry is one Cache and its last Stats.
+type entry struct {
+	c    *yokedcache.Cache
+	mu   sync.Mutex
+	st   yokedcache.Stats
+	err  error
+	when time.Time
+}
+
+var _ sdkmetric.Producer = (*Observer)(nil)
+
+// NewObserver returns an Observer without Caches; add them with Add.
+func NewObserver(opts Options) *Observer {
+	t := opts.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return &Observer{timeout: t, start: time.Now(), caches: map[string]*entry{}}
+}
+
+// Add reports c under the attribute cache=name. The name must be non-empty
+// and not in use by another Cache of this Observer.
+func (o *Observer) Add(name string, c *yokedcache.Cache) error {
+	if name == "" || c == nil {
+		return errors.New("yokedcache/otel: Add needs a name and a Cache")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.caches[name]; ok {
+		return fmt.Errorf("yokedcache/otel: a Cache named %q is already added", name)
+	}
+	o.caches[name] = &entry{c: c}
+	return nil
+}
+
+// Remove stops reporting the Cache named name and reports whether there
+// was one.
+func (o *Observer) Remove(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.caches[name]
+	delete(o.caches, name)
+	return ok
+}
+
+// snapshot is one Cache's Stats at a collection.
+type snapshot struct {
+	name string
+	st   yokedcache.Stats
+	err  error
+}
+
+// stats reads every Cache's Stats concurrently, reusing a snapshot younger
+// than maxAge, sorted by name.
+func (o *Observer) stats(ctx context.Context, maxAge time.Duration) []snapshot {
+	o.mu.Lock()
+	names := make([]string, 0, len(o.caches))
+	for n := range o.caches {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	es := make([]*entry, len(names))
+	for i, n := range names {
+		es[i] = o.caches[n]
+	}
+	o.mu.Unlock()
+	out := make([]snapshot, len(names))
+	var wg sync.WaitGroup
+	for i, e := range es {
+		wg.Go(func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if e.when.IsZero() || time.Since(e.when) > maxAge {
+				ctx, cancel := context.WithTimeout(ctx, o.timeout)
+				e.st, e.err = e.c.Stats(ctx)
+				cancel()
+				e.when = time.Now()
+			}
+			out[i] = snapshot{name: names[i], st: e.st, err: e.err}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// instruments are the asynchronous instruments of Register.
+type instruments struct {
+	hits, misses, sets, deletes, errors                                    metric.Int64ObservableCounter
+	corrupt, unauth, invalidations, loads, loadErrors, evictions, expirees metric.Int64ObservableCounter
+	up, keys, size, poolConns, poolIdle, poolMax                           metric.Int64ObservableGauge
+	poolHits, poolMisses, poolTimeouts, poolDialErrs                       metric.Int64ObservableCounter
+}
+
+// Register creates the instruments on meter (see the package doc) and a
+// callback that reports the Stats of the Observer's Caches at each
+// collection. Call it once per MeterProvider; Unregister the returned
+// Registration to stop.
+func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
+	var in instruments
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, err := meter.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	in.hits = counter("yokedcache.hits", "{hit}", "Reads that found a value.")
+	in.misses = counter("yokedcache.misses", "{miss}", "Reads that found no value (including stored bytes that did not decode).")
+	in.sets = counter("yokedcache.sets", "{set}", "Values written.")
+	in.deletes = counter("yokedcache.deletes", "{delete}", "Keys deleted that existed.")
+	in.errors = counter("yokedcache.errors", "{error}", "Operations that failed with a backend error.")
+	in.corrupt = counter("yokedcache.corrupt", "{value}", "Stored values that did not decode (bad bytes, or a type that does not fit the destination).")
+	in.unauth = counter("yokedcache.unauthenticated", "{value}", "Stored values that failed signature or decryption checks (counted in corrupt too).")
+	in.invalidations = counter("yokedcache.invalidations", "{key}", "Keys removed by tag or pattern invalidation.")
+	in.loads = counter("yokedcache.loads", "{load}", "Loader calls made on misses by Fetch and GetOrSet.")
+	in.loadErrors = counter("yokedcache.load_errors", "{load}", "Loader calls that returned an error.")
+	in.evictions = counter("yokedcache.evictions", "{entry}", "Entries the backends evicted to make room (server-wide for Redis).")
+	in.expirees = counter("yokedcache.expirations", "{entry}", "Entries the backends removed on expiry (server-wide for Redis).")
+	in.up = gauge("yokedcache.backend.up", "1", "1 if the route's backend answered the last Stats call, else 0.")
+	in.keys = gauge("yokedcache.keys", "{key}", "Keys the backend holds in the scope it reports (see yokedcache.Stats.Scope).")
+	in.size = gauge("yokedcache.stored.size", "By", "Bytes the backend holds in the scope it reports.")
+	in.poolConns = gauge("yokedcache.pool.connections", "{connection}", "Open connections to the backend.")
+	in.poolIdle = gauge("yokedcache.pool.idle_connections", "{connection}", "Open connections not in use.")
+	in.poolMax = gauge("yokedcache.pool.max_connections", "{connection}", "The configured limit of connections.")
+	in.poolHits = counter("yokedcache.pool.hits", "{operation}", "Operations that reused a pooled connection.")
+	in.poolMisses = counter("yokedcache.pool.misses", "{connection}", "Connections dialled because none was free.")
+	in.poolTimeouts = counter("yokedcache.pool.timeouts", "{operation}", "Operations that timed out waiting for the backend.")
+	in.poolDialErrs = counter("yokedcache.pool.dial_errors", "{connection}", "Failed connection attempts.")
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("yokedcache/otel: %w", err)
+	}
+	all := []metric.Observable{
+		in.hits, in.misses, in.sets, in.deletes, in.errors, in.corrupt, in.unauth, in.invalidations, in.loads,
+		in.loadErrors, in.evictions, in.expirees, in.up, in.keys, in.size, in.poolConns, in.poolIdle, in.poolMax,
+		in.poolHits, in.poolMisses, in.poolTimeouts, in.poolDialErrs,
+	}
+	reg, err := meter.RegisterCallback(func(ctx context.Context, ob metric.Observer) error {
+		for _, s := range o.stats(ctx, 0) {
+			in.observe(ob, s)
+		}
+		return nil
+	}, all...)
+	if err != nil {
+		return nil, fmt.Errorf("yokedcache/otel: %w", err)
+	}
+	return reg, nil
+}
+
+// observe reports one Cache's Stats.
+func (in *instruments) observe(ob metric.Observer, s snapshot) {
+	st := s.st
+	cache := attribute.String("cache", s.name)
+	routes := st.Routes
+	if len(routes) == 0 {
+		rs := yokedcache.RouteStats{
+			Backend: st.Backend, Hits: st.Hits, Misses: st.Misses, Sets: st.Sets, Deletes: st.Deletes,
+			Errors: st.Errors, Keys: st.Keys, Bytes: st.Bytes, Scope: st.Scope, Extra: st.Extra,
+		}
+		if s.err != nil {
+			rs.Error = s.err.Error()
+		}
+		routes = []yokedcache.RouteStats{rs}
+	}
+	for _, r := range routes {
+		ra := metric.WithAttributes(cache, attribute.String("route", r.Route))
+		ob.ObserveInt64(in.hits, r.Hits, ra)
+		ob.ObserveInt64(in.misses, r.Misses, ra)
+		ob.ObserveInt64(in.sets, r.Sets, ra)
+		ob.ObserveInt64(in.deletes, r.Deletes, ra)
+		ob.ObserveInt64(in.errors, r.Errors, ra)
+		ba := metric.WithAttributes(cache, attribute.String("route", r.Route), attribute.String("backend", r.Backend))
+		if r.Error != "" || s.err != nil {
+			ob.ObserveInt64(in.up, 0, ba)
+			continue
+		}
+		ob.ObserveInt64(in.up, 1, ba)
+		if r.Keys >= 0 {
+			ob.ObserveInt64(in.keys, r.Keys, ba)
+		}
+		if r.Bytes >= 0 {
+			ob.ObserveInt64(in.size, r.Bytes, ba)
+		}
+		if pool, ok := r.Extra["connection_pool"].(map[string]any); ok {
+			for key, inst := range map[string]metric.Int64Observable{
+				"total": in.poolConns, "idle": in.poolIdle, "max_conns": in.poolMax, "hits": in.poolHits,
+				"misses": in.poolMisses, "timeouts": in.poolTimeouts, "dial_errors": in.poolDialErrs,
+			} {
+				if v, ok := poolNumber(pool[key]); ok {
+					ob.ObserveInt64(inst, v, ba)
+				}
+			}
+		}
+	}
+	ca := metric.WithAttributes(cache)
+	ob.ObserveInt64(in.corrupt, st.Corrupt, ca)
+	ob.ObserveInt64(in.unauth, st.Unauthenticated, ca)
+	ob.ObserveInt64(in.invalidations, st.Invalidations, ca)
+	ob.ObserveInt64(in.loads, st.Loads, ca)
+	ob.ObserveInt64(in.loadErrors, st.LoadErrors, ca)
+	if s.err == nil {
+		ob.ObserveInt64(in.evictions, st.Evictions, ca)
+		ob.ObserveInt64(in.expirees, st.Expirations, ca)
+	}
+}
+
+// bounds are the histogram bounds in seconds.
+var bounds = func() []float64 {
+	b := yokedcache.LatencyBounds()
+	s := make([]float64, len(b))
+	for i, d := range b {
+		s[i] = d.Seconds()
+	}
+	return s
+}()
+
+// Produce returns the histogram yokedcache.operation.duration of every
+// Cache, cumulative since NewObserver, under the scope ScopeName. It
+// implements go.opentelemetry.io/otel/sdk/metric.Producer: pass the
+// Observer to a reader with sdkmetric.WithProducer. It reuses the Stats
+// that Register's callback read in the same collection.
+func (o *Observer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
+	snaps := o.stats(ctx, reuseFor)
+	now := time.Now()
+	var dps []metricdata.HistogramDataPoint[float64]
+	for _, s := range snaps {
+		ops := make([]string, 0, len(s.st.Latency))
+		for op := range s.st.Latency {
+			ops = append(ops, op)
+		}
+		slices.Sort(ops)
+		for _, op := range ops {
+			l := s.st.Latency[op]
+			if len(l.Counts) != len(bounds)+1 {
+				continue
+			}
+			counts := make([]uint64, len(l.Counts))
+			var n uint64
+			for i, c := range l.Counts {
+				counts[i] = uint64(c)
+				n += uint64(c)
+			}
+			dps = append(dps, metricdata.HistogramDataPoint[float64]{
+				Attributes:   attribute.NewSet(attribute.String("cache", s.name), attribute.String("op", op)),
+				StartTime:    o.start,
+				Time:         now,
+				Count:        n,
+				Bounds:       bounds,
+				BucketCounts: counts,
+				Max:          metricdata.NewExtrema(l.Max.Seconds()),
+				Sum:          l.Sum.Seconds(),
+			})
+		}
+	}
+	if len(dps) == 0 {
+		return nil, nil
+	}
+	return []metricdata.ScopeMetrics{{
+		Scope: instrumentation.Scope{Name: ScopeName},
+		Metrics: []metricdata.Metrics{{
+			Name:        "yokedcache.operation.duration",
+			Description: "Duration of cache operations; 1 in 16 get, set, delete and batch calls is timed, every invalidation.",
+			Unit:        "s",
+			Data:        metricdata.Histogram[float64]{DataPoints: dps, Temporality: metricdata.CumulativeTemporality},
+		}},
+	}}, nil
+}
+
+// poolNumber returns a connection-pool number of a backend's Extra: an
+// integer, not negative (-1 means not counted).
+func poolNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, n >= 0
+	case int:
+		return int64(n), n >= 0
+	}
+	return 0, false
+}

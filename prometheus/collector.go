@@ -1,0 +1,302 @@
+// Package prometheus exports the statistics of yokedcache Caches as
+// Prometheus metrics: a [Collector] reads [yokedcache.Cache.Stats] at each
+// scrape, so the Cache's hot path does no Prometheus work at all.
+//
+// It is a package of its own so that programs that do not import it do not
+// link github.com/prometheus/client_golang.
+//
+//	col := prometheus.NewCollector(prometheus.Options{})
+//	if err := col.Add("sessions", cache); err != nil { ... }
+//	registry.MustRegister(col)
+//
+// # Metrics
+//
+// Every metric has the label cache (the name given to Collector.Add); the
+// per-route ones add route, the route's prefix ("" for the default route, or
+// for the whole Cache when it has no routes). No key, tag or value ever
+// becomes a label: the label values are the names you chose and the route
+// prefixes of Config.Routes.
+//
+//	yokedcache_hits_total{cache,route}                     counter
+//	yokedcache_misses_total{cache,route}                   counter
+//	yokedcache_sets_total{cache,route}                     counter
+//	yokedcache_deletes_total{cache,route}                  counter (keys that existed)
+//	yokedcache_errors_total{cache,route}                   counter (backend errors)
+//	yokedcache_corrupt_total{cache}                        counter (values that did not decode)
+//	yokedcache_unauthenticated_total{cache}                counter (failed signature or decryption; also in corrupt)
+//	yokedcache_invalidations_total{cache}                  counter (keys removed by tag or pattern)
+//	yokedcache_loads_total{cache}                          counter (loader calls of Fetch/GetOrSet)
+//	yokedcache_load_errors_total{cache}                    counter
+//	yokedcache_operation_duration_seconds{cache,op}        histogram (sampled: 1 in 16 calls)
+//	yokedcache_backend_up{cache,route,backend}             gauge: 1 if the backend answered Stats
+//	yokedcache_keys{cache,route,backend}                   gauge (absent when unknown)
+//	yokedcache_stored_bytes{cache,route,backend}           gauge (absent when unknown)
+//	yokedcache_evictions_total{cache}                      counter, from the backend(s)
+//	yokedcache_expirations_total{cache}                    counter, from the backend(s)
+//	yokedcache_pool_connections{cache,route,backend}       gauge, connection pool (Redis)
+//	yokedcache_pool_idle_connections{cache,route,backend}  gauge
+//	yokedcache_pool_max_connections{cache,route,backend}   gauge (configured limit)
+//	yokedcache_pool_hits_total{cache,route,backend}        counter (pooled connection reused)
+//	yokedcache_pool_misses_total{cache,route,backend}      counter (connection dialled)
+//	yokedcache_pool_timeouts_total{cache,route,backend}    counter
+//	yokedcache_pool_dial_errors_total{cache,route,backend} counter
+//
+// The backend numbers (keys, bytes, evictions, expirations, pool) have the
+// scope their backend gives them (see yokedcache.Stats): Redis' evictions
+// and expirations are the whole server's, and routes served by one backend
+// repeat its numbers, so aggregate them with max by (cache, backend), not
+// sum. A number the backend does not report (-1 in Stats) is left out.
+//
+// See docs/observability.md for PromQL examples.
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/yokedcache/yokedcache"
+)
+
+// DefaultTimeout is the Stats timeout of a Collector whose
+// Options.Timeout is 0.
+const DefaultTimeout = 5 * time.Second
+
+// Options configures a Collector. The zero value is ready to use.
+type Options struct {
+	// Timeout bounds each Cache.Stats call of a scrape (Redis counts keys
+	// with SCAN). Default DefaultTimeout. When it expires the counters are
+	// still exported and yokedcache_backend_up is 0.
+	Timeout time.Duration
+}
+
+// Collector is a prometheus.Collector for one or more Caches. Its methods
+// are safe for concurrent use; Collect reads the Caches concurrently.
+type Collector struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	caches  map[string]*yokedcache.Cache
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a Collector without Caches; add them with Add.
+func NewCollector(opts Options) *Collector {
+	t := opts.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return &Collector{timeout: t, caches: map[string]*yokedcache.Cache{}}
+}
+
+// Add exports c under the label cache=name. The name must be non-empty
+// and not in use by another Cache of this Collector.
+func (col *Collector) Add(name string, c *yokedcache.Cache) error {
+	if name == "" || c == nil {
+		return errors.New("yokedcache/prometheus: Add needs a name and a Cache")
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if _, ok := col.caches[name]; ok {
+		return fmt.Errorf("yokedcache/prometheus: a Cache named %q is already added", name)
+	}
+	col.caches[name] = c
+	return nil
+}
+
+// Remove stops exporting the Cache named name and reports whether there
+// was one. Call it before closing a Cache that the program replaces.
+func (col *Collector) Remove(name string) bool {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	_, ok := col.caches[name]
+	delete(col.caches, name)
+	return ok
+}
+
+const ns = "yokedcache"
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(ns, "", name), help, labels, nil)
+}
+
+var (
+	cacheL   = []string{"cache"}
+	routeL   = []string{"cache", "route"}
+	backendL = []string{"cache", "route", "backend"}
+
+	hitsDesc          = desc("hits_total", "Reads that found a value.", routeL...)
+	missesDesc        = desc("misses_total", "Reads that found no value (including stored bytes that did not decode).", routeL...)
+	setsDesc          = desc("sets_total", "Values written.", routeL...)
+	deletesDesc       = desc("deletes_total", "Keys deleted that existed.", routeL...)
+	errorsDesc        = desc("errors_total", "Operations that failed with a backend error.", routeL...)
+	corruptDesc       = desc("corrupt_total", "Stored values that did not decode (bad bytes, or a type that does not fit the destination).", cacheL...)
+	unauthDesc        = desc("unauthenticated_total", "Stored values that failed signature or decryption checks (counted in corrupt too).", cacheL...)
+	invalidationsDesc = desc("invalidations_total", "Keys removed by tag or pattern invalidation.", cacheL...)
+	loadsDesc         = desc("loads_total", "Loader calls made on misses by Fetch and GetOrSet.", cacheL...)
+	loadErrorsDesc    = desc("load_errors_total", "Loader calls that returned an error.", cacheL...)
+	durationDesc      = desc("operation_duration_seconds", "Duration of cache operations; 1 in 16 get, set, delete and batch calls is timed, every invalidation.", "cache", "op")
+	upDesc            = desc("backend_up", "1 if the route's backend answered the last Stats call, else 0.", backendL...)
+	keysDesc          = desc("keys", "Keys the backend holds in the scope it reports (see yokedcache.Stats.Scope).", backendL...)
+	bytesDesc         = desc("stored_bytes", "Bytes the backend holds in the scope it reports.", backendL...)
+	evictionsDesc     = desc("evictions_total", "Entries the backends evicted to make room (server-wide for Redis).", cacheL...)
+	expirationsDesc   = desc("expirations_total", "Entries the backends removed on expiry (server-wide for Redis).", cacheL...)
+	poolConnsDesc     = desc("pool_connections", "Open connections to the backend.", backendL...)
+	poolIdleDesc      = desc("pool_idle_connections", "Open connections not in use.", backendL...)
+	poolMaxDesc       = desc("pool_max_connections", "The configured limit of connections.", backendL...)
+	poolHitsDesc      = desc("pool_hits_total", "Operations that reused a pooled connection.", backendL...)
+	poolMissesDesc    = desc("pool_misses_total", "Connections dialled because none was free.", backendL...)
+	poolTimeoutsDesc  = desc("pool_timeouts_total", "Operations that timed out waiting for the backend.", backendL...)
+	poolDialErrsDesc  = desc("pool_dial_errors_total", "Failed connection attempts.", backendL...)
+
+	allDescs = []*prometheus.Desc{
+		hitsDesc, missesDesc, setsDesc, deletesDesc, errorsDesc, corruptDesc, unauthDesc, invalidationsDesc,
+		loadsDesc, loadErrorsDesc, durationDesc, upDesc, keysDesc, bytesDesc, evictionsDesc,
+		expirationsDesc, poolConnsDesc, poolIdleDesc, poolMaxDesc, poolHitsDesc, poolMissesDesc,
+		poolTimeoutsDesc, poolDialErrsDesc,
+	}
+
+	// poolMetrics maps the keys of a backend's Extra["connection_pool"]
+	// (see backend/redis) to metrics.
+	poolMetrics = []struct {
+		key  string
+		desc *prometheus.Desc
+		typ  prometheus.ValueType
+	}{
+		{"total", poolConnsDesc, prometheus.GaugeValue},
+		{"idle", poolIdleDesc, prometheus.GaugeValue},
+		{"max_conns", poolMaxDesc, prometheus.GaugeValue},
+		{"hits", poolHitsDesc, prometheus.CounterValue},
+		{"misses", poolMissesDesc, prometheus.CounterValue},
+		{"timeouts", poolTimeoutsDesc, prometheus.CounterValue},
+		{"dial_errors", poolDialErrsDesc, prometheus.CounterValue},
+	}
+
+	// latencyBuckets are the histogram bounds in seconds.
+	latencyBuckets = func() []float64 {
+		b := yokedcache.LatencyBounds()
+		s := make([]float64, len(b))
+		for i, d := range b {
+			s[i] = d.Seconds()
+		}
+		return s
+	}()
+)
+
+// Describe sends the descriptors of every metric the Collector can export.
+func (col *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect reads each Cache's Stats (concurrently, each under the
+// Collector's timeout) and sends its metrics.
+func (col *Collector) Collect(ch chan<- prometheus.Metric) {
+	col.mu.Lock()
+	names := make([]string, 0, len(col.caches))
+	caches := make([]*yokedcache.Cache, 0, len(col.caches))
+	for n, c := range col.caches {
+		names = append(names, n)
+		caches = append(caches, c)
+	}
+	col.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, c := range caches {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), col.timeout)
+			defer cancel()
+			st, err := c.Stats(ctx)
+			write(ch, names[i], st, err)
+		})
+	}
+	wg.Wait()
+}
+
+// write sends the metrics of one Cache's Stats, labelled cache=name; err
+// is the error Stats returned with st (the backend numbers are then left
+// out and yokedcache_backend_up is 0).
+func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err error) {
+	counter := func(d *prometheus.Desc, v int64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
+	}
+	gauge := func(d *prometheus.Desc, v int64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), lv...)
+	}
+	routes := st.Routes
+	if len(routes) == 0 {
+		rs := yokedcache.RouteStats{
+			Backend: st.Backend, Hits: st.Hits, Misses: st.Misses, Sets: st.Sets, Deletes: st.Deletes,
+			Errors: st.Errors, Keys: st.Keys, Bytes: st.Bytes, Scope: st.Scope, Extra: st.Extra,
+		}
+		if err != nil {
+			rs.Error = err.Error()
+		}
+		routes = []yokedcache.RouteStats{rs}
+	}
+	for _, r := range routes {
+		counter(hitsDesc, r.Hits, name, r.Route)
+		counter(missesDesc, r.Misses, name, r.Route)
+		counter(setsDesc, r.Sets, name, r.Route)
+		counter(deletesDesc, r.Deletes, name, r.Route)
+		counter(errorsDesc, r.Errors, name, r.Route)
+		up := int64(1)
+		if r.Error != "" || err != nil {
+			up = 0
+		}
+		gauge(upDesc, up, name, r.Route, r.Backend)
+		if up == 0 {
+			continue
+		}
+		if r.Keys >= 0 {
+			gauge(keysDesc, r.Keys, name, r.Route, r.Backend)
+		}
+		if r.Bytes >= 0 {
+			gauge(bytesDesc, r.Bytes, name, r.Route, r.Backend)
+		}
+		if pool, ok := r.Extra["connection_pool"].(map[string]any); ok {
+			for _, pm := range poolMetrics {
+				if v, ok := poolNumber(pool[pm.key]); ok {
+					ch <- prometheus.MustNewConstMetric(pm.desc, pm.typ, float64(v), name, r.Route, r.Backend)
+				}
+			}
+		}
+	}
+	counter(corruptDesc, st.Corrupt, name)
+	counter(unauthDesc, st.Unauthenticated, name)
+	counter(invalidationsDesc, st.Invalidations, name)
+	counter(loadsDesc, st.Loads, name)
+	counter(loadErrorsDesc, st.LoadErrors, name)
+	if err == nil {
+		counter(evictionsDesc, st.Evictions, name)
+		counter(expirationsDesc, st.Expirations, name)
+	}
+	for op, l := range st.Latency {
+		if len(l.Counts) != len(latencyBuckets)+1 {
+			continue
+		}
+		buckets := make(map[float64]uint64, len(latencyBuckets))
+		var cum uint64
+		for i, le := range latencyBuckets {
+			cum += uint64(l.Counts[i])
+			buckets[le] = cum
+		}
+		cum += uint64(l.Counts[len(latencyBuckets)])
+		ch <- prometheus.MustNewConstHistogram(durationDesc, cum, l.Sum.Seconds(), buckets, name, op)
+	}
+}
+
+// poolNumber returns a connection-pool number of a backend's Extra: an
+// integer, not negative (-1 means not counted).
+func poolNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, n >= 0
+	case int:
+		return int64(n), n >= 0
+	}
+	return 0, false
+}
