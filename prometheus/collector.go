@@ -40,6 +40,17 @@
 //	yokedcache_pool_misses_total{cache,route,backend}      counter (connection dialled)
 //	yokedcache_pool_timeouts_total{cache,route,backend}    counter
 //	yokedcache_pool_dial_errors_total{cache,route,backend} counter
+//	yokedcache_breaker_state{cache,route,backend}          gauge: 0 closed, 1 half-open, 2 open (network and disk backends)
+//	yokedcache_breaker_opens_total{cache,route,backend}    counter
+//	yokedcache_breaker_rejected_total{cache,route,backend} counter (calls failed at once with ErrUnavailable)
+//	yokedcache_stale_served_total{cache}                   counter (stale-while-revalidate)
+//	yokedcache_stale_if_error_total{cache}                 counter
+//	yokedcache_negative_hits_total{cache}                  counter (cached misses, WithMissingTTL)
+//	yokedcache_load_fallbacks_total{cache}                 counter (loads run because the backend failed)
+//	yokedcache_write_back_errors_total{cache}              counter (loaded values not stored)
+//
+// The breaker metrics carry the first route the backend serves (see
+// yokedcache.BreakerStats).
 //
 // The backend numbers (keys, bytes, evictions, expirations, pool) have the
 // scope their backend gives them (see yokedcache.Stats): Redis' evictions
@@ -151,12 +162,21 @@ var (
 	poolMissesDesc    = desc("pool_misses_total", "Connections dialled because none was free.", backendL...)
 	poolTimeoutsDesc  = desc("pool_timeouts_total", "Operations that timed out waiting for the backend.", backendL...)
 	poolDialErrsDesc  = desc("pool_dial_errors_total", "Failed connection attempts.", backendL...)
+	breakerStateDesc  = desc("breaker_state", "Circuit breaker of the backend: 0 closed, 1 half-open, 2 open.", backendL...)
+	breakerOpensDesc  = desc("breaker_opens_total", "Times the backend's circuit breaker opened.", backendL...)
+	breakerRejDesc    = desc("breaker_rejected_total", "Calls failed at once by the open breaker (ErrUnavailable).", backendL...)
+	staleServedDesc   = desc("stale_served_total", "Stale values returned at once by stale-while-revalidate.", cacheL...)
+	staleIfErrorDesc  = desc("stale_if_error_total", "Stale values returned because a load failed.", cacheL...)
+	negativeHitsDesc  = desc("negative_hits_total", "Reads answered by a cached miss.", cacheL...)
+	fallbacksDesc     = desc("load_fallbacks_total", "Loads run because the backend could not be read (fail-open).", cacheL...)
+	writeBackErrsDesc = desc("write_back_errors_total", "Loaded values that could not be stored.", cacheL...)
 
 	allDescs = []*prometheus.Desc{
 		hitsDesc, missesDesc, setsDesc, deletesDesc, errorsDesc, corruptDesc, unauthDesc, invalidationsDesc,
 		loadsDesc, loadErrorsDesc, durationDesc, upDesc, keysDesc, bytesDesc, evictionsDesc,
 		expirationsDesc, poolConnsDesc, poolIdleDesc, poolMaxDesc, poolHitsDesc, poolMissesDesc,
-		poolTimeoutsDesc, poolDialErrsDesc,
+		poolTimeoutsDesc, poolDialErrsDesc, breakerStateDesc, breakerOpensDesc, breakerRejDesc,
+		staleServedDesc, staleIfErrorDesc, negativeHitsDesc, fallbacksDesc, writeBackErrsDesc,
 	}
 
 	// poolMetrics maps the keys of a backend's Extra["connection_pool"]
@@ -270,6 +290,23 @@ func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err er
 	counter(invalidationsDesc, st.Invalidations, name)
 	counter(loadsDesc, st.Loads, name)
 	counter(loadErrorsDesc, st.LoadErrors, name)
+	counter(staleServedDesc, st.StaleServed, name)
+	counter(staleIfErrorDesc, st.StaleIfError, name)
+	counter(negativeHitsDesc, st.NegativeHits, name)
+	counter(fallbacksDesc, st.LoadFallbacks, name)
+	counter(writeBackErrsDesc, st.WriteBackErrors, name)
+	for _, b := range st.Breakers {
+		state := int64(0)
+		switch b.State {
+		case yokedcache.BreakerHalfOpen:
+			state = 1
+		case yokedcache.BreakerOpen:
+			state = 2
+		}
+		gauge(breakerStateDesc, state, name, b.Route, b.Backend)
+		counter(breakerOpensDesc, b.Opens, name, b.Route, b.Backend)
+		counter(breakerRejDesc, b.Rejected, name, b.Route, b.Backend)
+	}
 	if err == nil {
 		counter(evictionsDesc, st.Evictions, name)
 		counter(expirationsDesc, st.Expirations, name)

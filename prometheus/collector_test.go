@@ -252,6 +252,17 @@ yokedcache_pool_timeouts_total{backend="redis",cache="redis",route=""} 0
 	if n := testutil.CollectAndCount(col, "yokedcache_pool_hits_total"); n != 0 {
 		t.Errorf("yokedcache_pool_hits_total: %d series; want none (Redis reports -1: not counted)", n)
 	}
+	breakerGolden := `
+# HELP yokedcache_breaker_opens_total Times the backend's circuit breaker opened.
+# TYPE yokedcache_breaker_opens_total counter
+yokedcache_breaker_opens_total{backend="redis",cache="redis",route=""} 0
+# HELP yokedcache_breaker_state Circuit breaker of the backend: 0 closed, 1 half-open, 2 open.
+# TYPE yokedcache_breaker_state gauge
+yokedcache_breaker_state{backend="redis",cache="redis",route=""} 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(breakerGolden), "yokedcache_breaker_state", "yokedcache_breaker_opens_total"); err != nil {
+		t.Error(err)
+	}
 	checkHistograms(t, col, c)
 	lint(t, col)
 
