@@ -26,6 +26,9 @@
 //	yokedcache.keys, yokedcache.stored.size (By)        gauges {cache, route, backend}, when known
 //	yokedcache.pool.connections, .idle_connections, .max_connections  gauges {cache, route, backend} (Redis)
 //	yokedcache.pool.hits, .misses, .timeouts, .dial_errors  counters {cache, route, backend}
+//	yokedcache.breaker.state                           gauge {cache, route, backend}: 0 closed, 1 half-open, 2 open
+//	yokedcache.breaker.opens, .rejected                counters {cache, route, backend}
+//	yokedcache.stale_served, .stale_if_error, .negative_hits, .load_fallbacks, .write_back_errors  counters {cache}
 //
 // The OpenTelemetry metric API has no asynchronous histogram, so the
 // histogram yokedcache.operation.duration (s) {cache, op} comes from
@@ -177,6 +180,9 @@ type instruments struct {
 	corrupt, unauth, invalidations, loads, loadErrors, evictions, expirees metric.Int64ObservableCounter
 	up, keys, size, poolConns, poolIdle, poolMax                           metric.Int64ObservableGauge
 	poolHits, poolMisses, poolTimeouts, poolDialErrs                       metric.Int64ObservableCounter
+	breakerState                                                           metric.Int64ObservableGauge
+	breakerOpens, breakerRejected                                          metric.Int64ObservableCounter
+	staleServed, staleIfError, negativeHits, fallbacks, writeBackErrs      metric.Int64ObservableCounter
 }
 
 // Register creates the instruments on meter (see the package doc) and a
@@ -218,10 +224,20 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 	in.poolMisses = counter("yokedcache.pool.misses", "{connection}", "Connections dialled because none was free.")
 	in.poolTimeouts = counter("yokedcache.pool.timeouts", "{operation}", "Operations that timed out waiting for the backend.")
 	in.poolDialErrs = counter("yokedcache.pool.dial_errors", "{connection}", "Failed connection attempts.")
+	in.breakerState = gauge("yokedcache.breaker.state", "1", "Circuit breaker of the backend: 0 closed, 1 half-open, 2 open.")
+	in.breakerOpens = counter("yokedcache.breaker.opens", "{transition}", "Times the backend's circuit breaker opened.")
+	in.breakerRejected = counter("yokedcache.breaker.rejected", "{call}", "Calls failed at once by the open breaker (ErrUnavailable).")
+	in.staleServed = counter("yokedcache.stale_served", "{value}", "Stale values returned at once by stale-while-revalidate.")
+	in.staleIfError = counter("yokedcache.stale_if_error", "{value}", "Stale values returned because a load failed.")
+	in.negativeHits = counter("yokedcache.negative_hits", "{read}", "Reads answered by a cached miss.")
+	in.fallbacks = counter("yokedcache.load_fallbacks", "{load}", "Loads run because the backend could not be read (fail-open).")
+	in.writeBackErrs = counter("yokedcache.write_back_errors", "{value}", "Loaded values that could not be stored.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("yokedcache/otel: %w", err)
 	}
 	all := []metric.Observable{
+		in.breakerState, in.breakerOpens, in.breakerRejected, in.staleServed, in.staleIfError, in.negativeHits,
+		in.fallbacks, in.writeBackErrs,
 		in.hits, in.misses, in.sets, in.deletes, in.errors, in.corrupt, in.unauth, in.invalidations, in.loads,
 		in.loadErrors, in.evictions, in.expirees, in.up, in.keys, in.size, in.poolConns, in.poolIdle, in.poolMax,
 		in.poolHits, in.poolMisses, in.poolTimeouts, in.poolDialErrs,
@@ -289,6 +305,24 @@ func (in *instruments) observe(ob metric.Observer, s snapshot) {
 	ob.ObserveInt64(in.invalidations, st.Invalidations, ca)
 	ob.ObserveInt64(in.loads, st.Loads, ca)
 	ob.ObserveInt64(in.loadErrors, st.LoadErrors, ca)
+	ob.ObserveInt64(in.staleServed, st.StaleServed, ca)
+	ob.ObserveInt64(in.staleIfError, st.StaleIfError, ca)
+	ob.ObserveInt64(in.negativeHits, st.NegativeHits, ca)
+	ob.ObserveInt64(in.fallbacks, st.LoadFallbacks, ca)
+	ob.ObserveInt64(in.writeBackErrs, st.WriteBackErrors, ca)
+	for _, b := range st.Breakers {
+		ba := metric.WithAttributes(cache, attribute.String("route", b.Route), attribute.String("backend", b.Backend))
+		state := int64(0)
+		switch b.State {
+		case yokedcache.BreakerHalfOpen:
+			state = 1
+		case yokedcache.BreakerOpen:
+			state = 2
+		}
+		ob.ObserveInt64(in.breakerState, state, ba)
+		ob.ObserveInt64(in.breakerOpens, b.Opens, ba)
+		ob.ObserveInt64(in.breakerRejected, b.Rejected, ba)
+	}
 	if s.err == nil {
 		ob.ObserveInt64(in.evictions, st.Evictions, ca)
 		ob.ObserveInt64(in.expirees, st.Expirations, ca)
