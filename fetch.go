@@ -244,21 +244,25 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 	if err != nil {
 		return opError("get_or_set", key, err)
 	}
+	stale := w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0
+	if !stale {
+		// The hit path: no closure is built before a miss.
+		err = c.Get(ctx, key, dst)
+		if err == nil || !c.afterRead(ctx, err) {
+			return err
+		}
+	}
 	typ := reflect.TypeOf(dst).Elem()
 	fits := func(env codec.Envelope) (any, bool) {
 		return nil, c.decodeValue(env, reflect.New(typ).Interface()) == nil
 	}
 	var env codec.Envelope
-	if w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0 {
+	if stale {
 		_, env, err = c.getOrLoad(ctx, "get_or_set", key, loader, fits, w)
 		if err != nil {
 			return wrap("get_or_set", key, err)
 		}
 		return wrap("get_or_set", key, c.decodeInto(key, env, dst))
-	}
-	err = c.Get(ctx, key, dst)
-	if err == nil || !c.afterRead(ctx, err) {
-		return err
 	}
 	f, err := c.load(ctx, key, loader, fits, w)
 	if err != nil {
@@ -292,6 +296,14 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 			return zero, opError("fetch", key, err)
 		}
 	}
+	stale := w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0
+	if !stale {
+		// The hit path: no closure is built before a miss.
+		v, err := Get[T](ctx, c, key)
+		if err == nil || !c.afterRead(ctx, err) {
+			return v, err
+		}
+	}
 	fits := func(env codec.Envelope) (any, bool) {
 		var t T
 		if _, ok := any(&t).(*[]byte); ok && env.Codec != codec.IDRaw && env.Codec != codec.IDString {
@@ -303,7 +315,7 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 		return t, true
 	}
 	load := func(ctx context.Context) (any, error) { return loader(ctx) }
-	if w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0 {
+	if stale {
 		v, env, err := c.getOrLoad(ctx, "fetch", key, load, fits, w)
 		if err != nil {
 			return zero, wrap("fetch", key, err)
@@ -316,10 +328,6 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 			return zero, wrap("fetch", key, err)
 		}
 		return t, nil
-	}
-	v, err := Get[T](ctx, c, key)
-	if err == nil || !c.afterRead(ctx, err) {
-		return v, err
 	}
 	f, err := c.load(ctx, key, load, fits, w)
 	if err != nil {
