@@ -11,7 +11,9 @@ import (
 
 // Fetched is one key's result of FetchMany.
 type Fetched[T any] struct {
-	Key   string
+	// Key is the requested key (results are in the order of the keys).
+	Key string
+	// Value is the key's value when Err is nil, else T's zero value.
 	Value T
 	// Err is nil when Value holds the key's value. Otherwise it matches
 	// ErrNotFound when the loader did not return the key (or a cached
