@@ -167,7 +167,8 @@ func FetchMany[T any](ctx context.Context, c *Cache, keys []string, loader func(
 				err = c.decodeInto(k, env, &out[i].Value)
 			}
 			if err != nil {
-				out[i].Err = wrap("fetch_many", k, err)
+				var zero T
+				out[i].Value, out[i].Err = zero, wrap("fetch_many", k, err)
 			}
 		}
 	}
