@@ -141,9 +141,11 @@ type Config struct {
 	// DefaultOperationTimeout (1 s); -1 disables.
 	OperationTimeout time.Duration
 	// BatchTimeout is OperationTimeout for batch and fan-out calls
-	// (GetMany, SetMany, DeleteMany, FetchMany's read, InvalidateTags,
-	// pattern operations, Flush, Stats). 0 means DefaultBatchTimeout
-	// (5 s); -1 disables.
+	// (GetMany, SetMany, DeleteMany, FetchMany's read and write-back,
+	// Stats). 0 means DefaultBatchTimeout (5 s); -1 disables. Work
+	// proportional to the keyspace (Keys, InvalidateTags,
+	// InvalidatePattern, Flush) has no timeout of its own: the caller's
+	// context bounds it (the circuit breaker still applies).
 	BatchTimeout time.Duration
 	// HealthTimeout bounds Ping, Health and DetailedHealthCheck when the
 	// caller's context has no earlier deadline. 0 means

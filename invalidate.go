@@ -44,7 +44,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int64, erro
 	start := time.Now()
 	var total atomic.Int64
 	var unknown atomic.Bool
-	err = c.rt.fanOutBatch(ctx, taggers, func(ctx context.Context, m *member) error {
+	err = c.rt.fanOutKind(ctx, kindStream, taggers, func(ctx context.Context, m *member) error {
 		n, err := m.tg.InvalidateTags(ctx, ids)
 		if n < 0 {
 			unknown.Store(true)
@@ -151,7 +151,7 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, e
 	}
 	start := time.Now()
 	var total atomic.Int64
-	err = c.rt.fanOutBatch(ctx, c.rt.candidates(p.Prefix()), func(ctx context.Context, m *member) error {
+	err = c.rt.fanOutKind(ctx, kindStream, c.rt.candidates(p.Prefix()), func(ctx context.Context, m *member) error {
 		n, err := backend.DeletePattern(ctx, m.b, spat)
 		total.Add(n)
 		return err
@@ -173,7 +173,7 @@ func (c *Cache) Flush(ctx context.Context) error {
 	if err := c.check(ctx); err != nil {
 		return opError("flush", "", err)
 	}
-	err := c.rt.fanOutBatch(ctx, c.rt.members, func(ctx context.Context, m *member) error {
+	err := c.rt.fanOutKind(ctx, kindStream, c.rt.members, func(ctx context.Context, m *member) error {
 		return backend.Flush(ctx, m.b, c.prefix)
 	})
 	if err != nil {

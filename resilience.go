@@ -22,8 +22,10 @@ const (
 	// server costs a request far less than it would cost without a cache.
 	DefaultOperationTimeout = time.Second
 	// DefaultBatchTimeout bounds a batch or fan-out operation (GetMany,
-	// SetMany, DeleteMany, InvalidateTags, pattern operations, Flush,
-	// Stats): they move more data and may visit several servers.
+	// SetMany, DeleteMany, FetchMany's read and write-back, Stats): they
+	// move more data and may visit several servers. Work proportional to
+	// the keyspace (Keys, InvalidateTags, InvalidatePattern, Flush) has no
+	// timeout of its own: the caller's context bounds it.
 	DefaultBatchTimeout = 5 * time.Second
 	// DefaultHealthTimeout bounds Ping, Health and DetailedHealthCheck:
 	// a health check that hangs is worse than one that says "unhealthy".
@@ -239,9 +241,11 @@ type opKind uint8
 const (
 	kindSingle opKind = iota
 	kindBatch
-	// kindStream is a listing that yields to the caller between chunks
-	// (Keys): the breaker applies, but no timeout (the caller's loop may
-	// take any time); the caller's context bounds it.
+	// kindStream is work whose length depends on the data, not on the
+	// call: a listing that yields to the caller between chunks (Keys),
+	// and invalidations that visit a tag's or a pattern's keys or the
+	// whole prefix (InvalidateTags, InvalidatePattern, Flush). The
+	// breaker applies, but no timeout; the caller's context bounds it.
 	kindStream
 )
 

@@ -321,8 +321,14 @@ func (t *routeTable) fanOut(ms []*member, f func(m *member) error) error {
 // fanOutBatch is fanOut for backend calls: each member's call runs under
 // its batch timeout and circuit breaker (resilience.go).
 func (t *routeTable) fanOutBatch(ctx context.Context, ms []*member, f func(ctx context.Context, m *member) error) error {
+	return t.fanOutKind(ctx, kindBatch, ms, f)
+}
+
+// fanOutKind is fanOutBatch with the kind of timeout (kindStream: the
+// breaker only, for work proportional to the keyspace).
+func (t *routeTable) fanOutKind(ctx context.Context, kind opKind, ms []*member, f func(ctx context.Context, m *member) error) error {
 	return t.fanOut(ms, func(m *member) error {
-		_, err := guarded(ctx, m, kindBatch, func(ctx context.Context) (struct{}, error) {
+		_, err := guarded(ctx, m, kind, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, f(ctx, m)
 		})
 		return err

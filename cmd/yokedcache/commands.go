@@ -49,7 +49,9 @@ func (a *app) pingCommand() *cobra.Command {
 			if err != nil {
 				return withCode(exitUsage, fmt.Errorf("--timeout (-t) %q: %v: want seconds (as in Python YokedCache) or a Go duration such as 500ms", timeout, err))
 			}
-			c, cfg, err := a.open()
+			// --timeout is each ping's bound: the Cache's own health
+			// timeout must not cut it shorter.
+			c, cfg, err := a.openWith(func(cfg *yokedcache.Config) { cfg.HealthTimeout = pingTimeout })
 			if err != nil {
 				return err
 			}

@@ -246,9 +246,17 @@ func (a *app) note(notes ...string) {
 
 // open builds the cache; the caller closes it.
 func (a *app) open() (*yokedcache.Cache, yokedcache.Config, error) {
+	return a.openWith(nil)
+}
+
+// openWith is open with mod applied to the configuration first.
+func (a *app) openWith(mod func(*yokedcache.Config)) (*yokedcache.Cache, yokedcache.Config, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, cfg, err
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	cfg.Logger.Debug("yokedcache: opening the cache", "config", cfg.String())
 	c, err := yokedcache.New(cfg)
