@@ -123,7 +123,7 @@ func (b *breaker) lastCause() error {
 
 // done records the outcome of an allowed call: err is the backend's error
 // (nil, a miss or a refusal of the request are successes); callerDone
-// reports that the caller's own context ended, which is neither.
+// reports that the caller cancelled its context, which is neither.
 func (b *breaker) done(probe bool, err error, callerDone bool) {
 	failed := err != nil && isServerFailure(err)
 	if callerDone && failed {
@@ -324,7 +324,11 @@ func (cl call) exit(err error) {
 	if cl.g == nil || cl.g.br == nil {
 		return
 	}
-	cl.g.br.done(cl.probe, err, err != nil && cl.parent.Err() != nil)
+	// The caller cancelling is neither a success nor a failure; its own
+	// deadline expiring while the backend had not answered is a failure
+	// (the backend was too slow for it), or a breaker would never open
+	// for callers that always pass deadlines shorter than the timeout.
+	cl.g.br.done(cl.probe, err, err != nil && errors.Is(cl.parent.Err(), context.Canceled))
 }
 
 // guarded runs f against member m under its timeout and breaker.

@@ -119,19 +119,35 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 			t.Fatalf("GetBytes = %v; want ErrNotFound", err)
 		}
 	}
-	// The caller's own cancellation is not a failure.
+	// The caller's own cancellation is not a failure, before or during
+	// the call.
 	f.hang.Store(true)
 	for range 5 {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		_, _ = c.GetBytes(cctx, "k")
-		cctx, cancel = context.WithTimeout(ctx, time.Millisecond)
+		cctx, cancel = context.WithCancel(ctx)
+		go func() { time.Sleep(time.Millisecond); cancel() }()
 		_, _ = c.GetBytes(cctx, "k")
-		cancel()
 	}
-	f.hang.Store(false)
 	if st := breakerState(t, c); st.State != yokedcache.BreakerClosed || st.ConsecutiveFailures != 0 {
 		t.Fatalf("after misses and cancellations: %+v; want closed, no failures", st)
+	}
+	// The caller's deadline expiring while the backend hangs is a
+	// failure (the backend was too slow for it); a success resets the
+	// count.
+	for i := range 2 {
+		dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		_, _ = c.GetBytes(dctx, "k")
+		cancel()
+		if st := breakerState(t, c); st.ConsecutiveFailures != int64(i+1) {
+			t.Fatalf("after %d expired deadlines: %+v; want %d failures", i+1, st, i+1)
+		}
+	}
+	f.hang.Store(false)
+	_, _ = c.GetBytes(ctx, "k")
+	if st := breakerState(t, c); st.State != yokedcache.BreakerClosed || st.ConsecutiveFailures != 0 {
+		t.Fatalf("after a success: %+v; want closed, no failures", st)
 	}
 
 	f.down.Store(true)
