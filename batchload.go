@@ -112,8 +112,10 @@ func FetchMany[T any](ctx context.Context, c *Cache, keys []string, loader func(
 	if len(order) == 0 {
 		return out, nil
 	}
+	mode := loadMiss
 	if gerr != nil {
 		c.m.loadFallbacks.add(1)
+		mode = loadFallback
 	}
 	// Join the keys another FetchMany is loading; own the others.
 	flights := make(map[string]*batchFlight, len(order))
@@ -144,7 +146,7 @@ func FetchMany[T any](ctx context.Context, c *Cache, keys []string, loader func(
 				m[k] = v
 			}
 			return m, nil
-		}, w)
+		}, w, mode)
 	}
 	for _, k := range order {
 		f := flights[k]
@@ -178,7 +180,7 @@ func FetchMany[T any](ctx context.Context, c *Cache, keys []string, loader func(
 // startBatchLoad runs one loader call for the owned keys in the
 // background (detached from the caller's cancellation, as Fetch's loads
 // are), stores its values, and completes their flights.
-func (c *Cache) startBatchLoad(ctx context.Context, owned []string, flights map[string]*batchFlight, loader func(context.Context, []string) (map[string]any, error), w writeSpec) {
+func (c *Cache) startBatchLoad(ctx context.Context, owned []string, flights map[string]*batchFlight, loader func(context.Context, []string) (map[string]any, error), w writeSpec, mode loadMode) {
 	mine := make(map[string]*batchFlight, len(owned))
 	for _, k := range owned {
 		mine[k] = flights[k]
@@ -210,22 +212,36 @@ func (c *Cache) startBatchLoad(ctx context.Context, owned []string, flights map[
 				routes = append(routes, r)
 			}
 		}
-		if len(items) > 0 && !c.closed.Load() {
-			c.storeLoaded(ctx, items, routes)
-		}
-		if w.o.missingTTL > 0 {
-			for _, k := range missing {
-				c.storeMissing(ctx, c.rt.match(k), k, &w)
+		store := func(ctx context.Context) {
+			if len(items) > 0 && !c.closed.Load() {
+				c.storeLoaded(ctx, items, routes)
+			}
+			if w.o.missingTTL > 0 {
+				for _, k := range missing {
+					c.storeMissing(ctx, c.rt.match(k), k, &w)
+				}
 			}
 		}
-		c.flights.mu.Lock()
-		for _, k := range owned {
-			delete(c.flights.m, k)
+		release := func() {
+			c.flights.mu.Lock()
+			for _, k := range owned {
+				delete(c.flights.m, k)
+			}
+			c.flights.mu.Unlock()
+			for _, k := range owned {
+				close(mine[k].done)
+			}
 		}
-		c.flights.mu.Unlock()
-		for _, k := range owned {
-			close(mine[k].done)
+		if mode == loadFallback {
+			// The backend failed the read: answer first, store in the
+			// background (a hung backend would otherwise hold every
+			// waiter for the batch timeout).
+			release()
+			c.writeBack(ctx, mode, store)
+			return
 		}
+		store(ctx) // before release: a waiter that reads next sees the values
+		release()
 	}
 	run := func() {
 		lctx := context.WithoutCancel(ctx)

@@ -39,7 +39,7 @@ type fitsFunc func(env codec.Envelope) (v any, ok bool)
 // fits can decode it into the caller's type: a value that does not decode
 // into that type (corrupt bytes, another codec, a type changed by a
 // deploy) is a miss, so the loader runs and overwrites it.
-func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (*flight, error) {
+func (c *Cache) load(ctx context.Context, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec, mode loadMode) (*flight, error) {
 	r := c.rt.match(key) // the caller's read validated key
 	if err := c.checkTags(r, &w); err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 			lctx, cancel = context.WithTimeout(lctx, c.cfg.LoaderTimeout)
 			defer cancel()
 		}
-		return c.runLoad(lctx, r, key, loader, fits, &w, false)
+		return c.runLoad(lctx, r, key, loader, fits, &w, mode)
 	})
 	select {
 	case r := <-ch:
@@ -64,10 +64,23 @@ func (c *Cache) load(ctx context.Context, key string, loader func(context.Contex
 	}
 }
 
+// loadMode says why a load runs.
+type loadMode uint8
+
+const (
+	// loadMiss: the read missed; re-read before loading (another process
+	// may have filled the key) and write back before returning.
+	loadMiss loadMode = iota
+	// loadForce: an early refresh of a fresh entry; no re-read.
+	loadForce
+	// loadFallback: the backend failed the read (fail-open): no re-read,
+	// and the write-back runs in the background, so a failing backend
+	// costs the caller one operation timeout, not three.
+	loadFallback
+)
+
 // runLoad is one load of key on route r (see load), on lctx.
-// With force (an early refresh) the entry is loaded even when the stored
-// one is still fresh.
-func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(context.Context) (any, error), fits fitsFunc, w *writeSpec, force bool) (res any, err error) {
+func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(context.Context) (any, error), fits fitsFunc, w *writeSpec, mode loadMode) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("loader panicked: %v\n%s", r, debug.Stack())
@@ -76,8 +89,9 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 	skey := c.storedKey(key)
 	m := r.mem
 	// Another process (or a Set racing with us) may have filled it. (Not
-	// for an early refresh: the stored entry is fresh, on purpose.)
-	if !force {
+	// for an early refresh, whose stored entry is fresh on purpose, nor
+	// after the backend failed the read.)
+	if mode == loadMiss {
 		if f := c.reread(lctx, m, key, skey, fits); f != nil {
 			return f, nil
 		}
@@ -100,7 +114,8 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 	if lerr != nil {
 		c.m.loadErrors.add(1)
 		if w.o.missingTTL > 0 && isMissing(lerr, w.o.missErrs) {
-			c.storeMissing(lctx, r, key, w)
+			spec := *w
+			c.writeBack(lctx, mode, func(ctx context.Context) { c.storeMissing(ctx, r, key, &spec) })
 		}
 		return nil, lerr
 	}
@@ -111,16 +126,43 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 	if c.closed.Load() {
 		return &flight{val: v, env: e.env}, nil
 	}
-	if serr := c.guardedSet(lctx, m, e); serr != nil {
-		// The value is good; failing to cache it is counted and logged
-		// once per burst, not fatal.
-		r.m.errors.add(1)
-		r.m.writeBackErrors.add(1)
-		c.burst.warn("write-back", "yokedcache: could not store loaded values (best effort)", "key", shortKey(key), "error", c.rt.fail(r, serr))
-	} else {
-		r.m.sets.add(1)
-	}
+	c.writeBack(lctx, mode, func(ctx context.Context) {
+		if serr := c.guardedSet(ctx, m, e); serr != nil {
+			// The value is good; failing to cache it is counted and
+			// logged once per burst, not fatal.
+			r.m.errors.add(1)
+			r.m.writeBackErrors.add(1)
+			c.burst.warn("write-back", "yokedcache: could not store loaded values (best effort)", "key", shortKey(key), "error", c.rt.fail(r, serr))
+		} else {
+			r.m.sets.add(1)
+		}
+	})
 	return &flight{val: v, env: e.env}, nil
+}
+
+// writeBack runs a load's write: in line, or, after the backend failed
+// the read (loadFallback), in the background (detached, under the
+// operation timeout; Close waits for it).
+func (c *Cache) writeBack(ctx context.Context, mode loadMode, write func(ctx context.Context)) {
+	if mode != loadFallback {
+		write(ctx)
+		return
+	}
+	c.bgMu.Lock()
+	if c.closed.Load() {
+		c.bgMu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.bgMu.Unlock()
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(c.bgCtx, cancel)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		defer stop()
+		write(wctx)
+	}()
 }
 
 // isMissing reports whether a loader error means "not found".
@@ -166,6 +208,7 @@ func (c *Cache) storeMissing(ctx context.Context, r *route, key string, w *write
 func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (v any, env codec.Envelope, err error) {
 	env, err = c.fetchEnv(ctx, op, key, true)
 	var fallback *flight // a stale value to serve if the load fails
+	mode := loadMiss
 	switch {
 	case err == nil:
 		if v, ok := fits(env); ok {
@@ -196,10 +239,11 @@ func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(conte
 			return nil, env, err
 		}
 		c.m.loadFallbacks.add(1)
+		mode = loadFallback
 	case !errors.Is(err, ErrNotFound):
 		return nil, env, err
 	}
-	f, err := c.load(ctx, key, loader, fits, w)
+	f, err := c.load(ctx, key, loader, fits, w, mode)
 	if err != nil {
 		if fallback != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
 			c.rt.match(key).m.staleIfError.add(1)
@@ -217,17 +261,17 @@ func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(conte
 // afterRead decides what a Fetch or GetOrSet does after its read failed
 // with err: load (a miss, or a backend failure when loads fail open), or
 // return err.
-func (c *Cache) afterRead(ctx context.Context, err error) (load bool) {
+func (c *Cache) afterRead(ctx context.Context, err error) (load bool, mode loadMode) {
 	switch {
 	case errors.Is(err, errNegative):
-		return false
+		return false, loadMiss
 	case errors.Is(err, ErrNotFound):
-		return true
+		return true, loadMiss
 	case c.readFailure(ctx, err) && !c.cfg.FailClosedLoads:
 		c.m.loadFallbacks.add(1)
-		return true
+		return true, loadFallback
 	}
-	return false
+	return false, loadMiss
 }
 
 // GetOrSet decodes the value under key into dst, a non-nil pointer; on a
@@ -245,10 +289,15 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 		return opError("get_or_set", key, err)
 	}
 	stale := w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0
+	mode := loadMiss
 	if !stale {
 		// The hit path: no closure is built before a miss.
 		err = c.Get(ctx, key, dst)
-		if err == nil || !c.afterRead(ctx, err) {
+		var load bool
+		if err == nil {
+			return nil
+		}
+		if load, mode = c.afterRead(ctx, err); !load {
 			return err
 		}
 	}
@@ -264,7 +313,7 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 		}
 		return wrap("get_or_set", key, c.decodeInto(key, env, dst))
 	}
-	f, err := c.load(ctx, key, loader, fits, w)
+	f, err := c.load(ctx, key, loader, fits, w, mode)
 	if err != nil {
 		return wrap("get_or_set", key, err)
 	}
@@ -297,10 +346,15 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 		}
 	}
 	stale := w.o.swr > 0 || w.o.sie > 0 || w.o.beta > 0
+	mode := loadMiss
 	if !stale {
 		// The hit path: no closure is built before a miss.
 		v, err := Get[T](ctx, c, key)
-		if err == nil || !c.afterRead(ctx, err) {
+		if err == nil {
+			return v, nil
+		}
+		var load bool
+		if load, mode = c.afterRead(ctx, err); !load {
 			return v, err
 		}
 	}
@@ -329,7 +383,7 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 		}
 		return t, nil
 	}
-	f, err := c.load(ctx, key, load, fits, w)
+	f, err := c.load(ctx, key, load, fits, w, mode)
 	if err != nil {
 		return zero, wrap("fetch", key, err)
 	}

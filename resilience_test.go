@@ -260,6 +260,9 @@ func TestFetchFailsOpen(t *testing.T) {
 			t.Fatalf("GetOrSet %d with the backend down = %q, %v", i, s, err)
 		}
 	}
+	// After a failed read the write-back runs in the background (so a
+	// failing backend costs one timeout, not three); Close waits for it.
+	_ = c.Close()
 	st, _ := c.Stats(ctx)
 	if st.LoadFallbacks != 40 || st.WriteBackErrors != 40 || st.Loads != 40 {
 		t.Fatalf("stats %+v; want 40 fallbacks, write-back errors and loads", st)
@@ -653,5 +656,51 @@ func TestBreakerPerRoute(t *testing.T) {
 	h := c.DetailedHealthCheck(ctx)
 	if h.Status != "degraded" || h.Routes[1].Status == "healthy" || h.Routes[0].Status != "healthy" {
 		t.Fatalf("health %s, routes %+v; want degraded with the remote route not healthy", h.Status, h.Routes)
+	}
+}
+
+// On a hung backend a fail-open Fetch costs about one operation timeout:
+// the read times out, the loader runs, and the write-back goes on in the
+// background instead of adding two more timeouts (a re-read and a write).
+func TestFetchOnHungBackendCostsOneTimeout(t *testing.T) {
+	f := newFlaky()
+	f.hang.Store(true)
+	const timeout = 300 * time.Millisecond
+	c, _ := newFlakyCache(t, f, yokedcache.Config{OperationTimeout: timeout, BreakerFailures: -1})
+	start := time.Now()
+	v, err := yokedcache.Fetch(context.Background(), c, "k", func(context.Context) (int, error) { return 5, nil })
+	d := time.Since(start)
+	if err != nil || v != 5 {
+		t.Fatalf("Fetch on a hung backend = %v, %v; want the loader's 5", v, err)
+	}
+	// Ordering, not wall-clock precision: well under the three timeouts
+	// a read, a re-read and a write would cost in line.
+	if d >= 2*timeout+timeout/2 {
+		t.Fatalf("Fetch took %v; want about one operation timeout (%v)", d, timeout)
+	}
+	t.Logf("Fetch on a hung backend: %v (operation timeout %v)", d, timeout)
+}
+
+// FetchMany fails open too: with the backend hung the batch read times
+// out, the loader answers, and the write-back goes on in the background.
+func TestFetchManyOnHungBackend(t *testing.T) {
+	f := newFlaky()
+	f.hang.Store(true)
+	const timeout = 300 * time.Millisecond
+	c, _ := newFlakyCache(t, f, yokedcache.Config{BatchTimeout: timeout, OperationTimeout: timeout, BreakerFailures: -1})
+	start := time.Now()
+	rs, err := yokedcache.FetchMany(context.Background(), c, []string{"a", "b"}, func(_ context.Context, missing []string) (map[string]int, error) {
+		out := map[string]int{}
+		for i, k := range missing {
+			out[k] = i + 1
+		}
+		return out, nil
+	})
+	d := time.Since(start)
+	if err != nil || len(rs) != 2 || rs[0].Err != nil || rs[1].Err != nil || rs[0].Value != 1 || rs[1].Value != 2 {
+		t.Fatalf("FetchMany on a hung backend = %+v, %v; want the loader's values", rs, err)
+	}
+	if d >= 2*timeout+timeout/2 {
+		t.Fatalf("FetchMany took %v; want about one batch timeout (%v)", d, timeout)
 	}
 }

@@ -86,7 +86,11 @@ func (c *Cache) refresh(ctx context.Context, key string, loader func(context.Con
 		defer cancel()
 		stop := context.AfterFunc(c.bgCtx, cancel) // Close stops refreshes
 		defer stop()
-		return c.runLoad(lctx, r, key, loader, fits, &w, force)
+		mode := loadMiss
+		if force {
+			mode = loadForce
+		}
+		return c.runLoad(lctx, r, key, loader, fits, &w, mode)
 	})
 	go func() {
 		defer c.bg.Done()
