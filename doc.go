@@ -80,15 +80,30 @@
 // [Fetch] and [Cache.GetOrSet] run the loader once for concurrent misses
 // of a key in one process; every waiter gets its result or its error. One
 // caller's cancelled context never cancels the shared load. Loader errors
-// are not cached.
+// are not cached (unless [WithMissingTTL] asks). [FetchMany] loads the
+// misses of many keys with one loader call.
+//
+// # Failure
+//
+// A cache never makes the service fail (docs/resilience.md). [New] fails
+// only for configuration errors: servers are dialled on first use. Every
+// call to a network or disk backend is bounded by Config.OperationTimeout
+// (BatchTimeout for batches, HealthTimeout for health checks) when the
+// caller's context has no earlier deadline, and a circuit breaker per
+// backend (per server for Memcached) fails calls at once with
+// [ErrUnavailable] after repeated failures. Fetch, GetOrSet and FetchMany
+// fail open: when the backend cannot be read the loader runs and its
+// value is returned. [WithStaleWhileRevalidate], [WithStaleIfError] and
+// [WithEarlyRefresh] keep serving from a soft expiry stored in the value's
+// envelope; [WithLoadLock] extends stampede protection across processes.
 //
 // # Errors
 //
 // Every error a Cache method returns is an [*Error] carrying the operation
 // and the key, and matches one of the sentinels ([ErrNotFound],
 // [ErrInvalidKey], [ErrInvalidTTL], [ErrInvalidValue], [ErrCorrupt],
-// [ErrValueTooLarge], [ErrUnsupported], [ErrClosed], [ErrInvalidConfig])
-// or a context error, with errors.Is.
+// [ErrValueTooLarge], [ErrUnsupported], [ErrClosed], [ErrInvalidConfig],
+// [ErrUnavailable]) or a context error, with errors.Is.
 //
 // # Routing
 //
