@@ -193,7 +193,7 @@ func (c *Cache) storeMissing(ctx context.Context, r *route, key string, w *write
 	if err != nil {
 		return
 	}
-	if err := c.guardedSet(ctx, r.mem, entry{skey: skey, env: env, so: backendSetOptions(ttl)}); err != nil {
+	if err := c.guardedSet(ctx, r.mem, entry{skey: skey, env: env, so: backend.SetOptions{TTL: ttl}}); err != nil {
 		r.m.writeBackErrors.add(1)
 		c.burst.warn("write-back", "yokedcache: could not store loaded values (best effort)", "key", shortKey(key), "error", c.rt.fail(r, err))
 		return
@@ -401,7 +401,6 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 	return t, nil
 }
 
-func backendSetOptions(ttl time.Duration) backend.SetOptions { return backend.SetOptions{TTL: ttl} }
 
 // loadLockPoll is how often a process waiting for another's load re-reads
 // the value.
