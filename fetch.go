@@ -401,7 +401,6 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 	return t, nil
 }
 
-
 // loadLockPoll is how often a process waiting for another's load re-reads
 // the value.
 const loadLockPoll = 25 * time.Millisecond
