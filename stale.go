@@ -70,12 +70,12 @@ func (c *Cache) refresh(ctx context.Context, key string, loader func(context.Con
 	c.bg.Add(1)
 	c.bgMu.Unlock()
 	r := c.rt.match(key)
-	r.m.refreshes.add(1)
 	bound := c.cfg.LoaderTimeout
 	if bound <= 0 {
 		bound = max(c.cfg.OperationTimeout, 0)
 	}
 	ch := c.sf.DoChan(c.storedKey(key), func() (any, error) {
+		r.m.refreshes.add(1) // a refresh already running is joined, not counted
 		lctx := context.WithoutCancel(ctx)
 		var cancel context.CancelFunc
 		if bound > 0 {
