@@ -325,8 +325,8 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		t.Fatalf("loader ran %d times; want 1", n)
 	}
 	st, _ := c.Stats(ctx)
-	if st.StaleServed != 100 {
-		t.Fatalf("StaleServed = %d; want 100", st.StaleServed)
+	if st.StaleServed != 100 || st.Refreshes != 1 {
+		t.Fatalf("StaleServed = %d, Refreshes = %d; want 100 and 1", st.StaleServed, st.Refreshes)
 	}
 	// Past the window the entry is gone and the loader runs in line.
 	clock.Advance(2 * time.Hour)
