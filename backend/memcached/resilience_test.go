@@ -2,6 +2,7 @@ package memcached_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -103,4 +104,67 @@ func TestResilienceLoadLock(t *testing.T) {
 	if n := loads.Load(); n != 1 {
 		t.Fatalf("the loader ran %d times; want 1 across both processes", n)
 	}
+}
+
+// One of two servers hung (SIGSTOP): calls for its keys end within the
+// Store's per-step timeout (plus margin) and, once it is marked down,
+// fail at once; the live server's keys keep working; health is degraded.
+func TestResilienceOneServerHung(t *testing.T) {
+	a := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	b := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	const stepTimeout = 200 * time.Millisecond
+	st, err := memcached.New(memcached.Options{Servers: []string{a.Addr, b.Addr}, Timeout: stepTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: st, KeyPrefix: "hung", HealthTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	keys := make([]string, 30)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i)
+		if err := c.Set(ctx, keys[i], keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Pause()
+	defer b.Resume()
+	const margin = 2 * time.Second // a busy CI machine
+	var worst time.Duration
+	var served [3]int
+	failedFast := 0
+	for round := range 3 {
+		for _, k := range keys {
+			start := time.Now()
+			v, err := yokedcache.Get[string](ctx, c, k)
+			d := time.Since(start)
+			worst = max(worst, d)
+			if d > 4*stepTimeout+margin {
+				t.Fatalf("Get %s on a hung server took %v; the per-step timeout is %v", k, d, stepTimeout)
+			}
+			switch {
+			case err == nil && v == k:
+				served[round]++
+			case errors.Is(err, yokedcache.ErrUnavailable):
+				failedFast++
+			}
+		}
+	}
+	// The live server's keys are served in every round; the hung one's
+	// time out until it is marked down, then fail at once.
+	if served[0] == 0 || served[0] == len(keys) || served[1] != served[0] || served[2] != served[0] || failedFast == 0 {
+		t.Fatalf("served per round %v of %d keys, %d refused at once; want the live server's keys every round and some refusals", served, len(keys), failedFast)
+	}
+	start := time.Now()
+	h := c.DetailedHealthCheck(ctx)
+	if hd := time.Since(start); hd > time.Second+margin {
+		t.Fatalf("DetailedHealthCheck took %v; the health timeout is 1s", hd)
+	}
+	if h.Status != "degraded" {
+		t.Fatalf("health with one server hung = %s (%v %v); want degraded", h.Status, h.Warnings, h.Errors)
+	}
+	t.Logf("one of two servers hung: worst Get %v (step timeout %v); %d of %d keys served every round, %d calls refused at once", worst, stepTimeout, served[0], len(keys), failedFast)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -205,5 +206,25 @@ func (m *Memcached) StartContext(ctx context.Context) error {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Pause freezes the server (SIGSTOP): the kernel still accepts
+// connections but nothing is answered, as with a hung server. Resume
+// undoes it.
+func (m *Memcached) Pause() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.p != nil {
+		m.p.signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (m *Memcached) Resume() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.p != nil {
+		m.p.signal(syscall.SIGCONT)
 	}
 }
