@@ -255,7 +255,46 @@ const (
 type guard struct {
 	single, batch time.Duration // 0: no timeout
 	br            *breaker      // nil: no breaker
+	// Shared deadlines for callers whose context never ends (Background,
+	// or values only): one context per short window instead of a timer
+	// per call (see sharedDeadline).
+	sharedSingle, sharedBatch atomic.Pointer[deadlineWindow]
 }
+
+// deadlineWindow is a context with a deadline shared by every call that
+// starts before until (unix nanoseconds).
+type deadlineWindow struct {
+	ctx context.Context
+	// cancel is never called early (calls may still use ctx); the
+	// deadline's timer releases the context.
+	cancel context.CancelFunc
+	until  int64
+}
+
+// sharedDeadline returns a context that ends between d and d·(1+1/16)
+// from now, shared by the calls of the same window (d/16, at least 1 ms):
+// context.WithTimeout costs a timer and four allocations per call (about
+// 450 ns, a fifth of a Redis round trip at 64 callers); this costs a
+// clock read. Its deadline is never earlier than d.
+func (g *guard) sharedDeadline(p *atomic.Pointer[deadlineWindow], d time.Duration) context.Context {
+	now := time.Now()
+	if w := p.Load(); w != nil && now.UnixNano() < w.until {
+		return w.ctx
+	}
+	width := max(d/16, time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(d+width))
+	w := &deadlineWindow{ctx: ctx, cancel: cancel, until: now.Add(width).UnixNano()}
+	p.Store(w)
+	return ctx
+}
+
+// valuesOf keeps a caller's context values on a shared deadline.
+type valuesOf struct {
+	context.Context // the shared deadline
+	values          context.Context
+}
+
+func (v valuesOf) Value(key any) any { return v.values.Value(key) }
 
 // newGuard returns the resilience layer of member m, or nil.
 func newGuard(cfg *Config, m *member) *guard {
@@ -302,15 +341,24 @@ func (m *member) enter(ctx context.Context, kind opKind) (context.Context, call,
 		cl.probe = probe
 	}
 	var d time.Duration
+	var shared *atomic.Pointer[deadlineWindow]
 	switch kind {
 	case kindSingle:
-		d = g.single
+		d, shared = g.single, &g.sharedSingle
 	case kindBatch:
-		d = g.batch
+		d, shared = g.batch, &g.sharedBatch
 	}
 	if d > 0 {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d {
-			ctx, cl.cancel = context.WithTimeout(ctx, d)
+			switch {
+			case ctx.Done() != nil:
+				// A caller that may cancel: its own timer.
+				ctx, cl.cancel = context.WithTimeout(ctx, d)
+			case ctx == context.Background() || ctx == context.TODO():
+				ctx = g.sharedDeadline(shared, d)
+			default:
+				ctx = valuesOf{Context: g.sharedDeadline(shared, d), values: ctx}
+			}
 		}
 	}
 	return ctx, cl, nil

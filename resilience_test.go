@@ -704,3 +704,52 @@ func TestFetchManyOnHungBackend(t *testing.T) {
 		t.Fatalf("FetchMany took %v; want about one batch timeout (%v)", d, timeout)
 	}
 }
+
+// ctxProbe records the context a backend call got.
+type ctxProbe struct {
+	*flakyBackend
+	deadline time.Time
+	value    any
+}
+
+type probeKey struct{}
+
+func (p *ctxProbe) Get(ctx context.Context, key string) ([]byte, error) {
+	p.deadline, _ = ctx.Deadline()
+	p.value = ctx.Value(probeKey{})
+	return p.flakyBackend.Get(ctx, key)
+}
+
+// Callers whose context never ends share one deadline per short window
+// (no timer per call); the deadline is the operation timeout, at most
+// 1/16 later, and the caller's values reach the backend.
+func TestSharedDeadlines(t *testing.T) {
+	p := &ctxProbe{flakyBackend: newFlaky()}
+	const d = 800 * time.Millisecond
+	c, err := yokedcache.New(yokedcache.Config{Backend: p, OperationTimeout: d, BreakerFailures: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, ctx := range []context.Context{
+		context.Background(),
+		context.TODO(),
+		context.WithValue(context.Background(), probeKey{}, "v"),
+		context.WithoutCancel(context.WithValue(context.Background(), probeKey{}, "v")),
+	} {
+		start := time.Now()
+		_, _ = c.GetBytes(ctx, "k")
+		if p.deadline.IsZero() {
+			t.Fatalf("the backend call had no deadline")
+		}
+		if lo, hi := start.Add(d), time.Now().Add(d+d/16+time.Millisecond); p.deadline.Before(lo) || p.deadline.After(hi) {
+			t.Fatalf("deadline %v from the call's start; want in [%v, %v]", p.deadline.Sub(start), d, d+d/16)
+		}
+		if ctx.Value(probeKey{}) != p.value {
+			t.Fatalf("the backend saw value %v; want %v", p.value, ctx.Value(probeKey{}))
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.GetBytes(context.Background(), "k") }); n > 1 {
+		t.Fatalf("a guarded miss allocates %v times; want at most 1", n)
+	}
+}
