@@ -258,10 +258,19 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 		if err := h.Decode(rest); err != nil {
 			return Envelope{}, fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
 		}
-		if !h.HasFCS || h.FrameContentSize > uint64(maxSize) {
-			return Envelope{}, fmt.Errorf("%w: zstd frame size unknown or over limit %d", ErrCorrupt, maxSize)
+		if h.HasFCS && h.FrameContentSize > uint64(maxSize) {
+			return Envelope{}, fmt.Errorf("%w: zstd frame size %d over limit %d", ErrCorrupt, h.FrameContentSize, maxSize)
 		}
-		out, err := zstdDecoder().DecodeAll(rest, make([]byte, 0, h.FrameContentSize))
+		// Without a content size in the header (the encoder leaves it out
+		// for some small frames) the output grows as it decodes, bounded
+		// by the decoder's memory limit and checked against maxSize below.
+		var out []byte
+		var err error
+		if h.HasFCS {
+			out, err = zstdDecoder().DecodeAll(rest, make([]byte, 0, h.FrameContentSize))
+		} else {
+			out, err = zstdDecoder().DecodeAll(rest, nil)
+		}
 		if err != nil {
 			return Envelope{}, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 		}

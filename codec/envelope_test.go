@@ -208,3 +208,22 @@ func TestEnvelopeSoftExpiry(t *testing.T) {
 		t.Fatalf("negative envelope = %+v, %v", env, err)
 	}
 }
+
+// Small zstd frames, which the encoder may write without a content size,
+// still decode.
+func TestZstdSmallPayloads(t *testing.T) {
+	for _, n := range []int{1, 10, 47, 100, 255, 256, 1000, 5000} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte('a' + i%7)
+		}
+		env, err := Encode(IDRaw, p, nil, EncodeOptions{Compression: Zstd, Threshold: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(env, 0)
+		if err != nil || string(got.Payload) != string(p) {
+			t.Errorf("%d bytes: Decode = %v", n, err)
+		}
+	}
+}
