@@ -54,6 +54,9 @@ func backendRueidis(b *testing.B, addr string) rueidis.Client {
 type redisPeers struct {
 	srv   *testserver.Redis
 	cache *yokedcache.Cache
+	// untimed is the same Cache with OperationTimeout and BatchTimeout off
+	// (-1): what the operation timeout costs.
+	untimed *yokedcache.Cache
 	rd    rueidis.Client  // its own client, as the backend configures it
 	gr    *goredis.Client // go-redis v9, default options
 }
@@ -72,6 +75,10 @@ func newRedisPeers(b *testing.B) *redisPeers {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.cache.Close() })
+	if p.untimed, err = yokedcache.New(yokedcache.Config{RedisURL: srv.URL(), OperationTimeout: -1, BatchTimeout: -1}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.untimed.Close() })
 	p.rd = backendRueidis(b, srv.Addr)
 	p.gr = goredis.NewClient(&goredis.Options{Addr: srv.Addr})
 	b.Cleanup(func() { p.gr.Close() })
@@ -137,6 +144,10 @@ func BenchmarkRedisGet(b *testing.B) {
 						_, err := p.gr.Get(ctx, skeys[w.Intn(redisKeys)]).Bytes()
 						return err
 					}},
+					{Name: "Cache, no timeout", Op: func(w *rounds.Worker) error {
+						_, err := p.untimed.GetBytes(ctx, keys[w.Intn(redisKeys)])
+						return err
+					}},
 				},
 			})
 		})
@@ -167,6 +178,9 @@ func BenchmarkRedisSet(b *testing.B) {
 					{Name: "go-redis", Op: func(w *rounds.Worker) error {
 						i := w.Intn(redisKeys)
 						return p.gr.Set(ctx, skeys[i], stored[i], defaultTTL).Err()
+					}},
+					{Name: "Cache, no timeout", Op: func(w *rounds.Worker) error {
+						return p.untimed.Set(ctx, keys[w.Intn(redisKeys)], value100)
 					}},
 				},
 			})
