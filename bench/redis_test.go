@@ -57,8 +57,8 @@ type redisPeers struct {
 	// untimed is the same Cache with OperationTimeout and BatchTimeout off
 	// (-1): what the operation timeout costs.
 	untimed *yokedcache.Cache
-	rd    rueidis.Client  // its own client, as the backend configures it
-	gr    *goredis.Client // go-redis v9, default options
+	rd      rueidis.Client  // its own client, as the backend configures it
+	gr      *goredis.Client // go-redis v9, default options
 }
 
 // newRedisPeers connects the Cache and the raw clients to the process's
