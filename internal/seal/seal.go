@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"sync"
 )
 
@@ -58,22 +59,17 @@ type Sealer struct {
 	mode  byte
 	sign  []signKey // the first seals; all open
 	aeads []aeadKey
-	macs  sync.Pool // *macState for sign[0]
 }
 
 type signKey struct {
-	id  byte
-	key []byte
+	id   byte
+	key  []byte
+	macs *sync.Pool // of hash.Hash: HMAC-SHA-256 states with this key
 }
 
 type aeadKey struct {
 	id   byte
 	aead cipher.AEAD
-}
-
-type macState struct {
-	h  hash.Hash
-	id byte
 }
 
 // KeyID is the id a key is known by in sealed values: the first byte of a
@@ -105,7 +101,8 @@ func New(signing, encryption [][]byte) (*Sealer, error) {
 			return nil, fmt.Errorf("signing key %d is given twice or shares its id with another key; use another key", i)
 		}
 		seen[id] = true
-		s.sign = append(s.sign, signKey{id: id, key: append([]byte(nil), k...)})
+		key := append([]byte(nil), k...)
+		s.sign = append(s.sign, signKey{id: id, key: key, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}})
 	}
 	seen = map[byte]bool{}
 	for i, k := range encryption {
@@ -129,10 +126,6 @@ func New(signing, encryption [][]byte) (*Sealer, error) {
 	}
 	if len(s.aeads) > 0 {
 		s.mode = modeAEAD
-	}
-	if len(s.sign) > 0 {
-		first := s.sign[0]
-		s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, first.key), id: first.id} }
 	}
 	return s, nil
 }
@@ -160,12 +153,14 @@ func (s *Sealer) Seal(dst []byte, skey string, env []byte) []byte {
 		ad := additional(dst[base:base+headerSize], skey)
 		return k.aead.Seal(dst, nonce[:], env, ad)
 	}
-	st := s.macs.Get().(*macState)
-	defer s.macs.Put(st)
+	k := s.sign[0]
+	h := k.macs.Get().(hash.Hash)
+	defer k.macs.Put(h)
 	base := len(dst)
-	dst = append(dst, magic, modeSign, st.id)
+	dst = append(dst, magic, modeSign, k.id)
 	dst = append(dst, env...)
-	return append(dst, mac(st.h, dst[base:base+headerSize], skey, env)...)
+	var sum [sha256.Size]byte
+	return append(dst, mac(h, sum[:0], dst[base:base+headerSize], skey, env)...)
 }
 
 // Open returns the envelope sealed in data for skey. It returns
@@ -186,7 +181,11 @@ func (s *Sealer) Open(skey string, data []byte) ([]byte, error) {
 			if k.id != id {
 				continue
 			}
-			if hmac.Equal(tag, mac(hmac.New(sha256.New, k.key), head, skey, env)) {
+			h := k.macs.Get().(hash.Hash)
+			var sum [sha256.Size]byte
+			ok := hmac.Equal(tag, mac(h, sum[:0], head, skey, env))
+			k.macs.Put(h)
+			if ok {
 				return env, nil
 			}
 		}
@@ -209,16 +208,19 @@ func (s *Sealer) Open(skey string, data []byte) ([]byte, error) {
 	return nil, ErrForged
 }
 
-func mac(h hash.Hash, head []byte, skey string, env []byte) []byte {
+// mac computes the tag into sum (a buffer of sha256.Size capacity).
+func mac(h hash.Hash, sum []byte, head []byte, skey string, env []byte) []byte {
 	h.Reset()
-	h.Write([]byte("yokedcache/seal/v1"))
+	h.Write(macDomain)
 	h.Write(head)
 	var n [binary.MaxVarintLen64]byte
 	h.Write(n[:binary.PutUvarint(n[:], uint64(len(skey)))])
-	h.Write([]byte(skey))
+	io.WriteString(h, skey)
 	h.Write(env)
-	return h.Sum(nil)[:tagSize]
+	return h.Sum(sum)[:tagSize]
 }
+
+var macDomain = []byte("yokedcache/seal/v1")
 
 func additional(head []byte, skey string) []byte {
 	ad := make([]byte, 0, len(head)+len(skey))
