@@ -33,7 +33,7 @@ bench-vet:
 	cd bench && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 test-go:
-	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 bench:
 	cd bench && $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -timeout 60m $(or $(BENCHFLAGS),-benchtime 1x -slice 300ms -rounds 7)
