@@ -124,13 +124,6 @@ type BatchDeleter interface {
 	DeleteMany(ctx context.Context, keys []string) (int64, error)
 }
 
-// Exister answers "is this key present" without transferring the value.
-// Cache.Exists does not use it: it reads the value with Get so that bytes
-// that do not decode count as absent, as they do for Cache.Get.
-type Exister interface {
-	Exists(ctx context.Context, key string) (bool, error)
-}
-
 // ObjectKeeper is implemented by in-process backends (memory) that can
 // keep a decoded Go value beside an entry's bytes, so that typed reads
 // decode each stored value once (Config.KeepDecoded). The object lives and

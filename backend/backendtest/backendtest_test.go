@@ -114,13 +114,6 @@ func (v *view) GetMany(ctx context.Context, ks []string) ([][]byte, error) {
 	return v.Store.GetMany(ctx, ks)
 }
 
-func (v *view) Exists(ctx context.Context, k string) (bool, error) {
-	if err := v.check(); err != nil {
-		return false, err
-	}
-	return v.Store.Exists(ctx, k)
-}
-
 func (v *view) TTL(ctx context.Context, k string) (time.Duration, error) {
 	if err := v.check(); err != nil {
 		return 0, err

@@ -444,9 +444,6 @@ func closeLeaves() []leaf {
 				if x, ok := b.(backend.BatchGetter); ok {
 					check("GetMany", second(x.GetMany(ctx, []string{k})))
 				}
-				if x, ok := b.(backend.Exister); ok {
-					check("Exists", second(x.Exists(ctx, k)))
-				}
 				if x, ok := b.(backend.Expirer); ok {
 					check("TTL", second(x.TTL(ctx, k)))
 				}

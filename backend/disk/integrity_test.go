@@ -2,6 +2,7 @@ package disk_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func TestNeighbourRecordIsACorruptMiss(t *testing.T) {
 	if _, err := s.TTL(ctx, keyN(150)); !errors.Is(err, backend.ErrCorrupt) || !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("TTL = %v; want a miss matching ErrCorrupt and ErrNotFound", err)
 	}
-	if ok, err := s.Exists(ctx, keyN(150)); ok || err != nil {
+	if ok, err := storeHas(ctx, s, keyN(150)); ok || err != nil {
 		t.Fatalf("Exists = %v, %v; want false", ok, err)
 	}
 	var listed []string
@@ -207,4 +208,14 @@ func TestSharedStoreFileRefused(t *testing.T) {
 	}
 	must(t, os.Chmod(path, 0o600))
 	open(t, disk.Options{Directory: dir})
+}
+
+// storeHas reports whether b holds a live value under the stored key
+// (what a removed Exists method used to answer), by reading it.
+func storeHas(ctx context.Context, b backend.Backend, key string) (bool, error) {
+	_, err := b.Get(ctx, key)
+	if errors.Is(err, backend.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

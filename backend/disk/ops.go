@@ -160,25 +160,6 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	return n, err
 }
 
-// Exists reports whether key is live.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	var ok bool
-	err := s.view(func(d *bolt.Bucket) error {
-		k := []byte(key)
-		rec := d.Get(k)
-		if rec == nil {
-			return nil
-		}
-		r, err := s.decode(k, rec, false)
-		ok = err == nil && live(r.expireAt, s.now())
-		return nil
-	})
-	return ok, err
-}
-
 // TTL returns key's remaining time to live, NoExpiry for an entry without
 // one, or an error matching ErrNotFound.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {

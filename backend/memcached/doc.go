@@ -87,7 +87,7 @@
 // BatchGetter (GetMany: one multi-get), BatchSetter (SetMany: one
 // multi-get of versions, then the sets, servers in parallel), BatchDeleter
 // (DeleteMany: one multi-get, then the deletes, servers in parallel),
-// Exister, Expirer, Tagger, Flusher,
+// Expirer, Tagger, Flusher,
 // Stater (server-wide counters, Scope "server"), Pinger and HealthChecker
 // (per-server "version" probes), Aser, Namer.
 //

@@ -234,19 +234,6 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return e.value, nil
 }
 
-// Exists reports whether key holds a live entry. It costs as much as Get:
-// liveness depends on the versions stored with the value.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	e, _, err := s.lookup(key)
-	if err != nil {
-		return false, opErr("exists", err)
-	}
-	return e != nil, nil
-}
-
 // GetMany reads keys with one multi-get per server (values and namespace
 // versions, the servers in parallel) plus one per server for the tag
 // versions of tagged entries. If any server involved fails, it returns

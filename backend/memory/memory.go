@@ -135,7 +135,6 @@ var (
 	_ backend.BatchGetter    = (*Store)(nil)
 	_ backend.BatchSetter    = (*Store)(nil)
 	_ backend.BatchDeleter   = (*Store)(nil)
-	_ backend.Exister        = (*Store)(nil)
 	_ backend.Expirer        = (*Store)(nil)
 	_ backend.Tagger         = (*Store)(nil)
 	_ backend.Scanner        = (*Store)(nil)

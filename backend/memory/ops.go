@@ -51,16 +51,18 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	return n, nil
 }
 
-// Exists reports whether key is live, without changing its recency.
-func (s *Store) Exists(_ context.Context, key string) (bool, error) {
+// Contains reports whether key holds a live entry, without changing its
+// recency (a peek for diagnostics and tests; the Cache never calls it).
+// A closed store contains nothing.
+func (s *Store) Contains(key string) bool {
 	if s.closed.Load() {
-		return false, backend.ErrClosed
+		return false
 	}
 	now := s.now()
 	sh := &s.shards[s.hash(key)&s.mask]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return s.live(sh, key, now) != nil, nil
+	return s.live(sh, key, now) != nil
 }
 
 // TTL returns key's remaining time to live.

@@ -48,7 +48,7 @@
 // Store implements every optional interface of package backend:
 // BatchGetter (MGET; one MGET per hash slot on Cluster, pipelined),
 // BatchSetter (pipelined SET PX), BatchDeleter (pipelined UNLINK, with
-// GETRANGE and PTTL to find tags), Exister, Expirer (PEXPIRE, PERSIST),
+// GETRANGE and PTTL to find tags), Expirer (PEXPIRE, PERSIST),
 // Tagger, Scanner (SCAN MATCH
 // on every master), PatternDeleter (SCAN + batched UNLINK, the glob
 // applied exactly), Flusher (SCAN + UNLINK of the prefix; never FLUSHDB,

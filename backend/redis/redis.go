@@ -27,7 +27,6 @@ var (
 	_ backend.BatchGetter    = (*Store)(nil)
 	_ backend.BatchSetter    = (*Store)(nil)
 	_ backend.BatchDeleter   = (*Store)(nil)
-	_ backend.Exister        = (*Store)(nil)
 	_ backend.Expirer        = (*Store)(nil)
 	_ backend.Tagger         = (*Store)(nil)
 	_ backend.Scanner        = (*Store)(nil)
@@ -244,19 +243,6 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, s.wrapErr(err)
 	}
 	return valueOf(b), nil
-}
-
-// Exists reports whether key is present.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	key = s.pyKey(key)
-	n, err := s.cl().Do(ctx, s.cl().B().Exists().Key(key).Build()).AsInt64()
-	if err != nil {
-		return false, s.wrapErr(err)
-	}
-	return n > 0, nil
 }
 
 // GetMany reads keys with MGET (standalone, Sentinel) or with one MGET per

@@ -124,7 +124,7 @@ func TestDamagedIndexIsACorruptMiss(t *testing.T) {
 	if _, err := s.TTL(ctx, keyN(150)); !errors.Is(err, backend.ErrCorrupt) || !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("TTL = %v; want a miss matching ErrCorrupt and ErrNotFound", err)
 	}
-	if ok, err := s.Exists(ctx, keyN(150)); ok || err != nil {
+	if ok, err := storeHas(ctx, s, keyN(150)); ok || err != nil {
 		t.Fatalf("Exists = %v, %v; want false", ok, err)
 	}
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
@@ -284,3 +284,13 @@ func TestSharedFileRefused(t *testing.T) {
 }
 
 var _ = context.Background
+
+// storeHas reports whether b holds a live value under the stored key
+// (what a removed Exists method used to answer), by reading it.
+func storeHas(ctx context.Context, b backend.Backend, key string) (bool, error) {
+	_, err := b.Get(ctx, key)
+	if errors.Is(err, backend.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -399,33 +399,6 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 	return n, nil
 }
 
-// Exists implements backend.Exister. A row whose key checksum is not
-// key's (reached through a damaged index) is counted as damage and
-// reported absent.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := s.check(); err != nil {
-		return false, err
-	}
-	var expv any
-	var sum []byte
-	err := s.stmtExists.QueryRowContext(ctx, key).Scan(&expv, &sum)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("sqlite: exists: %w", s.mapErr(err))
-	}
-	exp, ok := expiry(expv)
-	if s.checkRowKey(key, sum) != nil {
-		return false, nil
-	}
-	if !ok {
-		_ = s.badRow(key, "expiry is not an integer")
-		return false, nil
-	}
-	return live(exp, s.now()), nil
-}
-
 // TTL implements backend.Expirer. A row reached through a damaged index
 // is a miss matching backend.ErrCorrupt and backend.ErrNotFound, as in
 // Get.
