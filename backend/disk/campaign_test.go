@@ -9,43 +9,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/disk"
+	"github.com/yokedcache/yokedcache/internal/filetest"
 	"github.com/yokedcache/yokedcache/yokedcachetest"
 )
-
-// campaignFlips is the number of byte flips of TestCorruptionCampaign:
-// YOKEDCACHE_CORRUPT_FLIPS when set (make corrupt sets 1000), else 50
-// (10 with -short).
-func campaignFlips(t *testing.T) int {
-	if v := os.Getenv("YOKEDCACHE_CORRUPT_FLIPS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("YOKEDCACHE_CORRUPT_FLIPS=%q: want a positive count", v)
-		}
-		return n
-	}
-	if testing.Short() {
-		return 10
-	}
-	return 50
-}
-
-// campaignSeed is the PRNG seed (YOKEDCACHE_CORRUPT_SEED, default 1).
-func campaignSeed(t *testing.T) uint64 {
-	if v := os.Getenv("YOKEDCACHE_CORRUPT_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("YOKEDCACHE_CORRUPT_SEED=%q: want a number", v)
-		}
-		return n
-	}
-	return 1
-}
 
 // campaignClock is the fake clock of the campaign, so that the expiry
 // times in the populated file are the same in every run. The seed
@@ -133,13 +104,13 @@ func TestCorruptionCampaign(t *testing.T) {
 		t.Fatal("no branch or leaf pages found")
 	}
 
-	flips := campaignFlips(t)
+	flips := filetest.CampaignFlips(t)
 	if os.Getenv("YOKEDCACHE_CORRUPT_NOCHECK") == "1" {
 		// The control: without the read checks the same flips must
 		// produce wrong values, or the campaign proves nothing.
 		defer disk.SetKeyCheck(disk.SetKeyCheck(false))
 	}
-	rng := rand.New(rand.NewPCG(campaignSeed(t), 0xd15c))
+	rng := rand.New(rand.NewPCG(filetest.CampaignSeed(t), 0xd15c))
 	var c tally
 	for step := range flips {
 		b := bytes.Clone(orig)
@@ -172,7 +143,7 @@ func TestCorruptionCampaign(t *testing.T) {
 		}
 		_ = os.RemoveAll(dir)
 	}
-	t.Logf("disk corruption campaign (seed %d): %s", campaignSeed(t), c)
+	t.Logf("disk corruption campaign (seed %d): %s", filetest.CampaignSeed(t), c)
 	if c.wrongValues > 0 || c.panics > 0 || c.healthMissing > 0 {
 		t.Fatalf("campaign failed: %s", c)
 	}

@@ -6,44 +6,31 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/disk"
+	"github.com/yokedcache/yokedcache/internal/filetest"
 )
-
-func withUmask(t *testing.T, mask int, fn func()) {
-	old := syscall.Umask(mask)
-	defer syscall.Umask(old)
-	fn()
-}
-
-func perm(t *testing.T, path string) os.FileMode {
-	t.Helper()
-	fi, err := os.Stat(path)
-	must(t, err)
-	return fi.Mode().Perm()
-}
 
 // Every file the store creates (the store file, quarantined copies) is
 // 0600 and every directory 0700, whatever the umask.
 func TestPrivateFilesUnderUmask(t *testing.T) {
 	for _, mask := range []int{0o000, 0o022} {
 		t.Run(fmt.Sprintf("umask %03o", mask), func(t *testing.T) {
-			withUmask(t, mask, func() {
+			filetest.WithUmask(mask, func() {
 				dir := filepath.Join(t.TempDir(), "a", "b")
 				s := open(t, disk.Options{Directory: dir, CleanupInterval: -1})
 				must(t, s.Set(ctx, "k", []byte("v"), backend.SetOptions{TTL: time.Hour}))
 				must(t, s.Close())
 				for _, d := range []string{dir, filepath.Dir(dir)} {
-					if m := perm(t, d); m != 0o700 {
+					if m := filetest.Perm(t, d); m != 0o700 {
 						t.Errorf("directory %s: mode %#o; want 0700", d, m)
 					}
 				}
 				path := filepath.Join(dir, disk.FileName)
-				if m := perm(t, path); m != 0o600 {
+				if m := filetest.Perm(t, path); m != 0o600 {
 					t.Errorf("store file: mode %#o; want 0600", m)
 				}
 				must(t, os.WriteFile(path, []byte("not a database, long enough to be looked at........"), 0o600))
@@ -54,7 +41,7 @@ func TestPrivateFilesUnderUmask(t *testing.T) {
 					t.Fatalf("quarantined: %v", aside)
 				}
 				for _, p := range []string{path, aside[0]} {
-					if m := perm(t, p); m != 0o600 {
+					if m := filetest.Perm(t, p); m != 0o600 {
 						t.Errorf("%s: mode %#o; want 0600", filepath.Base(p), m)
 					}
 				}

@@ -8,43 +8,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/sqlite"
+	"github.com/yokedcache/yokedcache/internal/filetest"
 	"github.com/yokedcache/yokedcache/yokedcachetest"
 )
-
-// campaignFlips is the number of byte flips of TestCorruptionCampaign:
-// YOKEDCACHE_CORRUPT_FLIPS when set (make corrupt sets 1000), else 50
-// (10 with -short).
-func campaignFlips(t *testing.T) int {
-	if v := os.Getenv("YOKEDCACHE_CORRUPT_FLIPS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("YOKEDCACHE_CORRUPT_FLIPS=%q: want a positive count", v)
-		}
-		return n
-	}
-	if testing.Short() {
-		return 10
-	}
-	return 50
-}
-
-// campaignSeed is the PRNG seed (YOKEDCACHE_CORRUPT_SEED, default 1).
-func campaignSeed(t *testing.T) uint64 {
-	if v := os.Getenv("YOKEDCACHE_CORRUPT_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("YOKEDCACHE_CORRUPT_SEED=%q: want a number", v)
-		}
-		return n
-	}
-	return 1
-}
 
 // campaignClock is the fake clock of the campaign, so that the expiry
 // times, and so the bytes of the populated file, are the same in every
@@ -129,13 +100,13 @@ func TestCorruptionCampaign(t *testing.T) {
 		t.Fatal("no index or interior pages found")
 	}
 
-	flips := campaignFlips(t)
+	flips := filetest.CampaignFlips(t)
 	if os.Getenv("YOKEDCACHE_CORRUPT_NOCHECK") == "1" {
 		// The control: without the read checks the same flips must
 		// produce wrong values, or the campaign proves nothing.
 		defer sqlite.SetKeyCheck(sqlite.SetKeyCheck(false))
 	}
-	rng := rand.New(rand.NewPCG(campaignSeed(t), 0x5eed))
+	rng := rand.New(rand.NewPCG(filetest.CampaignSeed(t), 0x5eed))
 	var c tally
 	dir := t.TempDir()
 	for step := range flips {
@@ -178,7 +149,7 @@ func TestCorruptionCampaign(t *testing.T) {
 			_ = os.Remove(m)
 		}
 	}
-	t.Logf("sqlite corruption campaign (seed %d): %s", campaignSeed(t), c)
+	t.Logf("sqlite corruption campaign (seed %d): %s", filetest.CampaignSeed(t), c)
 	if c.wrongValues > 0 || c.panics > 0 || c.unhealthyMissing > 0 {
 		t.Fatalf("campaign failed: %s", c)
 	}

@@ -7,45 +7,30 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend/sqlite"
+	"github.com/yokedcache/yokedcache/internal/filetest"
 )
-
-// withUmask runs fn with the process umask set to mask (tests using it
-// must not run in parallel).
-func withUmask(t *testing.T, mask int, fn func()) {
-	old := syscall.Umask(mask)
-	defer syscall.Umask(old)
-	fn()
-}
-
-func mode(t *testing.T, path string) os.FileMode {
-	t.Helper()
-	fi, err := os.Stat(path)
-	must(t, err)
-	return fi.Mode().Perm()
-}
 
 // Every file the Store creates is 0600 and every directory 0700,
 // whatever the umask.
 func TestPrivateFiles(t *testing.T) {
 	for _, mask := range []int{0o000, 0o022} {
 		t.Run(fmt.Sprintf("umask %03o", mask), func(t *testing.T) {
-			withUmask(t, mask, func() {
+			filetest.WithUmask(mask, func() {
 				dir := filepath.Join(t.TempDir(), "new", "dir")
 				path := filepath.Join(dir, "cache.db")
 				s := newStore(t, sqlite.Options{Path: path, CleanupInterval: -1})
 				set(t, s, "k", "v", time.Hour) // creates the -wal and -shm files
 				for _, p := range []string{path, path + "-wal", path + "-shm"} {
-					if m := mode(t, p); m != 0o600 {
+					if m := filetest.Perm(t, p); m != 0o600 {
 						t.Errorf("%s: mode %#o; want 0600", filepath.Base(p), m)
 					}
 				}
 				for _, d := range []string{dir, filepath.Dir(dir)} {
-					if m := mode(t, d); m != 0o700 {
+					if m := filetest.Perm(t, d); m != 0o700 {
 						t.Errorf("directory %s: mode %#o; want 0700", d, m)
 					}
 				}
@@ -57,7 +42,7 @@ func TestPrivateFiles(t *testing.T) {
 				s = newStore(t, sqlite.Options{Path: bad, CleanupInterval: -1})
 				aside, _ := filepath.Glob(bad + ".corrupt-*")
 				for _, p := range append(aside, bad) {
-					if m := mode(t, p); m != 0o600 {
+					if m := filetest.Perm(t, p); m != 0o600 {
 						t.Errorf("%s: mode %#o; want 0600", filepath.Base(p), m)
 					}
 				}
