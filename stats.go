@@ -440,3 +440,21 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 	}
 	return s, nil
 }
+
+// PerRoute returns the per-route view of s: Routes when the Cache has
+// routes, else one entry for the default route carrying the totals (its
+// Error set from err, the error Stats returned with s, if any). Exporters
+// label every number by route this way.
+func (s Stats) PerRoute(err error) []RouteStats {
+	if len(s.Routes) > 0 {
+		return s.Routes
+	}
+	rs := RouteStats{
+		Backend: s.Backend, Hits: s.Hits, Misses: s.Misses, Sets: s.Sets, Deletes: s.Deletes,
+		Errors: s.Errors, Keys: s.Keys, Bytes: s.Bytes, Scope: s.Scope, Extra: s.Extra,
+	}
+	if err != nil {
+		rs.Error = err.Error()
+	}
+	return []RouteStats{rs}
+}

@@ -124,3 +124,17 @@ func TestStatsCountPartialBatches(t *testing.T) {
 		})
 	}
 }
+
+// PerRoute gives every exporter one view: the routes of a routed Cache,
+// or one default-route entry carrying the totals and the Stats error.
+func TestStatsPerRoute(t *testing.T) {
+	st := yokedcache.Stats{Backend: "memory", Hits: 3, Misses: 1, Keys: 7, Scope: "prefix"}
+	got := st.PerRoute(errors.New("down"))
+	if len(got) != 1 || got[0].Route != "" || got[0].Hits != 3 || got[0].Keys != 7 || got[0].Backend != "memory" || got[0].Error != "down" {
+		t.Fatalf("unrouted PerRoute = %+v", got)
+	}
+	st.Routes = []yokedcache.RouteStats{{Route: ""}, {Route: "hot", Hits: 2}}
+	if got := st.PerRoute(nil); len(got) != 2 || got[1].Hits != 2 {
+		t.Fatalf("routed PerRoute = %+v", got)
+	}
+}

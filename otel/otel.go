@@ -46,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -56,6 +55,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/internal/statsreg"
 )
 
 // ScopeName is the instrumentation scope of the histograms Produce
@@ -82,20 +82,8 @@ type Options struct {
 // Observer reports the Stats of one or more Caches to OpenTelemetry. Its
 // methods are safe for concurrent use.
 type Observer struct {
-	timeout time.Duration
-	start   time.Time
-
-	mu     sync.Mutex
-	caches map[string]*entry
-}
-
-// entry is one Cache and its last Stats.
-type entry struct {
-	c    *yokedcache.Cache
-	mu   sync.Mutex
-	st   yokedcache.Stats
-	err  error
-	when time.Time
+	start time.Time
+	reg   *statsreg.Registry
 }
 
 var _ sdkmetric.Producer = (*Observer)(nil)
@@ -106,73 +94,16 @@ func NewObserver(opts Options) *Observer {
 	if t <= 0 {
 		t = DefaultTimeout
 	}
-	return &Observer{timeout: t, start: time.Now(), caches: map[string]*entry{}}
+	return &Observer{start: time.Now(), reg: statsreg.New("yokedcache/otel", t)}
 }
 
 // Add reports c under the attribute cache=name. The name must be non-empty
 // and not in use by another Cache of this Observer.
-func (o *Observer) Add(name string, c *yokedcache.Cache) error {
-	if name == "" || c == nil {
-		return errors.New("yokedcache/otel: Add needs a name and a Cache")
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, ok := o.caches[name]; ok {
-		return fmt.Errorf("yokedcache/otel: a Cache named %q is already added", name)
-	}
-	o.caches[name] = &entry{c: c}
-	return nil
-}
+func (o *Observer) Add(name string, c *yokedcache.Cache) error { return o.reg.Add(name, c) }
 
 // Remove stops reporting the Cache named name and reports whether there
 // was one.
-func (o *Observer) Remove(name string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	_, ok := o.caches[name]
-	delete(o.caches, name)
-	return ok
-}
-
-// snapshot is one Cache's Stats at a collection.
-type snapshot struct {
-	name string
-	st   yokedcache.Stats
-	err  error
-}
-
-// stats reads every Cache's Stats concurrently, reusing a snapshot younger
-// than maxAge, sorted by name.
-func (o *Observer) stats(ctx context.Context, maxAge time.Duration) []snapshot {
-	o.mu.Lock()
-	names := make([]string, 0, len(o.caches))
-	for n := range o.caches {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	es := make([]*entry, len(names))
-	for i, n := range names {
-		es[i] = o.caches[n]
-	}
-	o.mu.Unlock()
-	out := make([]snapshot, len(names))
-	var wg sync.WaitGroup
-	for i, e := range es {
-		wg.Go(func() {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			if e.when.IsZero() || time.Since(e.when) > maxAge {
-				ctx, cancel := context.WithTimeout(ctx, o.timeout)
-				e.st, e.err = e.c.Stats(ctx)
-				cancel()
-				e.when = time.Now()
-			}
-			out[i] = snapshot{name: names[i], st: e.st, err: e.err}
-		})
-	}
-	wg.Wait()
-	return out
-}
+func (o *Observer) Remove(name string) bool { return o.reg.Remove(name) }
 
 // instruments are the asynchronous instruments of Register.
 type instruments struct {
@@ -243,7 +174,7 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 		in.poolHits, in.poolMisses, in.poolTimeouts, in.poolDialErrs,
 	}
 	reg, err := meter.RegisterCallback(func(ctx context.Context, ob metric.Observer) error {
-		for _, s := range o.stats(ctx, 0) {
+		for _, s := range o.reg.Stats(ctx, 0) {
 			in.observe(ob, s)
 		}
 		return nil
@@ -255,20 +186,10 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 }
 
 // observe reports one Cache's Stats.
-func (in *instruments) observe(ob metric.Observer, s snapshot) {
-	st := s.st
-	cache := attribute.String("cache", s.name)
-	routes := st.Routes
-	if len(routes) == 0 {
-		rs := yokedcache.RouteStats{
-			Backend: st.Backend, Hits: st.Hits, Misses: st.Misses, Sets: st.Sets, Deletes: st.Deletes,
-			Errors: st.Errors, Keys: st.Keys, Bytes: st.Bytes, Scope: st.Scope, Extra: st.Extra,
-		}
-		if s.err != nil {
-			rs.Error = s.err.Error()
-		}
-		routes = []yokedcache.RouteStats{rs}
-	}
+func (in *instruments) observe(ob metric.Observer, s statsreg.Snapshot) {
+	st := s.Stats
+	cache := attribute.String("cache", s.Name)
+	routes := st.PerRoute(s.Err)
 	for _, r := range routes {
 		ra := metric.WithAttributes(cache, attribute.String("route", r.Route))
 		ob.ObserveInt64(in.hits, r.Hits, ra)
@@ -277,7 +198,7 @@ func (in *instruments) observe(ob metric.Observer, s snapshot) {
 		ob.ObserveInt64(in.deletes, r.Deletes, ra)
 		ob.ObserveInt64(in.errors, r.Errors, ra)
 		ba := metric.WithAttributes(cache, attribute.String("route", r.Route), attribute.String("backend", r.Backend))
-		if r.Error != "" || s.err != nil {
+		if r.Error != "" || s.Err != nil {
 			ob.ObserveInt64(in.up, 0, ba)
 			continue
 		}
@@ -323,7 +244,7 @@ func (in *instruments) observe(ob metric.Observer, s snapshot) {
 		ob.ObserveInt64(in.breakerOpens, b.Opens, ba)
 		ob.ObserveInt64(in.breakerRejected, b.Rejected, ba)
 	}
-	if s.err == nil {
+	if s.Err == nil {
 		ob.ObserveInt64(in.evictions, st.Evictions, ca)
 		ob.ObserveInt64(in.expirees, st.Expirations, ca)
 	}
@@ -345,17 +266,17 @@ var bounds = func() []float64 {
 // Observer to a reader with sdkmetric.WithProducer. It reuses the Stats
 // that Register's callback read in the same collection.
 func (o *Observer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
-	snaps := o.stats(ctx, reuseFor)
+	snaps := o.reg.Stats(ctx, reuseFor)
 	now := time.Now()
 	var dps []metricdata.HistogramDataPoint[float64]
 	for _, s := range snaps {
-		ops := make([]string, 0, len(s.st.Latency))
-		for op := range s.st.Latency {
+		ops := make([]string, 0, len(s.Stats.Latency))
+		for op := range s.Stats.Latency {
 			ops = append(ops, op)
 		}
 		slices.Sort(ops)
 		for _, op := range ops {
-			l := s.st.Latency[op]
+			l := s.Stats.Latency[op]
 			if len(l.Counts) != len(bounds)+1 {
 				continue
 			}
@@ -366,7 +287,7 @@ func (o *Observer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 				n += uint64(c)
 			}
 			dps = append(dps, metricdata.HistogramDataPoint[float64]{
-				Attributes:   attribute.NewSet(attribute.String("cache", s.name), attribute.String("op", op)),
+				Attributes:   attribute.NewSet(attribute.String("cache", s.Name), attribute.String("op", op)),
 				StartTime:    o.start,
 				Time:         now,
 				Count:        n,

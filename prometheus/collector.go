@@ -63,13 +63,11 @@ package prometheus
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/internal/statsreg"
 )
 
 // DefaultTimeout is the Stats timeout of a Collector whose
@@ -87,9 +85,7 @@ type Options struct {
 // Collector is a prometheus.Collector for one or more Caches. Its methods
 // are safe for concurrent use; Collect reads the Caches concurrently.
 type Collector struct {
-	timeout time.Duration
-	mu      sync.Mutex
-	caches  map[string]*yokedcache.Cache
+	reg *statsreg.Registry
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -100,33 +96,16 @@ func NewCollector(opts Options) *Collector {
 	if t <= 0 {
 		t = DefaultTimeout
 	}
-	return &Collector{timeout: t, caches: map[string]*yokedcache.Cache{}}
+	return &Collector{reg: statsreg.New("yokedcache/prometheus", t)}
 }
 
 // Add exports c under the label cache=name. The name must be non-empty
 // and not in use by another Cache of this Collector.
-func (col *Collector) Add(name string, c *yokedcache.Cache) error {
-	if name == "" || c == nil {
-		return errors.New("yokedcache/prometheus: Add needs a name and a Cache")
-	}
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	if _, ok := col.caches[name]; ok {
-		return fmt.Errorf("yokedcache/prometheus: a Cache named %q is already added", name)
-	}
-	col.caches[name] = c
-	return nil
-}
+func (col *Collector) Add(name string, c *yokedcache.Cache) error { return col.reg.Add(name, c) }
 
 // Remove stops exporting the Cache named name and reports whether there
 // was one. Call it before closing a Cache that the program replaces.
-func (col *Collector) Remove(name string) bool {
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	_, ok := col.caches[name]
-	delete(col.caches, name)
-	return ok
-}
+func (col *Collector) Remove(name string) bool { return col.reg.Remove(name) }
 
 const ns = "yokedcache"
 
@@ -216,24 +195,9 @@ func (col *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads each Cache's Stats (concurrently, each under the
 // Collector's timeout) and sends its metrics.
 func (col *Collector) Collect(ch chan<- prometheus.Metric) {
-	col.mu.Lock()
-	names := make([]string, 0, len(col.caches))
-	caches := make([]*yokedcache.Cache, 0, len(col.caches))
-	for n, c := range col.caches {
-		names = append(names, n)
-		caches = append(caches, c)
+	for _, sn := range col.reg.Stats(context.Background(), 0) {
+		write(ch, sn.Name, sn.Stats, sn.Err)
 	}
-	col.mu.Unlock()
-	var wg sync.WaitGroup
-	for i, c := range caches {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), col.timeout)
-			defer cancel()
-			st, err := c.Stats(ctx)
-			write(ch, names[i], st, err)
-		})
-	}
-	wg.Wait()
 }
 
 // write sends the metrics of one Cache's Stats, labelled cache=name; err
@@ -246,17 +210,7 @@ func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err er
 	gauge := func(d *prometheus.Desc, v int64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), lv...)
 	}
-	routes := st.Routes
-	if len(routes) == 0 {
-		rs := yokedcache.RouteStats{
-			Backend: st.Backend, Hits: st.Hits, Misses: st.Misses, Sets: st.Sets, Deletes: st.Deletes,
-			Errors: st.Errors, Keys: st.Keys, Bytes: st.Bytes, Scope: st.Scope, Extra: st.Extra,
-		}
-		if err != nil {
-			rs.Error = err.Error()
-		}
-		routes = []yokedcache.RouteStats{rs}
-	}
+	routes := st.PerRoute(err)
 	for _, r := range routes {
 		counter(hitsDesc, r.Hits, name, r.Route)
 		counter(missesDesc, r.Misses, name, r.Route)
