@@ -138,6 +138,9 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 		} else if changed {
 			raw = u.String()
 		}
+		if raw, err = stripNear(raw, &cfg.Near); err != nil {
+			return nil, err
+		}
 		return openURL(cfg, raw, cfg.Memory)
 	case cfg.RedisURL != "":
 		u, err := backend.ParseURL(cfg.RedisURL)
@@ -145,6 +148,9 @@ func openConfigured(cfg *Config) (backend.Backend, error) {
 			return nil, err
 		}
 		if _, err := cfg.urlResilience(u); err != nil {
+			return nil, err
+		}
+		if _, _, err := nearFromURLInto(u, &cfg.Near); err != nil {
 			return nil, err
 		}
 		if !strings.HasPrefix(strings.ToLower(u.Scheme), "redis") && !strings.HasPrefix(strings.ToLower(u.Scheme), "unix") {
@@ -238,7 +244,11 @@ func (c *Cache) Close() error {
 	c.bg.Wait()
 	errs := make([]error, len(c.rt.members))
 	for i, m := range c.rt.members {
-		errs[i] = c.rt.failMember(m, m.b.Close())
+		err := m.b.Close()
+		if base := backend.Base(m.b); base != m.b {
+			err = errors.Join(err, base.Close())
+		}
+		errs[i] = c.rt.failMember(m, err)
 	}
 	return wrap("close", "", errors.Join(errs...))
 }

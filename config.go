@@ -77,6 +77,13 @@ type Config struct {
 	// docs/routing.md). Backends given here are owned by the Cache.
 	Routes []Route
 
+	// Near puts a near-cache tier in front of the default backend: a
+	// bounded in-process copy of hot entries, kept coherent with the
+	// shared backend across processes (see NearOptions and
+	// docs/near-cache.md). nil: no tier. A backend URL's near_cache
+	// parameters set it too.
+	Near *NearOptions
+
 	// Memory configures the memory backend that New opens when no other
 	// backend is named (and the one a "mem://" URL opens, whose query
 	// parameters override these): MaxSize (default 10 000 entries; -1
@@ -235,6 +242,14 @@ func (cfg *Config) normalize() error {
 	}
 	if err := cfg.normalizeRoutes(); err != nil {
 		return err
+	}
+	if err := validNear("Config.Near", cfg.Near); err != nil {
+		return err
+	}
+	for _, r := range cfg.Routes {
+		if err := validNear(fmt.Sprintf("route %q Near", r.Prefix), r.Near); err != nil {
+			return err
+		}
 	}
 	cfg.Clock = backend.ClockOrSystem(cfg.Clock)
 	return nil

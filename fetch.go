@@ -97,7 +97,7 @@ func (c *Cache) runLoad(lctx context.Context, r *route, key string, loader func(
 		}
 	}
 	if w.o.lockTTL > 0 {
-		if ll, ok := m.b.(backend.LoadLocker); ok {
+		if ll, ok := has[backend.LoadLocker](m); ok {
 			f, unlock := c.loadLock(lctx, r, ll, key, fits, w.o.lockTTL)
 			if f != nil {
 				return f, nil

@@ -298,7 +298,7 @@ func (v valuesOf) Value(key any) any { return v.values.Value(key) }
 
 // newGuard returns the resilience layer of member m, or nil.
 func newGuard(cfg *Config, m *member) *guard {
-	if m.ok != nil { // in-process: the memory backend keeps objects
+	if m.inproc { // in-process: the memory backend
 		return nil
 	}
 	g := &guard{single: max(cfg.OperationTimeout, 0), batch: max(cfg.BatchTimeout, 0)}

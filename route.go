@@ -12,6 +12,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/backend/near"
 )
 
 // Route sends the user keys under a prefix to their own backend, gives
@@ -36,6 +37,10 @@ type Route struct {
 	// Config.DefaultTTL: in (0, MaxTTL], or NoExpiry. 0 means
 	// Config.DefaultTTL.
 	DefaultTTL time.Duration
+	// Near puts a near-cache tier in front of the route's Backend or URL
+	// (Config.Near covers the default backend). Routes sharing one
+	// Backend must agree on it. nil: no tier.
+	Near *NearOptions
 }
 
 // RouteError is a failure of one route's backend, reported by a Cache
@@ -74,28 +79,63 @@ type member struct {
 	tg     backend.Tagger
 	sc     backend.Scanner
 	copies bool // a backend.SetCopier that copies
-	// local: an in-process backend (it keeps objects, backend.ObjectKeeper)
-	// that New opened itself, so nothing but this Cache writes to it: it
-	// holds the very envelopes the Cache encoded, and reads skip their
-	// checksum. A backend the caller passed in may be written directly,
-	// so its reads are checked.
+	// inproc: the backend lives in this process (the memory backend,
+	// which keeps objects): no timeouts, no breaker.
+	inproc bool
+	// local: an in-process backend that New opened itself, so nothing but
+	// this Cache writes to it: it holds the very envelopes the Cache
+	// encoded, and reads skip their checksum. A backend the caller passed
+	// in may be written directly, so its reads are checked.
 	local bool
 	// g is the member's timeouts and circuit breaker (resilience.go);
 	// nil for in-process members.
 	g *guard
+	// nr is the member's near-cache tier (b is then the tier), or nil.
+	nr *near.Store
 }
 
 func newMember(b backend.Backend, idx int) *member {
-	m := &member{b: b, name: backend.Name(b), idx: idx}
-	m.bg, _ = b.(backend.BatchGetter)
+	m := &member{idx: idx}
+	m.setBackend(b)
+	return m
+}
+
+// setBackend makes b the member's backend. Capabilities are those of the
+// backend at the bottom of b's wrappers (backend.Base), called through b.
+func (m *member) setBackend(b backend.Backend) {
+	m.b, m.name = b, backend.Name(b)
+	base := backend.Base(b)
+	_, inproc := base.(backend.ObjectKeeper)
+	m.inproc = inproc
+	m.bg, m.exp, m.tg, m.sc, m.ok = nil, nil, nil, nil, nil
+	if _, ok := base.(backend.BatchGetter); ok {
+		m.bg, _ = b.(backend.BatchGetter)
+	}
 	m.ok, _ = b.(backend.ObjectKeeper)
-	m.exp, _ = b.(backend.Expirer)
-	m.tg, _ = b.(backend.Tagger)
-	m.sc, _ = b.(backend.Scanner)
+	if _, ok := base.(backend.Expirer); ok {
+		m.exp, _ = b.(backend.Expirer)
+	}
+	if _, ok := base.(backend.Tagger); ok {
+		m.tg, _ = b.(backend.Tagger)
+	}
+	if _, ok := base.(backend.Scanner); ok {
+		m.sc, _ = b.(backend.Scanner)
+	}
+	m.copies = false
 	if sc, ok := b.(backend.SetCopier); ok {
 		m.copies = sc.SetCopies()
 	}
-	return m
+}
+
+// has reports whether member m's backend really has capability T (not
+// only a wrapper forwarding it), and returns it through the wrapper.
+func has[T any](m *member) (T, bool) {
+	var zero T
+	if _, ok := backend.Base(m.b).(T); !ok {
+		return zero, false
+	}
+	t, ok := m.b.(T)
+	return t, ok
 }
 
 // route is one entry of the route table.
@@ -176,7 +216,7 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 		return m
 	}
 	t.def = &route{mem: memberOf(def), ttl: cfg.DefaultTTL}
-	t.def.mem.local = defOpened && t.def.mem.ok != nil
+	t.def.mem.local = defOpened && t.def.mem.inproc
 	t.all = append(t.all, t.def)
 	var opened []backend.Backend
 	fail := func(err error) (*routeTable, error) {
@@ -189,20 +229,46 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 		t.byPrefix = make(map[string]*route, len(cfg.Routes))
 		t.routed = true
 	}
+	// nearOf is each member's near-cache setting, and who set it.
+	type nearSetting struct {
+		o     *NearOptions
+		where string
+	}
+	nearOf := map[*member]nearSetting{t.def.mem: {cfg.Near, "Config.Near"}}
+	setNear := func(m *member, o *NearOptions, where string) error {
+		prev, ok := nearOf[m]
+		if !ok {
+			nearOf[m] = nearSetting{o, where}
+			return nil
+		}
+		if (prev.o == nil) != (o == nil) || (o != nil && *prev.o != *o) {
+			return fmt.Errorf("%s and %s share a backend but not its near-cache setting: %w", prev.where, where, ErrInvalidConfig)
+		}
+		return nil
+	}
 	for _, rc := range cfg.Routes { // validated and sorted by normalize
 		b := rc.Backend
+		rnear := rc.Near
 		if rc.URL != "" {
-			var err error
-			b, err = openURL(cfg, rc.URL, memory.Options{})
+			raw, err := stripNear(rc.URL, &rnear)
+			if err != nil {
+				return fail(fmt.Errorf("route %q: %w", rc.Prefix, err))
+			}
+			b, err = openURL(cfg, raw, memory.Options{})
 			if err != nil {
 				return fail(fmt.Errorf("route %q: %w", rc.Prefix, err))
 			}
 			opened = append(opened, b)
 			m := memberOf(b)
-			m.local = m.ok != nil
+			m.local = m.inproc
 		}
 		if b == nil {
+			if rnear != nil {
+				return fail(fmt.Errorf("route %q: Near needs the route's own Backend or URL (Config.Near covers the default backend): %w", rc.Prefix, ErrInvalidConfig))
+			}
 			b = def
+		} else if err := setNear(memberOf(b), rnear, fmt.Sprintf("route %q", rc.Prefix)); err != nil {
+			return fail(err)
 		}
 		ttl := rc.DefaultTTL
 		if ttl == 0 {
@@ -216,6 +282,16 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 		r.mem.routes = append(r.mem.routes, r)
 	}
 	for _, m := range t.members {
+		if ns := nearOf[m]; ns.o != nil {
+			if err := m.addNear(cfg, *ns.o); err != nil {
+				for _, m := range t.members {
+					if m.nr != nil {
+						_ = m.nr.Close()
+					}
+				}
+				return fail(fmt.Errorf("%s: %w", ns.where, err))
+			}
+		}
 		m.g = newGuard(cfg, m)
 	}
 	if !t.routed {
@@ -380,6 +456,9 @@ type RouteStats struct {
 	// Breaker is the state of the route's backend's circuit breaker
 	// (shared by the routes of one backend); nil for in-process backends.
 	Breaker *BreakerStats `json:"breaker,omitempty"`
+	// Near is the route's backend's near-cache tier (shared by the routes
+	// of one backend), or nil.
+	Near *NearStats `json:"near,omitempty"`
 	// Error says why the backend's numbers are missing.
 	Error string `json:"error,omitempty"`
 }

@@ -293,7 +293,10 @@ type Stats struct {
 	LockWaits int64 `json:"lock_waits"`
 	// Breakers has one entry per network or disk backend with a circuit
 	// breaker (see Config.BreakerFailures), the default route's first.
-	Breakers    []BreakerStats       `json:"breakers,omitempty"`
+	Breakers []BreakerStats `json:"breakers,omitempty"`
+	// Near has one entry per backend with a near-cache tier (Config.Near,
+	// Route.Near), the default route's first.
+	Near        []NearStats          `json:"near,omitempty"`
 	Latency     map[string]OpLatency `json:"latency"`
 	Keys        int64                `json:"keys"`
 	Bytes       int64                `json:"bytes"`
@@ -341,6 +344,9 @@ func (c *Cache) counters() Stats {
 			bs.Route, bs.Backend = mem.routes[0].prefix, mem.name
 			s.Breakers = append(s.Breakers, bs)
 		}
+		if ns := mem.nearStats(); ns != nil {
+			s.Near = append(s.Near, *ns)
+		}
 	}
 	if t := s.Hits + s.Misses; t > 0 {
 		s.HitRate = float64(s.Hits) / float64(t)
@@ -373,7 +379,7 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 	var wg sync.WaitGroup
 	for i, m := range c.rt.members {
 		wg.Go(func() {
-			if st, ok := m.b.(backend.Stater); ok {
+			if st, ok := has[backend.Stater](m); ok {
 				bs[i], errs[i] = guarded(ctx, m, kindBatch, func(ctx context.Context) (backend.Stats, error) {
 					return st.Stats(ctx, c.prefix)
 				})
@@ -432,6 +438,7 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 			bs.Route, bs.Backend = r.mem.routes[0].prefix, r.mem.name
 			rs.Breaker = &bs
 		}
+		rs.Near = r.mem.nearStats()
 		if errs[i] != nil {
 			rs.Keys, rs.Bytes, rs.Scope, rs.Extra = -1, -1, "unknown", nil
 			rs.Error = errs[i].Error()
@@ -452,6 +459,9 @@ func (s Stats) PerRoute(err error) []RouteStats {
 	rs := RouteStats{
 		Backend: s.Backend, Hits: s.Hits, Misses: s.Misses, Sets: s.Sets, Deletes: s.Deletes,
 		Errors: s.Errors, Keys: s.Keys, Bytes: s.Bytes, Scope: s.Scope, Extra: s.Extra,
+	}
+	if len(s.Near) > 0 {
+		rs.Near = &s.Near[0]
 	}
 	if err != nil {
 		rs.Error = err.Error()

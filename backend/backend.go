@@ -12,6 +12,10 @@
 //     prefixed with the cache's key prefix ("yokedcache:user:42"). Internal
 //     bookkeeping keys built by the Cache start with the prefix followed by
 //     ':' and the byte 0xFF, which no valid UTF-8 user key can contain.
+//     A key passed to a read or a delete may live in a buffer the Cache
+//     reuses once the call returns: a backend that keeps such a key (a
+//     near cache keeping a copy) must copy it. Keys passed to Set are
+//     kept by the Cache as long as the backend may need them.
 //   - Values are envelopes built by the Cache: never nil, never empty. A
 //     backend may keep the slice passed to Set; the Cache does not modify it
 //     afterwards. Slices returned by Get are treated as read-only.
@@ -293,4 +297,29 @@ func UniqueTags(tags []string) []string {
 		}
 	}
 	return tags
+}
+
+// Wrapper is implemented by a backend that wraps another one and forwards
+// its capabilities, such as the near-cache tier: Unwrap returns the
+// wrapped backend. The Cache asks Base which capabilities are really
+// there.
+type Wrapper interface {
+	Unwrap() Backend
+}
+
+// Base returns the backend at the bottom of b's chain of Wrappers (b
+// itself when it wraps nothing).
+func Base(b Backend) Backend {
+	for i := 0; i < 16; i++ {
+		w, ok := b.(Wrapper)
+		if !ok {
+			return b
+		}
+		u := w.Unwrap()
+		if u == nil {
+			return b
+		}
+		b = u
+	}
+	return b
 }

@@ -132,6 +132,13 @@ type Harness struct {
 	// Options.ReadNamespaceTTL). 0: at once. Tag invalidations and deletes
 	// are always seen at once. The suite waits this long in real time.
 	FlushVisibleAfter time.Duration
+	// CrossInstanceLag is how long after a write, delete or invalidation
+	// by one instance another instance sharing the store may still return
+	// a value it read before (a near-cache tier: the time an invalidation
+	// takes to arrive, or its local TTL where none arrives). 0: at once.
+	// The suite waits this long (on the fake clock when there is one)
+	// before it checks the other instance.
+	CrossInstanceLag time.Duration
 }
 
 func (h *Harness) gran() time.Duration {
@@ -583,6 +590,21 @@ func (e *env) getString(c *yokedcache.Cache, key string) (string, bool) {
 }
 
 // wantHit asserts key holds the string want.
+// waitCrossInstance lets Harness.CrossInstanceLag pass, so that another
+// instance sees this one's changes.
+func (e *env) waitCrossInstance() {
+	d := e.h.CrossInstanceLag
+	if d <= 0 {
+		return
+	}
+	d += d / 10
+	if e.clock != nil {
+		e.clock.Advance(d)
+		return
+	}
+	time.Sleep(d)
+}
+
 func (e *env) wantHit(c *yokedcache.Cache, key, want string) {
 	e.t.Helper()
 	got, ok := e.getString(c, key)

@@ -261,6 +261,7 @@ func patternsLeaves() []leaf {
 					if d := e.h.FlushVisibleAfter; d > 0 {
 						time.Sleep(d + d/10)
 					}
+					e.waitCrossInstance()
 					e.wantMiss(e.c, "shared")
 					e.wantHit(other, "a", "other")
 				}

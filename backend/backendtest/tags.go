@@ -259,6 +259,7 @@ func tagsLeaves() []leaf {
 				n, err := c2.InvalidateTags(e.ctx, "t")
 				e.must(err, "InvalidateTags on the second instance")
 				e.wantTagCount("InvalidateTags(t) over entries written by two instances", n, 2)
+				e.waitCrossInstance()
 				e.wantMiss(e.c, "one")
 				e.wantMiss(e.c, "two")
 				e.wantMiss(c2, "one")
@@ -267,6 +268,7 @@ func tagsLeaves() []leaf {
 				e.set(c2, "three", "v", yokedcache.WithTags("t"))
 				_, err = e.c.InvalidateTags(e.ctx, "t")
 				e.must(err, "InvalidateTags on the first instance")
+				e.waitCrossInstance()
 				e.wantMiss(c2, "three")
 			},
 		},

@@ -31,8 +31,32 @@ func notFound(key string) error {
 // index, or a damaged key or value) is a miss matching backend.ErrCorrupt
 // and backend.ErrNotFound, counted and logged (integrity.go).
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	v, _, err := s.get(ctx, key)
+	return v, err
+}
+
+// GetTTL is Get that also returns the entry's remaining TTL
+// (backend.TTLReader): the same one query.
+func (s *Store) GetTTL(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	v, exp, err := s.get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return v, s.remaining(exp), nil
+}
+
+// remaining is the TTL left to a live entry expiring at exp (0: never).
+func (s *Store) remaining(exp int64) time.Duration {
+	if exp == 0 {
+		return backend.NoExpiry
+	}
+	return max(time.Duration(exp-s.now()), 1)
+}
+
+// get is Get that also returns the expiry (Unix ns, 0: none).
+func (s *Store) get(ctx context.Context, key string) ([]byte, int64, error) {
 	if err := s.check(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// One variable for the columns: one allocation, not two.
 	var r struct {
@@ -41,23 +65,23 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	err := s.stmtGet.QueryRowContext(ctx, key).Scan(&r.stored, &r.exp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(key)
+		return nil, 0, notFound(key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get: %w", s.mapErr(err))
+		return nil, 0, fmt.Errorf("sqlite: get: %w", s.mapErr(err))
 	}
 	val, err := s.checkRow(key, nil, r.stored)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	exp, ok := expiry(r.exp)
 	if !ok {
-		return nil, s.badRow(key, "expiry is not an integer")
+		return nil, 0, s.badRow(key, "expiry is not an integer")
 	}
 	if !live(exp, s.now()) {
-		return nil, notFound(key)
+		return nil, 0, notFound(key)
 	}
-	return val, nil
+	return val, exp, nil
 }
 
 func entrySize(key string, val []byte, tags []string) int64 {
@@ -219,6 +243,28 @@ func inList(head string, keys []string, tail string) (string, []any) {
 // not asked for or came twice, is counted as damage and its key is a
 // miss.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	return s.getMany(ctx, keys, nil)
+}
+
+// GetManyTTL is GetMany with each hit's remaining TTL
+// (backend.TTLReader): the same one query.
+func (s *Store) GetManyTTL(ctx context.Context, keys []string) ([][]byte, []time.Duration, error) {
+	exps := make([]int64, len(keys))
+	out, err := s.getMany(ctx, keys, exps)
+	if err != nil {
+		return nil, nil, err
+	}
+	ttls := make([]time.Duration, len(keys))
+	for i, v := range out {
+		if v != nil {
+			ttls[i] = s.remaining(exps[i])
+		}
+	}
+	return out, ttls, nil
+}
+
+// getMany is GetMany; exps, when not nil, receives each hit's expiry.
+func (s *Store) getMany(ctx context.Context, keys []string, exps []int64) ([][]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -288,6 +334,9 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			}
 			for _, i := range slots {
 				out[i] = v
+				if exps != nil {
+					exps[i] = exp
+				}
 			}
 		}
 		return rows.Err()

@@ -81,6 +81,7 @@ var (
 	_ backend.PatternDeleter = (*Store)(nil)
 	_ backend.Flusher        = (*Store)(nil)
 	_ backend.Stater         = (*Store)(nil)
+	_ backend.TTLReader      = (*Store)(nil)
 	_ backend.Pinger         = (*Store)(nil)
 	_ backend.HealthChecker  = (*Store)(nil)
 	_ backend.Namer          = (*Store)(nil)
