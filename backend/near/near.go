@@ -129,7 +129,7 @@ type Store struct {
 	local *memory.Store
 	opts  Options
 	ttlr  backend.TTLReader
-	exp   backend.Expirer // for TTLs when ttlr is nil
+	exp   backend.Expirer  // for TTLs when ttlr is nil
 	tr    backend.Tracking // nil in "ttl" mode
 	seed  maphash.Seed
 
