@@ -333,9 +333,15 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (
 	}
 	var raw []byte
 	m := r.mem
-	if m.g == nil {
+	local := false
+	if m.nr != nil {
+		c.withKey(key, func(skey string) { raw, local = m.nr.Peek(skey) })
+	}
+	switch {
+	case local: // a near-cache copy: no round trip to guard
+	case m.g == nil:
 		c.withKey(key, func(skey string) { raw, err = m.b.Get(ctx, skey) })
-	} else {
+	default:
 		raw, err = c.guardedGet(ctx, m, key)
 	}
 	if timed {
@@ -464,7 +470,8 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 		return v, true, err
 	}
 	ok := r.mem.ok
-	if ok == nil {
+	nr := r.mem.nr
+	if ok == nil && nr == nil {
 		return v, false, nil
 	}
 	var raw []byte
@@ -474,7 +481,17 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 	kb := append(append((*bp)[:0], c.prefix...), key...)
 	*bp = kb
 	skey := unsafe.String(unsafe.SliceData(kb), len(kb))
-	raw, obj, err = ok.GetObject(ctx, skey)
+	if nr != nil {
+		// A near-cache copy, or the guarded read of the shared backend
+		// (which keeps a copy that the next read decodes and keeps).
+		var found bool
+		if raw, obj, found = nr.PeekObject(skey); !found {
+			return v, false, nil
+		}
+		ok = nr
+	} else {
+		raw, obj, err = ok.GetObject(ctx, skey)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			r.m.misses.add(1)

@@ -111,7 +111,11 @@ func (m *member) setBackend(b backend.Backend) {
 	if _, ok := base.(backend.BatchGetter); ok {
 		m.bg, _ = b.(backend.BatchGetter)
 	}
-	m.ok, _ = b.(backend.ObjectKeeper)
+	if inproc {
+		// A near-cache tier keeps objects too, but only its copies:
+		// getKept asks it through member.nr, never with a round trip.
+		m.ok, _ = b.(backend.ObjectKeeper)
+	}
 	if _, ok := base.(backend.Expirer); ok {
 		m.exp, _ = b.(backend.Expirer)
 	}

@@ -10,29 +10,15 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/internal/stripe"
 )
 
-// stripes spreads a counter over cache lines so that concurrent
-// increments from different cores rarely touch the same line.
-const stripes = 16
-
-type paddedInt struct {
-	n atomic.Int64
-	_ [56]byte
-}
-
 // counter is a lock-free striped counter.
-type counter struct{ s [stripes]paddedInt }
+type counter struct{ c stripe.Counter }
 
-func (c *counter) add(n int64) { c.s[rand.Uint32()&(stripes-1)].n.Add(n) }
+func (c *counter) add(n int64) { c.c.Add(n) }
 
-func (c *counter) load() int64 {
-	var t int64
-	for i := range c.s {
-		t += c.s[i].n.Load()
-	}
-	return t
-}
+func (c *counter) load() int64 { return c.c.Load() }
 
 // Operations whose latency is sampled.
 const (

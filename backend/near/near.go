@@ -13,6 +13,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/internal/stripe"
 )
 
 // Defaults of Options.
@@ -136,8 +137,9 @@ type Store struct {
 	epoch atomic.Uint64
 	seq   [stripes]atomic.Uint64
 
-	hits, misses, fills, invalidations, resets atomic.Int64
-	closed                                     atomic.Bool
+	hits, misses                  stripe.Counter
+	fills, invalidations, resets atomic.Int64
+	closed                        atomic.Bool
 }
 
 // Compile-time checks: the Store offers every capability (forwarded).
@@ -330,6 +332,29 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, time.Duration, er
 		return v, ttl, nil
 	}
 	return v, backend.NoExpiry, nil
+}
+
+// Peek returns the local copy of key, counted as a hit, or false: it never
+// reads the shared backend, so the Cache calls it before its timeouts and
+// breaker, which guard only the round trips.
+func (s *Store) Peek(key string) ([]byte, bool) {
+	v, err := s.local.Get(context.Background(), key)
+	if err != nil {
+		return nil, false
+	}
+	s.hits.Add(1)
+	return v, true
+}
+
+// PeekObject is Peek that also returns the decoded object attached to the
+// copy (see AttachObject), or nil.
+func (s *Store) PeekObject(key string) ([]byte, any, bool) {
+	v, obj, err := s.local.GetObject(context.Background(), key)
+	if err != nil {
+		return nil, nil, false
+	}
+	s.hits.Add(1)
+	return v, obj, true
 }
 
 // Get returns the local copy of key, or reads the shared backend and
