@@ -191,4 +191,3 @@ func TestNearFromURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-

@@ -137,9 +137,9 @@ type Store struct {
 	epoch atomic.Uint64
 	seq   [stripes]atomic.Uint64
 
-	hits, misses                  stripe.Counter
+	hits, misses                 stripe.Counter
 	fills, invalidations, resets atomic.Int64
-	closed                        atomic.Bool
+	closed                       atomic.Bool
 }
 
 // Compile-time checks: the Store offers every capability (forwarded).
