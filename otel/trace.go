@@ -65,10 +65,11 @@ func NewTracer(tp trace.TracerProvider, opts TracerOptions) yokedcache.Tracer {
 }
 
 type tracer struct {
-	t     trace.Tracer
-	keys  bool
-	noop  bool
-	addrs sync.Map // OpInfo.Addr -> []attribute.KeyValue
+	t      trace.Tracer
+	keys   bool
+	noop   bool
+	addrs  sync.Map // OpInfo.Addr -> []attribute.KeyValue
+	shapes sync.Map // shape -> []trace.SpanStartOption
 }
 
 // nopSpan is the Span of an operation that is not recorded.
@@ -81,31 +82,54 @@ func (t *tracer) Start(ctx context.Context, op yokedcache.OpInfo) (context.Conte
 	if t.noop {
 		return ctx, nopSpan{}
 	}
+	opts := t.startOptions(op)
+	var extra []attribute.KeyValue
+	if op.Keys >= 2 {
+		extra = append(extra, semconv.DBOperationBatchSize(op.Keys))
+	}
+	if t.keys && op.Key != "" {
+		extra = append(extra, KeyKey.String(op.Key))
+	}
+	if extra != nil {
+		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(extra...))
+	}
+	ctx, s := t.t.Start(ctx, op.Op, opts...)
+	if !s.IsRecording() {
+		return ctx, nopSpan{}
+	}
+	return ctx, &span{s: s, keys: t.keys}
+}
+
+// shape is what the start options of a span depend on, but for the batch
+// size and the key: a few values per Cache.
+type shape struct {
+	op, backend, addr, route string
+	fanOut, roundTrip        bool
+}
+
+// startOptions returns the span kind and the attributes of op's shape,
+// built once per shape.
+func (t *tracer) startOptions(op yokedcache.OpInfo) []trace.SpanStartOption {
+	k := shape{op.Op, op.Backend, op.Addr, op.Route, op.FanOut, op.RoundTrip}
+	if v, ok := t.shapes.Load(k); ok {
+		return v.([]trace.SpanStartOption)
+	}
 	kind := trace.SpanKindClient
 	if op.FanOut {
 		// The backend calls are the client spans, its children.
 		kind = trace.SpanKindInternal
 	}
-	attrs := make([]attribute.KeyValue, 0, 10)
-	attrs = append(attrs, systemName(op.Backend), semconv.DBOperationName(op.Op))
+	attrs := []attribute.KeyValue{systemName(op.Backend), semconv.DBOperationName(op.Op)}
 	attrs = append(attrs, t.addrAttrs(op.Addr)...)
-	if op.Keys >= 2 {
-		attrs = append(attrs, semconv.DBOperationBatchSize(op.Keys))
-	}
 	if op.Route != "" {
 		attrs = append(attrs, RouteKey.String(op.Route))
 	}
 	if op.RoundTrip {
 		attrs = append(attrs, RoundTripKey.Bool(true))
 	}
-	if t.keys && op.Key != "" {
-		attrs = append(attrs, KeyKey.String(op.Key))
-	}
-	ctx, s := t.t.Start(ctx, op.Op, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
-	if !s.IsRecording() {
-		return ctx, nopSpan{}
-	}
-	return ctx, &span{s: s, keys: t.keys}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...)}
+	t.shapes.Store(k, opts)
+	return opts
 }
 
 // span is a recording span.
