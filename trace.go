@@ -21,8 +21,8 @@ import (
 // Batch and fan-out operations (OpInfo.FanOut) also call Start once per
 // backend round trip, with the context of the operation's span and
 // OpInfo.RoundTrip set: one child per backend that a GetMany, SetMany,
-// DeleteMany, FetchMany, InvalidateTags, InvalidatePattern, Flush or Ping
-// reaches.
+// DeleteMany, FetchMany, InvalidateTags, InvalidatePattern, Flush, Ping or
+// FuzzySearch (its reads of values) reaches.
 //
 // The context Start returns is passed down to the backend, so that a
 // backend's own instrumentation nests under the span. Start and End are
