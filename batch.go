@@ -61,7 +61,12 @@ func (c *Cache) getRaw(ctx context.Context, keys []string) ([][]byte, error) {
 // routes, one route's backend is down) the map still holds the hits read
 // from the others, and the error says what failed; keys absent from the
 // map are then misses or failed reads.
-func (c *Cache) GetMany(ctx context.Context, keys []string) (map[string]Value, error) {
+func (c *Cache) GetMany(ctx context.Context, keys []string) (_ map[string]Value, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "get_many", len(keys))
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, opError("get_many", "", err)
 	}
@@ -128,7 +133,12 @@ func GetMany[T any](ctx context.Context, c *Cache, keys []string) (map[string]T,
 // happens before anything is written: an invalid key or value, or tags on
 // a route whose backend keeps none, writes nothing. When only some writes
 // fail, Stats.Sets still counts the ones known to have succeeded.
-func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOption) error {
+func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOption) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "set_many", len(items))
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return opError("set_many", "", err)
 	}
@@ -198,7 +208,12 @@ func (c *Cache) SetMany(ctx context.Context, items map[string]any, opts ...SetOp
 // DeleteMany removes keys and returns how many existed. When only some
 // deletes fail it returns the error with the count of those that
 // succeeded, which Stats.Deletes also counts.
-func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
+func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (_ int64, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "delete_many", len(keys))
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return 0, opError("delete_many", "", err)
 	}
@@ -214,7 +229,7 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) (int64, error) {
 	}
 	var total atomic.Int64
 	groups, active := c.rt.groupKeys(len(keys), func(i int) string { return keys[i] })
-	err := c.rt.fanOutBatch(ctx, active, func(ctx context.Context, m *member) error {
+	err = c.rt.fanOutBatch(ctx, active, func(ctx context.Context, m *member) error {
 		idx := groups[m.idx]
 		sub := make([]string, len(idx))
 		for j, i := range idx {

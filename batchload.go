@@ -54,7 +54,12 @@ type batchFlights struct {
 // The returned error is non-nil only when the call as a whole failed (an
 // invalid key, a closed Cache, the caller's context ending); per-key
 // failures are in each Fetched.Err.
-func FetchMany[T any](ctx context.Context, c *Cache, keys []string, loader func(ctx context.Context, missing []string) (map[string]T, error), opts ...SetOption) ([]Fetched[T], error) {
+func FetchMany[T any](ctx context.Context, c *Cache, keys []string, loader func(ctx context.Context, missing []string) (map[string]T, error), opts ...SetOption) (_ []Fetched[T], err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "fetch_many", len(keys))
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, opError("fetch_many", "", err)
 	}

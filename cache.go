@@ -223,6 +223,7 @@ func newCache(cfg Config, rt *routeTable, codecs [256]codec.Codec) *Cache {
 		log:       cfg.Logger,
 		burst:     burstLog{log: cfg.Logger, interval: 10 * time.Second},
 	}
+	rt.tracer = cfg.Tracer
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.keyBuf.New = func() any { b := make([]byte, 0, 128); return &b }
 	c.entryBuf.New = func() any { b := make([]byte, 0, 256); return &b }
@@ -398,7 +399,12 @@ func (c *Cache) guardedGet(ctx context.Context, m *member, key string) (raw []by
 // schema change) return an error matching both ErrCorrupt and ErrNotFound,
 // counted in Stats.Corrupt and logged (dst may then be partly written). Fetch
 // and GetOrSet treat that as a miss and reload the entry.
-func (c *Cache) Get(ctx context.Context, key string, dst any) error {
+func (c *Cache) Get(ctx context.Context, key string, dst any) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "get", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := checkDst(dst); err != nil {
 		return opError("get", key, err)
 	}
@@ -414,7 +420,12 @@ func (c *Cache) Get(ctx context.Context, key string, dst any) error {
 
 // GetBytes returns a copy of a []byte or string value. It is the fastest
 // read: one allocation, for the copy.
-func (c *Cache) GetBytes(ctx context.Context, key string) ([]byte, error) {
+func (c *Cache) GetBytes(ctx context.Context, key string) (_ []byte, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "get", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	env, err := c.fetchEnvelope(ctx, "get", key)
 	if err != nil {
 		return nil, err
@@ -430,7 +441,12 @@ func (c *Cache) GetBytes(ctx context.Context, key string) ([]byte, error) {
 // allocates nothing (the bytes are the stored ones, and stay valid after
 // the entry is replaced or evicted: a write never changes stored bytes in
 // place); on network backends they are the read's own buffer.
-func (c *Cache) GetView(ctx context.Context, key string) ([]byte, error) {
+func (c *Cache) GetView(ctx context.Context, key string) (_ []byte, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "get", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	env, err := c.fetchEnvelope(ctx, "get", key)
 	if err != nil {
 		return nil, err
@@ -465,6 +481,11 @@ func Get[T any](ctx context.Context, c *Cache, key string) (T, error) {
 // (Config.KeepDecoded): the value is decoded once per write and then
 // shared. done is false when the route's backend keeps no objects.
 func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, err error) {
+	if c.cfg.Tracer != nil && c.rt.match(key).mem.ok != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "get", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	r, err := c.begin(ctx, "get", key)
 	if err != nil {
 		return v, true, err
@@ -532,7 +553,12 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 // Set stores value under key. []byte and string values are stored
 // verbatim; others are encoded with Config.Codec. Options: WithTTL,
 // WithTags, WithExactTTL.
-func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOption) error {
+func (c *Cache) Set(ctx context.Context, key string, value any, opts ...SetOption) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "set", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	r, err := c.begin(ctx, "set", key)
 	if err != nil {
 		return err
@@ -662,7 +688,12 @@ func (c *Cache) prepare(buf []byte, r *route, key string, value any, w *writeSpe
 const maxPooledEntry = 64 << 10
 
 // Delete removes key and reports whether it existed.
-func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
+func (c *Cache) Delete(ctx context.Context, key string) (_ bool, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "delete", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	r, err := c.begin(ctx, "delete", key)
 	if err != nil {
 		return false, err
@@ -697,7 +728,12 @@ func (c *Cache) Delete(ctx context.Context, key string) (bool, error) {
 // verifies the envelope, decompressing a compressed payload. For large
 // values on a network backend, TTL answers presence without the transfer
 // but does not check the bytes.
-func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
+func (c *Cache) Exists(ctx context.Context, key string) (_ bool, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "exists", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	r, err := c.begin(ctx, "exists", key)
 	if err != nil {
 		return false, err
@@ -722,7 +758,12 @@ func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 
 // TTL returns key's remaining time to live, or NoExpiry. A missing key
 // returns an error matching ErrNotFound.
-func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
+func (c *Cache) TTL(ctx context.Context, key string) (_ time.Duration, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "ttl", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	r, err := c.begin(ctx, "ttl", key)
 	if err != nil {
 		return 0, err
@@ -748,7 +789,12 @@ func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
 // exact time) and reports whether the key existed. ttl must be in
 // (0, MaxTTL] or NoExpiry; anything else is an error matching
 // ErrInvalidTTL.
-func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (_ bool, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "expire", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if ttl <= 0 && ttl != NoExpiry {
 		return false, opError("expire", key, fmt.Errorf("ttl %v must be > 0 or NoExpiry: %w", ttl, ErrInvalidTTL))
 	}
@@ -765,7 +811,12 @@ func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 // Touch resets key's TTL to the one its options give (the route's default
 // TTL, with jitter), as if it had just been set, and reports whether the
 // key existed. Reads never extend TTLs by themselves.
-func (c *Cache) Touch(ctx context.Context, key string, opts ...SetOption) (bool, error) {
+func (c *Cache) Touch(ctx context.Context, key string, opts ...SetOption) (_ bool, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "touch", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	r, err := c.begin(ctx, "touch", key)
 	if err != nil {
 		return false, err

@@ -192,6 +192,11 @@ type Config struct {
 	// Rand returns a uniform float in [0, 1) for TTL jitter. Default
 	// math/rand/v2. Inject it for deterministic tests.
 	Rand func() float64
+	// Tracer starts a span per operation, and per backend round trip of
+	// batch and fan-out operations (see Tracer; package otel provides
+	// one over OpenTelemetry). Default nil: no tracing, at the cost of
+	// one branch per operation.
+	Tracer Tracer
 }
 
 func (cfg *Config) normalize() error {

@@ -787,6 +787,9 @@ func (cfg Config) Merge(over Config) Config {
 	if over.Rand != nil {
 		out.Rand = over.Rand
 	}
+	if over.Tracer != nil {
+		out.Tracer = over.Tracer
+	}
 	return out
 }
 

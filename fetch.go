@@ -280,7 +280,12 @@ func (c *Cache) afterRead(ctx context.Context, err error) (load bool, mode loadM
 // dst. A stored value that does not decode into dst (corrupt bytes, or
 // another type after a schema change) is a miss: the loader runs and its
 // value replaces the entry.
-func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(context.Context) (any, error), opts ...SetOption) error {
+func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(context.Context) (any, error), opts ...SetOption) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "get_or_set", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := checkDst(dst); err != nil {
 		return opError("get_or_set", key, err)
 	}
@@ -336,7 +341,12 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 // of another type, as after a deploy that changed T) is a miss: Fetch
 // runs the loader and its value replaces the entry. (Get returns such a
 // value as an error matching ErrCorrupt and ErrNotFound.)
-func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context.Context) (T, error), opts ...SetOption) (T, error) {
+func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context.Context) (T, error), opts ...SetOption) (_ T, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startOp(ctx, "fetch", key)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	var zero T
 	var w writeSpec
 	if len(opts) > 0 {

@@ -14,14 +14,22 @@ import (
 
 // Ping checks that every backend is reachable and answering; with routes
 // it fails when any route's backend fails, naming each.
-func (c *Cache) Ping(ctx context.Context) error {
+func (c *Cache) Ping(ctx context.Context) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "ping", 0)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return opError("ping", "", err)
 	}
 	ctx, cancel := c.healthCtx(ctx)
 	defer cancel()
-	err := c.rt.fanOut(c.rt.members, func(m *member) error {
-		return backend.Ping(ctx, m.b, c.prefix+"\xffping")
+	err = c.rt.fanOut(c.rt.members, func(m *member) error {
+		ctx, sp := c.rt.roundTrip(ctx, m)
+		err := backend.Ping(ctx, m.b, c.prefix+"\xffping")
+		sp.end(err)
+		return err
 	})
 	return wrap("ping", "", err)
 }

@@ -17,11 +17,16 @@ import (
 // entries were invalidated, or -1 when a backend cannot know (tag
 // versions on Memcached). With routes it reaches every backend that keeps
 // tags (one that keeps none holds no tagged entry).
-func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int64, error) {
+func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (_ int64, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "invalidate_tags", len(tags))
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return 0, opError("invalidate_tags", "", err)
 	}
-	tags, err := validTags(tags)
+	tags, err = validTags(tags)
 	if err != nil {
 		return 0, opError("invalidate_tags", "", err)
 	}
@@ -141,7 +146,12 @@ func (c *Cache) Keys(ctx context.Context, pattern string) iter.Seq2[string, erro
 // "Patterns" in the package documentation) and returns how many it
 // deleted. With routes it reaches only the backends whose routes can hold
 // matching keys.
-func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, error) {
+func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (_ int64, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "invalidate_pattern", 0)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return 0, opError("invalidate_pattern", "", err)
 	}
@@ -169,11 +179,16 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int64, e
 // Flush removes every entry of this cache (its key prefix), on every
 // route, and the tag bookkeeping for them. Other prefixes sharing a
 // backend are untouched; yokedcache never runs FLUSHDB or flush_all.
-func (c *Cache) Flush(ctx context.Context) error {
+func (c *Cache) Flush(ctx context.Context) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "flush", 0)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	if err := c.check(ctx); err != nil {
 		return opError("flush", "", err)
 	}
-	err := c.rt.fanOutKind(ctx, kindStream, c.rt.members, func(ctx context.Context, m *member) error {
+	err = c.rt.fanOutKind(ctx, kindStream, c.rt.members, func(ctx context.Context, m *member) error {
 		return backend.Flush(ctx, m.b, c.prefix)
 	})
 	if err != nil {

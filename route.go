@@ -70,6 +70,7 @@ func (e *RouteError) Unwrap() error { return e.Err }
 type member struct {
 	b      backend.Backend
 	name   string // backend type name
+	addr   string // the server's address (backend.Addresser), for spans
 	idx    int
 	routes []*route
 
@@ -125,6 +126,10 @@ func (m *member) setBackend(b backend.Backend) {
 	if _, ok := base.(backend.Scanner); ok {
 		m.sc, _ = b.(backend.Scanner)
 	}
+	m.addr = ""
+	if a, ok := base.(backend.Addresser); ok {
+		m.addr = a.Addr()
+	}
 	m.copies = false
 	if sc, ok := b.(backend.SetCopier); ok {
 		m.copies = sc.SetCopies()
@@ -158,6 +163,7 @@ type routeTable struct {
 	all      []*route          // the default first, then by prefix
 	members  []*member         // the default route's first
 	routed   bool
+	tracer   Tracer // Config.Tracer: round trips of fan-outs (trace.go)
 }
 
 // match returns the route of a user key: the longest route prefix that
@@ -408,9 +414,11 @@ func (t *routeTable) fanOutBatch(ctx context.Context, ms []*member, f func(ctx c
 // breaker only, for work proportional to the keyspace).
 func (t *routeTable) fanOutKind(ctx context.Context, kind opKind, ms []*member, f func(ctx context.Context, m *member) error) error {
 	return t.fanOut(ms, func(m *member) error {
+		ctx, sp := t.roundTrip(ctx, m)
 		_, err := guarded(ctx, m, kind, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, f(ctx, m)
 		})
+		sp.end(err)
 		return err
 	})
 }

@@ -24,7 +24,12 @@ type SearchResult struct {
 // (default 10), with their values. WithSearchTags keeps only entries that
 // carry one of the tags. Keys are streamed and only the best maxResults
 // are kept, so memory stays bounded on large keyspaces.
-func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOption) ([]SearchResult, error) {
+func (c *Cache) FuzzySearch(ctx context.Context, query string, opts ...SearchOption) (_ []SearchResult, err error) {
+	if c.cfg.Tracer != nil {
+		var sp Span
+		ctx, sp = c.startFanOut(ctx, "fuzzy_search", 0)
+		defer func() { sp.End(outcome(err)) }()
+	}
 	o := searchOptions{threshold: 80, maxResults: 10}
 	for _, f := range opts {
 		f(&o)

@@ -7,6 +7,8 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/yokedcache/yokedcache"
 	yotel "github.com/yokedcache/yokedcache/otel"
@@ -52,4 +54,38 @@ func ExampleObserver() {
 	// Unordered output:
 	// yokedcache.hits 1
 	// yokedcache.sets 1
+}
+
+// NewTracer makes every Cache operation a span. A real program batches
+// the spans to an exporter instead of recording them in memory.
+func ExampleNewTracer() {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(ctx)
+
+	c, err := yokedcache.New(yokedcache.Config{
+		Tracer: yotel.NewTracer(tp, yotel.TracerOptions{}), // keys are not recorded
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.Set(ctx, "session:1", "alice")
+	_, _ = c.GetBytes(ctx, "session:2")
+
+	for _, s := range rec.Ended() {
+		fmt.Println(s.Name(), s.SpanKind())
+		for _, kv := range s.Attributes() {
+			fmt.Printf("  %s=%s\n", kv.Key, kv.Value.String())
+		}
+	}
+	// Output:
+	// set client
+	//   db.system.name=yokedcache.memory
+	//   db.operation.name=set
+	// get client
+	//   db.system.name=yokedcache.memory
+	//   db.operation.name=get
+	//   yokedcache.miss=true
 }

@@ -1,6 +1,7 @@
 // Package otel exports the statistics of yokedcache Caches as
-// OpenTelemetry metrics. It is a package of its own so that programs that
-// do not import it do not link OpenTelemetry.
+// OpenTelemetry metrics, and traces their operations as OpenTelemetry
+// spans. It is a package of its own so that programs that do not import
+// it do not link OpenTelemetry.
 //
 // An [Observer] reads [yokedcache.Cache.Stats] when the SDK collects, so
 // the Cache's hot path does no OpenTelemetry work:
@@ -38,7 +39,48 @@
 // calls only (1 in 16 gets, sets, deletes and batch calls, every
 // invalidation).
 //
-// Spans per operation are not provided yet.
+// # Spans
+//
+// NewTracer returns a yokedcache.Tracer for Config.Tracer:
+//
+//	cache, err := yokedcache.New(yokedcache.Config{
+//		Tracer: otel.NewTracer(tracerProvider, otel.TracerOptions{}),
+//	})
+//
+// Every operation is a span named after the operation (db.operation.name:
+// "get", "set", "get_many", "invalidate_tags", ...; GetBytes, GetView and
+// Get[T] are "get"), with the spans of the caller's context as parents.
+// Single-key operations are client spans. Batch and fan-out operations
+// (GetMany, SetMany, DeleteMany, FetchMany, InvalidateTags,
+// InvalidatePattern, Flush, Ping, FuzzySearch) are internal spans with one
+// client child span per backend round trip (one per backend the
+// operation reaches; yokedcache.round_trip=true). Operations built on
+// others nest: a Fetch span holds its read's span, and its loader runs
+// under the Fetch span. Attributes, following the database semantic
+// conventions:
+//
+//	db.system.name           redis, memcached, sqlite; yokedcache.memory, yokedcache.disk,
+//	                         yokedcache.<name> for other backends; yokedcache.router for
+//	                         the operation span of a fan-out over routes
+//	db.operation.name        the operation
+//	db.operation.batch.size  the keys of a batch (tags of InvalidateTags), when at least 2
+//	server.address, server.port  the backend's server (the first configured), when known
+//	yokedcache.route         the route's prefix; absent for the default route
+//	yokedcache.miss          true when a read missed (a miss is not an error)
+//	error.type               on failures, see ErrorType; the span status is then Error
+//	yokedcache.key           the user key of single-key operations, only with
+//	                         TracerOptions.RecordKeys
+//
+// Keys can hold personal data, so no key, tag or value is recorded unless
+// TracerOptions.RecordKeys is set; without it the status description of a
+// failed span is its error.type, not the error's message (which names the
+// key), and no exception event is recorded.
+//
+// Cost: over a no-op TracerProvider the Tracer does nothing (one branch
+// and two interface calls per operation, no allocation). With an SDK
+// provider every operation starts an SDK span, sampled or not: in
+// bench/tracing_test.go a memory GetBytes hit with 1 % sampling took
+// about three times as long as without a Tracer (three more allocations).
 package otel
 
 import (
