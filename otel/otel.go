@@ -30,6 +30,9 @@
 //	yokedcache.breaker.state                           gauge {cache, route, backend}: 0 closed, 1 half-open, 2 open
 //	yokedcache.breaker.opens, .rejected                counters {cache, route, backend}
 //	yokedcache.stale_served, .stale_if_error, .negative_hits, .load_fallbacks, .write_back_errors  counters {cache}
+//	yokedcache.near.hits, .misses, .fills, .evictions, .invalidations, .resets  counters {cache, route, backend}
+//	yokedcache.near.entries, .size (By), .max_entries, .max_size (By), .lag (s)  gauges {cache, route, backend}
+//	yokedcache.near.live                               gauge {cache, route, backend, mode}: 1 while copies are kept
 //
 // The OpenTelemetry metric API has no asynchronous histogram, so the
 // histogram yokedcache.operation.duration (s) {cache, op} comes from
@@ -156,6 +159,9 @@ type instruments struct {
 	breakerState                                                           metric.Int64ObservableGauge
 	breakerOpens, breakerRejected                                          metric.Int64ObservableCounter
 	staleServed, staleIfError, negativeHits, fallbacks, writeBackErrs      metric.Int64ObservableCounter
+	nearHits, nearMisses, nearFills, nearEvictions, nearInvals, nearResets metric.Int64ObservableCounter
+	nearEntries, nearBytes, nearMaxEntries, nearMaxBytes, nearLive         metric.Int64ObservableGauge
+	nearLag                                                                metric.Float64ObservableGauge
 }
 
 // Register creates the instruments on meter (see the package doc) and a
@@ -205,10 +211,26 @@ func (o *Observer) Register(meter metric.Meter) (metric.Registration, error) {
 	in.negativeHits = counter("yokedcache.negative_hits", "{read}", "Reads answered by a cached miss.")
 	in.fallbacks = counter("yokedcache.load_fallbacks", "{load}", "Loads run because the backend could not be read (fail-open).")
 	in.writeBackErrs = counter("yokedcache.write_back_errors", "{value}", "Loaded values that could not be stored.")
+	in.nearHits = counter("yokedcache.near.hits", "{hit}", "Reads served by the near-cache tier's local copies.")
+	in.nearMisses = counter("yokedcache.near.misses", "{miss}", "Reads the near-cache tier sent to the shared backend.")
+	in.nearFills = counter("yokedcache.near.fills", "{entry}", "Copies the near-cache tier kept after a miss.")
+	in.nearEvictions = counter("yokedcache.near.evictions", "{entry}", "Copies evicted to respect the tier's bounds.")
+	in.nearInvals = counter("yokedcache.near.invalidations", "{key}", "Keys notified as changed by the shared backend (tracking or stream).")
+	in.nearResets = counter("yokedcache.near.resets", "{reset}", "Times every copy was dropped because notifications stopped or resumed.")
+	in.nearEntries = gauge("yokedcache.near.entries", "{entry}", "Copies the near-cache tier holds.")
+	in.nearBytes = gauge("yokedcache.near.size", "By", "Bytes of keys and values the near-cache tier holds.")
+	in.nearMaxEntries = gauge("yokedcache.near.max_entries", "{entry}", "The tier's entry bound.")
+	in.nearMaxBytes = gauge("yokedcache.near.max_size", "By", "The tier's byte bound (-1: none).")
+	in.nearLive = gauge("yokedcache.near.live", "1", "1 while the tier keeps copies (notifications flow, or mode ttl), else 0; attribute mode.")
+	lag, err := meter.Float64ObservableGauge("yokedcache.near.lag", metric.WithUnit("s"), metric.WithDescription("Delay of the last invalidation-stream event (mode stream)."))
+	errs = append(errs, err)
+	in.nearLag = lag
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("yokedcache/otel: %w", err)
 	}
 	all := []metric.Observable{
+		in.nearHits, in.nearMisses, in.nearFills, in.nearEvictions, in.nearInvals, in.nearResets,
+		in.nearEntries, in.nearBytes, in.nearMaxEntries, in.nearMaxBytes, in.nearLive, in.nearLag,
 		in.breakerState, in.breakerOpens, in.breakerRejected, in.staleServed, in.staleIfError, in.negativeHits,
 		in.fallbacks, in.writeBackErrs,
 		in.hits, in.misses, in.sets, in.deletes, in.errors, in.corrupt, in.unauth, in.invalidations, in.loads,
@@ -261,6 +283,26 @@ func (in *instruments) observe(ob metric.Observer, s statsreg.Snapshot) {
 				}
 			}
 		}
+	}
+	for _, n := range st.Near {
+		na := metric.WithAttributes(cache, attribute.String("route", n.Route), attribute.String("backend", n.Backend))
+		ob.ObserveInt64(in.nearHits, n.Hits, na)
+		ob.ObserveInt64(in.nearMisses, n.Misses, na)
+		ob.ObserveInt64(in.nearFills, n.Fills, na)
+		ob.ObserveInt64(in.nearEvictions, n.Evictions, na)
+		ob.ObserveInt64(in.nearInvals, n.Invalidations, na)
+		ob.ObserveInt64(in.nearResets, n.Resets, na)
+		ob.ObserveInt64(in.nearEntries, n.Entries, na)
+		ob.ObserveInt64(in.nearBytes, n.Bytes, na)
+		ob.ObserveInt64(in.nearMaxEntries, int64(n.MaxEntries), na)
+		ob.ObserveInt64(in.nearMaxBytes, n.MaxBytes, na)
+		ob.ObserveFloat64(in.nearLag, n.LagSeconds, na)
+		live := int64(0)
+		if n.Live {
+			live = 1
+		}
+		ob.ObserveInt64(in.nearLive, live, metric.WithAttributes(cache, attribute.String("route", n.Route),
+			attribute.String("backend", n.Backend), attribute.String("mode", n.Mode)))
 	}
 	ca := metric.WithAttributes(cache)
 	ob.ObserveInt64(in.corrupt, st.Corrupt, ca)

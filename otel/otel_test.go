@@ -3,6 +3,7 @@ package otel_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/backend/sqlite"
 	yotel "github.com/yokedcache/yokedcache/otel"
 )
 
@@ -213,5 +215,39 @@ func TestObserverAddRemove(t *testing.T) {
 	sms, err := obs.Produce(context.Background())
 	if err != nil || len(sms) != 0 {
 		t.Errorf("Produce without Caches = %v, %v; want nothing", sms, err)
+	}
+}
+
+func TestObserverNear(t *testing.T) {
+	s, err := sqlite.New(sqlite.Options{Path: filepath.Join(t.TempDir(), "c.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := yokedcache.New(yokedcache.Config{Backend: s, Near: &yokedcache.NearOptions{MaxEntries: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.GetBytes(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := collect(t, map[string]*yokedcache.Cache{"n": c})
+	na := []attribute.KeyValue{attribute.String("cache", "n"), attribute.String("route", ""), attribute.String("backend", "sqlite")}
+	for name, want := range map[string]int64{
+		"yokedcache.near.hits": 2, "yokedcache.near.misses": 1, "yokedcache.near.fills": 1,
+		"yokedcache.near.entries": 1, "yokedcache.near.max_entries": 50,
+	} {
+		if got, ok := value(t, ms, name, na...); !ok || got != want {
+			t.Errorf("%s = %d (reported %v); want %d", name, got, ok, want)
+		}
+	}
+	if got, ok := value(t, ms, "yokedcache.near.live", append(na, attribute.String("mode", "ttl"))...); !ok || got != 1 {
+		t.Errorf("yokedcache.near.live{mode=ttl} = %d (reported %v); want 1", got, ok)
 	}
 }
