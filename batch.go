@@ -7,13 +7,14 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // Value is a stored value read by GetMany or FuzzySearch, not yet decoded.
 type Value struct {
 	c   *Cache
 	key string
-	env codec.Envelope
+	env envelope.Envelope
 }
 
 // Decode decodes the value into dst, like Cache.Get: a dst that is not a

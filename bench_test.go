@@ -12,6 +12,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // The memory benchmarks run the raw backend and the Cache API in one run so
@@ -58,7 +59,7 @@ func BenchmarkMemory(b *testing.B) {
 
 	b.Run("raw/Get", func(b *testing.B) {
 		_, st := benchCache(b)
-		env, _ := codec.Encode(codec.IDRaw, val, nil, codec.EncodeOptions{})
+		env, _ := envelope.Encode(codec.IDRaw, val, nil, envelope.EncodeOptions{})
 		for _, k := range keys {
 			st.Set(ctx, "yokedcache:"+k, env, backend.SetOptions{TTL: backend.NoExpiry})
 		}
@@ -77,7 +78,7 @@ func BenchmarkMemory(b *testing.B) {
 	})
 	b.Run("raw/Set", func(b *testing.B) {
 		_, st := benchCache(b)
-		env, _ := codec.Encode(codec.IDRaw, val, nil, codec.EncodeOptions{})
+		env, _ := envelope.Encode(codec.IDRaw, val, nil, envelope.EncodeOptions{})
 		sk := make([]string, len(keys))
 		for i, k := range keys {
 			sk[i] = "yokedcache:" + k
@@ -93,7 +94,7 @@ func BenchmarkMemory(b *testing.B) {
 	})
 	b.Run("raw/GetParallel", func(b *testing.B) {
 		_, st := benchCache(b)
-		env, _ := codec.Encode(codec.IDRaw, val, nil, codec.EncodeOptions{})
+		env, _ := envelope.Encode(codec.IDRaw, val, nil, envelope.EncodeOptions{})
 		sk := make([]string, len(keys))
 		for i, k := range keys {
 			sk[i] = "yokedcache:" + k

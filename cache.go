@@ -17,6 +17,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 	"github.com/yokedcache/yokedcache/internal/seal"
 )
 
@@ -31,7 +32,7 @@ type Cache struct {
 	prefix    string // "<KeyPrefix>:"
 	tagPrefix string // "<KeyPrefix>:\xfftag:"
 	codecs    [256]codec.Codec
-	enc       codec.EncodeOptions
+	enc       envelope.EncodeOptions
 	log       rawLogger
 	seal      *seal.Sealer // nil unless SigningKeys or EncryptionKeys
 
@@ -219,7 +220,7 @@ func newCache(cfg Config, rt *routeTable, codecs [256]codec.Codec) *Cache {
 		prefix:    cfg.KeyPrefix + ":",
 		tagPrefix: cfg.KeyPrefix + ":\xfftag:",
 		codecs:    codecs,
-		enc:       codec.EncodeOptions{Compression: cfg.Compression, Threshold: cfg.CompressionThreshold},
+		enc:       envelope.EncodeOptions{Compression: cfg.Compression, Threshold: cfg.CompressionThreshold},
 		log:       cfg.Logger,
 		burst:     burstLog{log: cfg.Logger, interval: 10 * time.Second},
 	}
@@ -316,16 +317,16 @@ func (c *Cache) fail(r *route, op, key string, err error) error {
 // fetchEnvelope reads and decodes key's envelope, counting hits, misses
 // and errors. An entry past its soft expiry is a miss; a negative entry
 // is a miss matching errNegative.
-func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (codec.Envelope, error) {
+func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (envelope.Envelope, error) {
 	return c.fetchEnv(ctx, op, key, false)
 }
 
 // fetchEnv is fetchEnvelope; with allowStale an entry past its soft
 // expiry is returned with an error matching errStale.
-func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (codec.Envelope, error) {
+func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (envelope.Envelope, error) {
 	r, err := c.begin(ctx, op, key)
 	if err != nil {
-		return codec.Envelope{}, err
+		return envelope.Envelope{}, err
 	}
 	var start time.Time
 	timed := sample()
@@ -357,9 +358,9 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (
 				// not decode; the backend logged it.
 				c.m.corrupt.add(1)
 			}
-			return codec.Envelope{}, opError(op, key, err)
+			return envelope.Envelope{}, opError(op, key, err)
 		}
-		return codec.Envelope{}, c.fail(r, op, key, err)
+		return envelope.Envelope{}, c.fail(r, op, key, err)
 	}
 	env, err := c.decodeFrom(m, key, raw)
 	if err != nil {

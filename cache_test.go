@@ -15,6 +15,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 	"github.com/yokedcache/yokedcache/yokedcachetest"
 )
 
@@ -196,7 +197,7 @@ func TestCompressionApplied(t *testing.T) {
 	if len(raw) >= len(big)/2 {
 		t.Fatalf("stored %d bytes for a %d-byte compressible value", len(raw), len(big))
 	}
-	env, err := codec.Decode(raw, 0)
+	env, err := envelope.Decode(raw, 0)
 	if err != nil || env.Compression != codec.S2 {
 		t.Fatalf("envelope compression = %v, %v; want s2", env.Compression, err)
 	}
@@ -312,7 +313,7 @@ func TestExistsAgreesWithGetOnUndecodableBytes(t *testing.T) {
 			}
 			flipped := bytes.Clone(raw)
 			flipped[len(flipped)-1] ^= 0x20
-			unknown, err := codec.Encode(200, []byte("x"), nil, codec.EncodeOptions{Threshold: -1})
+			unknown, err := envelope.Encode(200, []byte("x"), nil, envelope.EncodeOptions{Threshold: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

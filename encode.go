@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // encodeEntry builds the stored key and the envelope for value in one
@@ -17,7 +18,7 @@ import (
 //
 // buf, when its capacity suffices, is used instead of a new allocation;
 // the buffer used is returned as out.
-func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string, eo codec.EncodeOptions) (skey string, env, out []byte, err error) {
+func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string, eo envelope.EncodeOptions) (skey string, env, out []byte, err error) {
 	var id byte
 	var payload []byte
 	switch x := v.(type) {
@@ -37,11 +38,11 @@ func (c *Cache) encodeEntry(buf []byte, key string, v any, tags []string, eo cod
 	}
 	kp := c.prefix
 	n := len(kp) + len(key)
-	if need := n + codec.MaxEncodedLen(len(payload), tags); cap(buf) < need {
+	if need := n + envelope.MaxEncodedLen(len(payload), tags); cap(buf) < need {
 		buf = make([]byte, 0, need)
 	}
 	buf = append(append(buf[:0], kp...), key...)
-	buf, err = codec.AppendEncode(buf, id, payload, tags, eo)
+	buf, err = envelope.AppendEncode(buf, id, payload, tags, eo)
 	if err != nil {
 		return "", nil, buf, err
 	}
@@ -72,22 +73,22 @@ func (c *Cache) unseal(key string, raw []byte) ([]byte, error) {
 
 // decodeQuiet decodes stored bytes without counting or logging a
 // failure.
-func (c *Cache) decodeQuiet(key string, raw []byte) (codec.Envelope, error) {
+func (c *Cache) decodeQuiet(key string, raw []byte) (envelope.Envelope, error) {
 	if c.seal != nil {
 		var err error
 		if raw, err = c.seal.Open(c.prefix+key, raw); err != nil {
-			return codec.Envelope{}, err
+			return envelope.Envelope{}, err
 		}
 	}
-	return codec.Decode(raw, c.cfg.MaxValueSize)
+	return envelope.Decode(raw, c.cfg.MaxValueSize)
 }
 
-func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
+func (c *Cache) decodeEnvelope(key string, raw []byte) (envelope.Envelope, error) {
 	raw, err := c.unseal(key, raw)
 	if err != nil {
-		return codec.Envelope{}, err
+		return envelope.Envelope{}, err
 	}
-	env, err := codec.Decode(raw, c.cfg.MaxValueSize)
+	env, err := envelope.Decode(raw, c.cfg.MaxValueSize)
 	if err != nil {
 		return env, c.corrupt(key, err)
 	}
@@ -96,11 +97,11 @@ func (c *Cache) decodeEnvelope(key string, raw []byte) (codec.Envelope, error) {
 
 // decodeFrom decodes bytes read from member m: without the checksum when
 // they never left the process.
-func (c *Cache) decodeFrom(m *member, key string, raw []byte) (codec.Envelope, error) {
+func (c *Cache) decodeFrom(m *member, key string, raw []byte) (envelope.Envelope, error) {
 	if !m.local || c.seal != nil {
 		return c.decodeEnvelope(key, raw)
 	}
-	env, err := codec.DecodeTrusted(raw, c.cfg.MaxValueSize)
+	env, err := envelope.DecodeTrusted(raw, c.cfg.MaxValueSize)
 	if err != nil {
 		return env, c.corrupt(key, err)
 	}
@@ -169,7 +170,7 @@ func checkDst(dst any) error {
 // decodeInto decodes an envelope's payload into dst, which checkDst has
 // accepted. A failure is counted in Stats.Corrupt, logged and returned as
 // a corrupt miss.
-func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
+func (c *Cache) decodeInto(key string, env envelope.Envelope, dst any) error {
 	if err := c.decodeValue(env, dst); err != nil {
 		return c.corrupt(key, err)
 	}
@@ -178,7 +179,7 @@ func (c *Cache) decodeInto(key string, env codec.Envelope, dst any) error {
 
 // decodeValue decodes an envelope's payload into dst, which checkDst has
 // accepted, without counting or logging a failure.
-func (c *Cache) decodeValue(env codec.Envelope, dst any) error {
+func (c *Cache) decodeValue(env envelope.Envelope, dst any) error {
 	switch env.Codec {
 	case codec.IDRaw, codec.IDString:
 		switch d := dst.(type) {

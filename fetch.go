@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/yokedcache/yokedcache/backend"
 	"reflect"
 	"runtime/debug"
 
+	"github.com/yokedcache/yokedcache/backend"
+
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // flight is the shared result of one load.
@@ -23,7 +25,7 @@ type flight struct {
 // fitsFunc decodes a stored envelope into the type a Fetch or GetOrSet
 // caller wants, without counting or logging a failure. ok is false when
 // the value does not decode into that type.
-type fitsFunc func(env codec.Envelope) (v any, ok bool)
+type fitsFunc func(env envelope.Envelope) (v any, ok bool)
 
 // load runs loader at most once per key at a time in this process. The
 // loader runs on a context detached from every caller's cancellation (it
@@ -188,7 +190,7 @@ func (c *Cache) storeMissing(ctx context.Context, r *route, key string, w *write
 	if err != nil {
 		return
 	}
-	eo := codec.EncodeOptions{Threshold: -1, Negative: true}
+	eo := envelope.EncodeOptions{Threshold: -1, Negative: true}
 	skey, env, _, err := c.encodeEntry(nil, key, []byte{}, nil, eo)
 	if err != nil {
 		return
@@ -205,7 +207,7 @@ func (c *Cache) storeMissing(ctx context.Context, r *route, key string, w *write
 // option needs the stored entry's soft expiry (stale-while-revalidate,
 // stale-if-error): it returns the value (v, when fits produced one) and
 // its envelope.
-func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (v any, env codec.Envelope, err error) {
+func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (v any, env envelope.Envelope, err error) {
 	env, err = c.fetchEnv(ctx, op, key, true)
 	var fallback *flight // a stale value to serve if the load fails
 	mode := loadMiss
@@ -252,7 +254,7 @@ func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(conte
 		return nil, env, err
 	}
 	if f.val != nil {
-		return f.val, codec.Envelope{}, nil
+		return f.val, envelope.Envelope{}, nil
 	}
 	env, err = c.decodeEnvelope(key, f.env)
 	return nil, env, err
@@ -307,10 +309,10 @@ func (c *Cache) GetOrSet(ctx context.Context, key string, dst any, loader func(c
 		}
 	}
 	typ := reflect.TypeOf(dst).Elem()
-	fits := func(env codec.Envelope) (any, bool) {
+	fits := func(env envelope.Envelope) (any, bool) {
 		return nil, c.decodeValue(env, reflect.New(typ).Interface()) == nil
 	}
-	var env codec.Envelope
+	var env envelope.Envelope
 	if stale {
 		_, env, err = c.getOrLoad(ctx, "get_or_set", key, loader, fits, w)
 		if err != nil {
@@ -368,7 +370,7 @@ func Fetch[T any](ctx context.Context, c *Cache, key string, loader func(context
 			return v, err
 		}
 	}
-	fits := func(env codec.Envelope) (any, bool) {
+	fits := func(env envelope.Envelope) (any, bool) {
 		var t T
 		if _, ok := any(&t).(*[]byte); ok && env.Codec != codec.IDRaw && env.Codec != codec.IDString {
 			return nil, false // as Get[[]byte] (GetBytes) decides

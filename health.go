@@ -10,6 +10,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // Ping checks that every backend is reachable and answering; with routes
@@ -201,7 +202,7 @@ func (c *Cache) DetailedHealthCheck(ctx context.Context) HealthReport {
 // other routes or processes sharing the server use other keys.
 func (c *Cache) probe(ctx context.Context, b backend.Backend) error {
 	key := c.prefix + "\xffhealth:" + strconv.FormatUint(rand.Uint64(), 36)
-	env, err := codec.Encode(codec.IDString, []byte("ok"), nil, codec.EncodeOptions{Threshold: -1})
+	env, err := envelope.Encode(codec.IDString, []byte("ok"), nil, envelope.EncodeOptions{Threshold: -1})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // errStale is a read of an entry past its soft expiry (it was written
@@ -26,18 +26,18 @@ func (c *Cache) nowMs() int64 { return c.cfg.Clock.Now().UnixMilli() }
 // checkSoft classifies a decoded envelope that records a miss or has a
 // soft expiry, counting the read. A stale envelope is returned with an
 // error matching errStale when allowStale is set.
-func (c *Cache) checkSoft(r *route, op, key string, env codec.Envelope, allowStale bool) (codec.Envelope, error) {
+func (c *Cache) checkSoft(r *route, op, key string, env envelope.Envelope, allowStale bool) (envelope.Envelope, error) {
 	if env.Negative {
 		r.m.misses.add(1)
 		r.m.negativeHits.add(1)
-		return codec.Envelope{}, opError(op, key, errNegative)
+		return envelope.Envelope{}, opError(op, key, errNegative)
 	}
 	if env.StaleAt(c.nowMs()) {
 		r.m.misses.add(1)
 		if allowStale {
 			return env, opError(op, key, errStale)
 		}
-		return codec.Envelope{}, opError(op, key, errStale)
+		return envelope.Envelope{}, opError(op, key, errStale)
 	}
 	r.m.hits.add(1)
 	return env, nil
@@ -54,7 +54,7 @@ func (c *Cache) readFailure(ctx context.Context, err error) bool {
 }
 
 // staleAge is how long ago env went stale.
-func staleAge(c *Cache, env codec.Envelope) time.Duration {
+func staleAge(c *Cache, env envelope.Envelope) time.Duration {
 	return time.Duration(c.nowMs()-env.FreshUntil) * time.Millisecond
 }
 
@@ -100,7 +100,7 @@ func (c *Cache) refresh(ctx context.Context, key string, loader func(context.Con
 
 // refreshEarly decides an XFetch early refresh of a fresh entry:
 // now − loadTime·beta·ln(rand) ≥ freshUntil.
-func (c *Cache) refreshEarly(env codec.Envelope, beta float64) bool {
+func (c *Cache) refreshEarly(env envelope.Envelope, beta float64) bool {
 	if env.FreshUntil == 0 {
 		return false
 	}

@@ -1,23 +1,28 @@
-// Package codec turns values into the bytes yokedcache stores and back: the
-// [Codec] interface with JSON, msgpack and raw passthrough codecs, and the
-// versioned value envelope ([Encode], [Decode]) with optional compression.
+// Package codec turns values into the bytes yokedcache stores and back:
+// the [Codec] interface with JSON and msgpack codecs (raw []byte and string
+// values are stored verbatim), the codec IDs, and the [Compression]
+// choices. Implement Codec to plug in another encoding (IDs 128-255).
 //
-// # Envelope
+// # The stored bytes
 //
-// Every stored value starts with a 9-byte header:
+// The Cache wraps every encoded value in a versioned envelope (built and
+// read only by the Cache, in an internal package) that starts with a
+// 9-byte header:
 //
 //	offset 0  magic 0xCB
 //	offset 1  format version (1)
 //	offset 2  codec id (see the ID constants; 128-255 are user codecs)
 //	offset 3  compression id (0 none, 1 s2, 2 zstd)
-//	offset 4  flags (bit 0: a tag list follows the header)
+//	offset 4  flags (bit 0: a tag list follows the header; bit 1: a soft
+//	          expiry follows; bit 2: the entry records a miss)
 //	offset 5  CRC-32C (Castagnoli), little endian, of bytes 0-4 and 9-end
 //
-// followed, when flag bit 0 is set, by the entry's tags (uvarint count, then
-// uvarint length + bytes per tag), then the payload (compressed when the
+// followed by the optional soft expiry, the entry's tags (uvarint count,
+// then uvarint length + bytes per tag) and the payload (compressed when the
 // compression id says so). A reader rejects unknown versions, codecs and
-// compressions, and any checksum mismatch, with an error matching
-// [ErrCorrupt]; it never panics and never returns a wrong value.
+// compressions, and any checksum mismatch, as corrupt; it never panics and
+// never returns a wrong value. Tools in other languages can read values
+// with this layout; writing them is the Cache's job.
 //
 // No codec builds arbitrary types or executes code from stored bytes: JSON
 // and msgpack decode into the destination the caller passes.

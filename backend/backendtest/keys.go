@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/yokedcache/yokedcache"
-	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // invalidKeys are user keys every Cache rejects.
@@ -112,7 +112,7 @@ func keysLeaves() []leaf {
 				if err != nil {
 					e.Fatalf("backend Get(%q) after Cache.Set(\"user:42\"): %v", e.prefix+":user:42", err)
 				}
-				if _, err := codec.Decode(raw, 0); err != nil {
+				if _, err := envelope.Decode(raw, 0); err != nil {
 					e.Fatalf("backend value under %q is not an envelope: %v", e.prefix+":user:42", err)
 				}
 				// The default prefix, checked without writing: the suite

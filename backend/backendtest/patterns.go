@@ -9,6 +9,7 @@ import (
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // patternKeys is the keyspace of the pattern tests.
@@ -67,8 +68,8 @@ func patternsLeaves() []leaf {
 					e.set(e.c, "tagged", "v", yokedcache.WithTags("t1", "t2"))
 					defer func() { _, _ = e.c.Delete(e.ctx, "tagged") }()
 				}
-				env, err := codec.Encode(codec.IDString, []byte("x"), nil, codec.EncodeOptions{})
-				e.must(err, "codec.Encode")
+				env, err := envelope.Encode(codec.IDString, []byte("x"), nil, envelope.EncodeOptions{})
+				e.must(err, "envelope.Encode")
 				e.must(e.b.Set(e.ctx, e.prefix+":\xffinternal", env, backend.SetOptions{TTL: time.Hour}), "backend Set of an internal key")
 				other := e.secondCache(e.prefix + "x")
 				e.set(other, "user:1", "other")
@@ -160,8 +161,8 @@ func patternsLeaves() []leaf {
 			run: func(e *env) {
 				e.needScan()
 				e.setPatternKeys(e.c)
-				env, err := codec.Encode(codec.IDString, []byte("x"), nil, codec.EncodeOptions{})
-				e.must(err, "codec.Encode")
+				env, err := envelope.Encode(codec.IDString, []byte("x"), nil, envelope.EncodeOptions{})
+				e.must(err, "envelope.Encode")
 				internal := e.prefix + ":\xffinternal"
 				e.must(e.b.Set(e.ctx, internal, env, backend.SetOptions{TTL: time.Hour}), "backend Set of an internal key")
 				other := e.secondCache(e.prefix + "x")

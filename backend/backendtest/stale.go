@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache"
-	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // staleLeaves check that the soft expiry written by stale-while-revalidate
@@ -31,8 +31,8 @@ func staleLeaves() []leaf {
 				// The stored bytes carry the soft expiry.
 				raw, err := e.b.Get(e.ctx, e.prefix+":k")
 				e.must(err, "backend Get of the stored envelope")
-				env, err := codec.Decode(raw, 0)
-				e.must(err, "codec.Decode of the stored envelope")
+				env, err := envelope.Decode(raw, 0)
+				e.must(err, "envelope.Decode of the stored envelope")
 				lo, hi := before.Add(ttl).UnixMilli(), e.backendClock().Now().Add(ttl).UnixMilli()
 				if env.FreshUntil < lo || env.FreshUntil > hi {
 					e.Fatalf("stored FreshUntil = %d; want within [%d, %d] (now + TTL)", env.FreshUntil, lo, hi)

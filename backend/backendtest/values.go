@@ -13,6 +13,7 @@ import (
 	"github.com/yokedcache/yokedcache"
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 )
 
 // record is a struct value the suite stores.
@@ -219,7 +220,7 @@ func valuesLeaves() []leaf {
 				for k, want := range map[string]byte{"s": codec.IDString, "j": codec.IDJSON} {
 					raw, err := e.b.Get(e.ctx, e.skey(k))
 					e.must(err, "backend Get")
-					env, err := codec.Decode(raw, 0)
+					env, err := envelope.Decode(raw, 0)
 					if err != nil {
 						e.Fatalf("stored bytes of %q do not decode as an envelope: %v", k, err)
 					}
@@ -244,7 +245,7 @@ func valuesLeaves() []leaf {
 					"truncated": good[:len(good)/2],
 					"flipped":   flipped,
 					"json":      []byte(`{"value":"x"}`),
-					"header":    good[:codec.HeaderSize],
+					"header":    good[:envelope.HeaderSize],
 				}
 				n := 0
 				for name, g := range garbage {
@@ -310,8 +311,8 @@ func valuesLeaves() []leaf {
 				for k, want := range map[string]codec.Compression{"big": codec.S2, "small": codec.None, "struct": codec.S2} {
 					raw, err := e.b.Get(e.ctx, e.skey(k))
 					e.must(err, "backend Get")
-					env, err := codec.Decode(raw, 0)
-					e.must(err, "codec.Decode")
+					env, err := envelope.Decode(raw, 0)
+					e.must(err, "envelope.Decode")
 					if env.Compression != want {
 						e.Fatalf("value %q stored with compression %v; want %v", k, env.Compression, want)
 					}
@@ -331,7 +332,7 @@ func valuesLeaves() []leaf {
 				e.set(z, "zbig", big)
 				raw, err := e.b.Get(e.ctx, e.skey("zbig"))
 				e.must(err, "backend Get")
-				env, err := codec.Decode(raw, 0)
+				env, err := envelope.Decode(raw, 0)
 				if err != nil || env.Compression != codec.Zstd {
 					e.Fatalf("zstd value stored with compression %v (%v); want zstd", env.Compression, err)
 				}

@@ -15,7 +15,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/yokedcache/yokedcache/backend"
-	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 	"github.com/yokedcache/yokedcache/internal/pywire"
 )
 
@@ -193,7 +193,7 @@ func (s *Store) fromPython(key string, b []byte) ([]byte, error) {
 	v, err := pywire.Decode(b)
 	switch {
 	case err == nil:
-		return codec.Encode(v.Codec, v.Payload, nil, codec.EncodeOptions{Threshold: -1})
+		return envelope.Encode(v.Codec, v.Payload, nil, envelope.EncodeOptions{Threshold: -1})
 	case errors.Is(err, pywire.ErrNull):
 		return nil, fmt.Errorf("redis: %q holds null, a miss to Python: %w", key, backend.ErrNotFound)
 	case errors.Is(err, pywire.ErrPickle):
@@ -209,7 +209,7 @@ const codecMagic = 0xCB
 // same value (pywire.Encode). Bytes that are not an envelope (a direct
 // caller of the backend) are stored as given.
 func toPython(value []byte) ([]byte, error) {
-	env, err := codec.Decode(value, 0)
+	env, err := envelope.Decode(value, 0)
 	if err != nil {
 		if needsHead(value) {
 			return storedValue(value, nil), nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/codec"
+	"github.com/yokedcache/yokedcache/internal/envelope"
 	"github.com/yokedcache/yokedcache/internal/testserver"
 )
 
@@ -95,7 +96,7 @@ func TestPythonSweepPersistentSets(t *testing.T) {
 	defer raw.Close()
 	s := newCompatStore(t, raw)
 	p := "sweep" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	env, err := codec.Encode(codec.IDString, []byte("v"), nil, codec.EncodeOptions{})
+	env, err := envelope.Encode(codec.IDString, []byte("v"), nil, envelope.EncodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-package codec
+package envelope
 
 import (
+	"github.com/yokedcache/yokedcache/codec"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -15,18 +17,18 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		payload []byte
 		tags    []string
 		opts    EncodeOptions
-		comp    Compression
+		comp    codec.Compression
 	}{
-		{"empty", []byte{}, nil, EncodeOptions{}, None},
-		{"small", []byte("hello"), nil, EncodeOptions{Compression: S2}, None},
-		{"tags", []byte("v"), []string{"user", "ünïcode", "x"}, EncodeOptions{}, None},
-		{"s2", big, []string{"t"}, EncodeOptions{Compression: S2}, S2},
-		{"zstd", big, nil, EncodeOptions{Compression: Zstd}, Zstd},
-		{"disabled", big, nil, EncodeOptions{Compression: S2, Threshold: -1}, None},
+		{"empty", []byte{}, nil, EncodeOptions{}, codec.None},
+		{"small", []byte("hello"), nil, EncodeOptions{Compression: codec.S2}, codec.None},
+		{"tags", []byte("v"), []string{"user", "ünïcode", "x"}, EncodeOptions{}, codec.None},
+		{"s2", big, []string{"t"}, EncodeOptions{Compression: codec.S2}, codec.S2},
+		{"zstd", big, nil, EncodeOptions{Compression: codec.Zstd}, codec.Zstd},
+		{"disabled", big, nil, EncodeOptions{Compression: codec.S2, Threshold: -1}, codec.None},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := Encode(IDRaw, tc.payload, tc.tags, tc.opts)
+			b, err := Encode(codec.IDRaw, tc.payload, tc.tags, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,13 +36,13 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.Codec != IDRaw || e.Compression != tc.comp {
-				t.Fatalf("codec %d comp %v, want %d %v", e.Codec, e.Compression, IDRaw, tc.comp)
+			if e.Codec != codec.IDRaw || e.Compression != tc.comp {
+				t.Fatalf("codec %d comp %v, want %d %v", e.Codec, e.Compression, codec.IDRaw, tc.comp)
 			}
 			if !bytes.Equal(e.Payload, tc.payload) {
 				t.Fatalf("payload mismatch")
 			}
-			if tc.comp != None && len(b) >= len(tc.payload) {
+			if tc.comp != codec.None && len(b) >= len(tc.payload) {
 				t.Fatalf("compression recorded but not applied: %d >= %d", len(b), len(tc.payload))
 			}
 			got := e.Tags()
@@ -52,7 +54,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejectsCorruption(t *testing.T) {
-	b, _ := Encode(IDJSON, []byte(`{"a":1}`), []string{"t"}, EncodeOptions{})
+	b, _ := Encode(codec.IDJSON, []byte(`{"a":1}`), []string{"t"}, EncodeOptions{})
 	for i := range b {
 		for _, bit := range []byte{1, 0x80} {
 			c := bytes.Clone(b)
@@ -71,8 +73,8 @@ func TestDecodeRejectsCorruption(t *testing.T) {
 
 func TestDecodeSizeLimit(t *testing.T) {
 	big := bytes.Repeat([]byte{'a'}, 1<<20)
-	for _, c := range []Compression{S2, Zstd} {
-		b, _ := Encode(IDRaw, big, nil, EncodeOptions{Compression: c})
+	for _, c := range []codec.Compression{codec.S2, codec.Zstd} {
+		b, _ := Encode(codec.IDRaw, big, nil, EncodeOptions{Compression: c})
 		if _, err := Decode(b, 1000); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("%v: err %v, want size limit error", c, err)
 		}
@@ -80,11 +82,11 @@ func TestDecodeSizeLimit(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	seed, _ := Encode(IDJSON, []byte(`"x"`), []string{"a", "b"}, EncodeOptions{})
+	seed, _ := Encode(codec.IDJSON, []byte(`"x"`), []string{"a", "b"}, EncodeOptions{})
 	f.Add(seed)
-	z, _ := Encode(IDRaw, bytes.Repeat([]byte("ab"), 2000), nil, EncodeOptions{Compression: Zstd})
+	z, _ := Encode(codec.IDRaw, bytes.Repeat([]byte("ab"), 2000), nil, EncodeOptions{Compression: codec.Zstd})
 	f.Add(z)
-	s, _ := Encode(IDRaw, bytes.Repeat([]byte("ab"), 2000), nil, EncodeOptions{Compression: S2})
+	s, _ := Encode(codec.IDRaw, bytes.Repeat([]byte("ab"), 2000), nil, EncodeOptions{Compression: codec.S2})
 	f.Add(s)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -110,7 +112,7 @@ func FuzzDecode(f *testing.F) {
 
 func BenchmarkDecode100(b *testing.B) {
 	p := bytes.Repeat([]byte{'x'}, 100)
-	env, _ := Encode(IDRaw, p, nil, EncodeOptions{})
+	env, _ := Encode(codec.IDRaw, p, nil, EncodeOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Decode(env, 0); err != nil {
@@ -123,7 +125,7 @@ func BenchmarkEncode100(b *testing.B) {
 	p := bytes.Repeat([]byte{'x'}, 100)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Encode(IDRaw, p, nil, EncodeOptions{}); err != nil {
+		if _, err := Encode(codec.IDRaw, p, nil, EncodeOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -132,14 +134,14 @@ func BenchmarkEncode100(b *testing.B) {
 func TestAppendEncodeAfterPrefix(t *testing.T) {
 	payload := []byte("hello, envelope")
 	tags := []string{"a", "bb"}
-	want, err := Encode(IDRaw, payload, tags, EncodeOptions{})
+	want, err := Encode(codec.IDRaw, payload, tags, EncodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	prefix := []byte("yokedcache:key")
 	dst := make([]byte, len(prefix), len(prefix)+MaxEncodedLen(len(payload), tags))
 	copy(dst, prefix)
-	got, err := AppendEncode(dst, IDRaw, payload, tags, EncodeOptions{})
+	got, err := AppendEncode(dst, codec.IDRaw, payload, tags, EncodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +162,12 @@ func TestAppendEncodeAfterPrefix(t *testing.T) {
 // decodes; with them, tags, compression and the checksum still work.
 func TestEnvelopeSoftExpiry(t *testing.T) {
 	payload := []byte("value value value value value value value value")
-	old, err := Encode(IDRaw, payload, []string{"t"}, EncodeOptions{Threshold: -1})
+	old, err := Encode(codec.IDRaw, payload, []string{"t"}, EncodeOptions{Threshold: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A version-1 envelope as written before soft expiry existed.
-	legacy := []byte{magic, version, IDRaw, 0, flagTags, 0, 0, 0, 0, 1, 1, 't'}
+	legacy := []byte{magic, version, codec.IDRaw, 0, flagTags, 0, 0, 0, 0, 1, 1, 't'}
 	legacy = append(legacy, payload...)
 	binary.LittleEndian.PutUint32(legacy[5:9], checksum(legacy))
 	if !bytes.Equal(old, legacy) {
@@ -175,10 +177,10 @@ func TestEnvelopeSoftExpiry(t *testing.T) {
 	if err != nil || env.FreshUntil != 0 || env.Negative || env.StaleAt(1<<62) {
 		t.Fatalf("legacy envelope = %+v, %v; want no soft expiry, never stale", env, err)
 	}
-	for _, comp := range []Compression{None, S2, Zstd} {
+	for _, comp := range []codec.Compression{codec.None, codec.S2, codec.Zstd} {
 		const fresh = int64(1_900_000_000_000)
 		big := bytes.Repeat(payload, 40)
-		b, err := Encode(IDString, big, []string{"a", "b"}, EncodeOptions{Compression: comp, FreshUntil: fresh, LoadMs: 42})
+		b, err := Encode(codec.IDString, big, []string{"a", "b"}, EncodeOptions{Compression: comp, FreshUntil: fresh, LoadMs: 42})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +188,7 @@ func TestEnvelopeSoftExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if env.FreshUntil != fresh || env.LoadMs != 42 || !bytes.Equal(env.Payload, big) || len(env.Tags()) != 2 || (comp != None) != (env.Compression != None) {
+		if env.FreshUntil != fresh || env.LoadMs != 42 || !bytes.Equal(env.Payload, big) || len(env.Tags()) != 2 || (comp != codec.None) != (env.Compression != codec.None) {
 			t.Fatalf("%v: decoded %+v", comp, env)
 		}
 		if env.StaleAt(fresh-1) || !env.StaleAt(fresh) {
@@ -200,7 +202,7 @@ func TestEnvelopeSoftExpiry(t *testing.T) {
 			t.Fatalf("%v: a truncated soft expiry decoded: %v", comp, err)
 		}
 	}
-	neg, err := Encode(IDRaw, nil, nil, EncodeOptions{Negative: true})
+	neg, err := Encode(codec.IDRaw, nil, nil, EncodeOptions{Negative: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +219,7 @@ func TestZstdSmallPayloads(t *testing.T) {
 		for i := range p {
 			p[i] = byte('a' + i%7)
 		}
-		env, err := Encode(IDRaw, p, nil, EncodeOptions{Compression: Zstd, Threshold: 1})
+		env, err := Encode(codec.IDRaw, p, nil, EncodeOptions{Compression: codec.Zstd, Threshold: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

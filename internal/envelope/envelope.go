@@ -1,4 +1,8 @@
-package codec
+// Package envelope is the versioned value envelope every stored value is
+// wrapped in: the codec id, compression, flags, soft expiry, tags and a
+// CRC-32C, in front of the payload (see package codec's doc for the byte
+// layout). It is internal: only the Cache builds and reads envelopes.
+package envelope
 
 import (
 	"encoding/binary"
@@ -10,35 +14,14 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/yokedcache/yokedcache/codec"
 )
 
 // ErrCorrupt reports stored bytes that are not a valid envelope. It is the
 // same value as backend.ErrCorrupt's message family but kept here so this
 // package has no dependency on backend; the Cache wraps it.
-var ErrCorrupt = errors.New("codec: corrupt envelope")
-
-// Compression identifies a compression algorithm.
-type Compression byte
-
-// Compression algorithms.
-const (
-	None Compression = 0
-	S2   Compression = 1 // github.com/klauspost/compress/s2: fast, moderate ratio
-	Zstd Compression = 2 // github.com/klauspost/compress/zstd: slower, better ratio
-)
-
-// String returns the algorithm's name.
-func (c Compression) String() string {
-	switch c {
-	case None:
-		return "none"
-	case S2:
-		return "s2"
-	case Zstd:
-		return "zstd"
-	}
-	return fmt.Sprintf("compression(%d)", byte(c))
-}
+var ErrCorrupt = errors.New("corrupt envelope")
 
 const (
 	magic      = 0xCB
@@ -60,8 +43,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeOptions controls Encode.
 type EncodeOptions struct {
-	// Compression applied when the payload is at least Threshold bytes.
-	Compression Compression
+	// Compression is applied when the payload is at least Threshold bytes.
+	Compression codec.Compression
 	// Threshold is the smallest payload that is compressed; 0 means 1024.
 	// A negative value disables compression.
 	Threshold int
@@ -105,12 +88,12 @@ func MaxEncodedLen(n int, tags []string) int {
 // allocate (except for compression's scratch space). dst's existing bytes
 // are not part of the envelope or its checksum.
 func AppendEncode(dst []byte, codecID byte, payload []byte, tags []string, o EncodeOptions) ([]byte, error) {
-	comp := None
+	comp := codec.None
 	threshold := o.Threshold
 	if threshold == 0 {
 		threshold = 1024
 	}
-	if o.Compression != None && threshold > 0 && len(payload) >= threshold {
+	if o.Compression != codec.None && threshold > 0 && len(payload) >= threshold {
 		c, err := compress(o.Compression, payload)
 		if err != nil {
 			return dst, err
@@ -159,7 +142,7 @@ func checksum(b []byte) uint32 {
 // was not compressed.
 type Envelope struct {
 	Codec       byte
-	Compression Compression
+	Compression codec.Compression
 	// Payload is the codec's bytes, decompressed.
 	Payload []byte
 	// FreshUntil is the soft expiry in Unix milliseconds, 0 when the
@@ -209,8 +192,8 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 	if verify && binary.LittleEndian.Uint32(data[5:9]) != checksum(data) {
 		return Envelope{}, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	e := Envelope{Codec: data[2], Compression: Compression(data[3])}
-	if e.Codec == 0 || (e.Codec > IDMsgpack && e.Codec < IDUserMin) {
+	e := Envelope{Codec: data[2], Compression: codec.Compression(data[3])}
+	if e.Codec == 0 || (e.Codec > codec.IDMsgpack && e.Codec < codec.IDUserMin) {
 		return Envelope{}, fmt.Errorf("%w: unknown codec id %d", ErrCorrupt, e.Codec)
 	}
 	if data[4]&^(flagTags|flagFresh|flagNegative) != 0 {
@@ -238,9 +221,9 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 		rest = rest[n:]
 	}
 	switch e.Compression {
-	case None:
+	case codec.None:
 		e.Payload = rest
-	case S2:
+	case codec.S2:
 		n, err := s2.DecodedLen(rest)
 		if err != nil {
 			return Envelope{}, fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
@@ -253,7 +236,7 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 			return Envelope{}, fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
 		}
 		e.Payload = out
-	case Zstd:
+	case codec.Zstd:
 		var h zstd.Header
 		if err := h.Decode(rest); err != nil {
 			return Envelope{}, fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
@@ -324,11 +307,11 @@ func (e Envelope) Tags() []string {
 	return out
 }
 
-func compress(c Compression, p []byte) ([]byte, error) {
+func compress(c codec.Compression, p []byte) ([]byte, error) {
 	switch c {
-	case S2:
+	case codec.S2:
 		return s2.Encode(nil, p), nil
-	case Zstd:
+	case codec.Zstd:
 		return zstdEncoder().EncodeAll(p, make([]byte, 0, len(p)/2)), nil
 	}
 	return nil, fmt.Errorf("codec: unknown compression %d", byte(c))
