@@ -50,7 +50,9 @@ func TestRatesNear(t *testing.T) {
 	snap := func(sec int, near ...yokedcache.NearStats) *statsSnap {
 		return &statsSnap{at: at.Add(time.Duration(sec) * time.Second), st: yokedcache.Stats{Keys: -1, Near: near}}
 	}
-	def := func(h, m int64) yokedcache.NearStats { return yokedcache.NearStats{Backend: "redis", Hits: h, Misses: m} }
+	def := func(h, m int64) yokedcache.NearStats {
+		return yokedcache.NearStats{Backend: "redis", Hits: h, Misses: m}
+	}
 	hot := func(h, m int64) yokedcache.NearStats {
 		return yokedcache.NearStats{Route: "hot", Backend: "sqlite", Hits: h, Misses: m}
 	}
