@@ -741,7 +741,9 @@ func TestNearCacheSQLite(t *testing.T) {
 	db := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "near.db"))
 	u := db + "?near_cache=500&near_ttl=1m"
 	env := map[string]string{"YOKEDCACHE_KEY_PREFIX": "app"}
-	run := func(stdin string, args ...string) result { return cli(t, env, stdin, append([]string{"--url", u}, args...)...) }
+	run := func(stdin string, args ...string) result {
+		return cli(t, env, stdin, append([]string{"--url", u}, args...)...)
+	}
 
 	run("", "ping").want(t, 0)
 	run("", "set", "user:1", `{"name":"Ada"}`, "--json", "--tags", "users").want(t, 0, "OK")
