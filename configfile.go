@@ -38,6 +38,8 @@ import (
 //	    default_ttl: 60s
 //	  session:
 //	    url: redis://session-redis:6379/0
+//	near_cache:
+//	  max_entries: 10000
 type FileConfig struct {
 	// KeyPrefix is Config.KeyPrefix.
 	KeyPrefix string `yaml:"key_prefix,omitempty" json:"key_prefix,omitempty"`
@@ -989,7 +991,8 @@ func redactedKeys(keys [][]byte) []string {
 // top level (Config.Near) or in a route (Route.Near). Every field is
 // optional; an empty section (near_cache: {}) or near_cache: true turns
 // the tier on with its defaults, near_cache: N sets max_entries, and
-// near_cache: false leaves it off.
+// near_cache: false (or 0, as in the near_cache URL parameter) leaves it
+// off.
 //
 //	near_cache:
 //	  max_entries: 10000   # default 10000
@@ -1025,7 +1028,7 @@ func (nc *NearConfig) UnmarshalYAML(n *yaml.Node) error {
 		case "true", "on", "yes":
 			*nc = NearConfig{}
 			return nil
-		case "false", "off", "no":
+		case "false", "off", "no", "0":
 			*nc = NearConfig{off: true}
 			return nil
 		}

@@ -76,7 +76,7 @@ const (
 //	YOKEDCACHE_WAIT_READY
 //	YOKEDCACHE_FAIL_CLOSED_LOADS
 //	YOKEDCACHE_NEAR_CACHE               Config.Near: a near-cache tier in front of the default
-//	                                    backend: an entry count (10000), true or false
+//	                                    backend: an entry count (10000), true, or false (or 0)
 //	YOKEDCACHE_NEAR_MAX_BYTES           a size (64MiB), or -1 for no byte bound
 //	YOKEDCACHE_NEAR_TTL                 longest life of a local copy: seconds or a Go duration
 //	YOKEDCACHE_NEAR_MODE                auto (track changes when the backend can) or ttl

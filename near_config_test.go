@@ -118,6 +118,9 @@ routes:
   plain:
     url: sqlite:///tmp/plain.db
     near_cache: false
+  zero:
+    url: sqlite:///tmp/zero.db
+    near_cache: 0
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +144,9 @@ routes:
 	}
 	if n := routes["plain"]; n != nil {
 		t.Errorf("plain: %+v", n)
+	}
+	if n := routes["zero"]; n != nil {
+		t.Errorf("zero (near_cache: 0 is off, as near_cache=0 in a URL): %+v", n)
 	}
 
 	// Round trip through the file form.
@@ -256,5 +262,36 @@ func TestNearConfigEndToEnd(t *testing.T) {
 	}
 	if _, err := yokedcache.Open(t.Context(), db+"?near_mode=psychic"); !errors.Is(err, yokedcache.ErrInvalidConfig) {
 		t.Fatalf("Open with a bad near_mode: %v", err)
+	}
+}
+
+// TestRedactedNearRoundTrip: Near settings made in Go survive the file
+// form, and a Config without Near writes no near_cache section.
+func TestRedactedNearRoundTrip(t *testing.T) {
+	for _, o := range []yokedcache.NearOptions{
+		{},
+		{MaxEntries: 7, MaxBytes: 1536, TTL: 1500 * time.Millisecond, Mode: "ttl", LRU: true},
+		{MaxBytes: 3 << 30},
+		{MaxBytes: -1},
+	} {
+		cfg := yokedcache.Config{URL: "sqlite:///tmp/r.db", Near: &o}
+		out, err := yaml.Marshal(cfg.Redacted())
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := yokedcache.ParseConfig(out)
+		if err != nil {
+			t.Fatalf("%+v: %v\n%s", o, err, out)
+		}
+		if back.Near == nil || *back.Near != o {
+			t.Errorf("round trip of %+v = %+v\n%s", o, back.Near, out)
+		}
+	}
+	out, err := yaml.Marshal(yokedcache.Config{URL: "sqlite:///tmp/r.db"}.Redacted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "near_cache") {
+		t.Errorf("no Near, yet:\n%s", out)
 	}
 }

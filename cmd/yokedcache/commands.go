@@ -263,6 +263,9 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*sta
 		"evictions": "the backend since it started", "expirations": "the backend since it started",
 		"hits": "this CLI process only", "misses": "this CLI process only", "sets": "this CLI process only",
 	}}
+	if len(st.Near) > 0 {
+		out.Covers["near"] = "this CLI process's near cache"
+	}
 	if prev != nil {
 		out.Rates = rates(prev, cur)
 	}
