@@ -826,6 +826,14 @@ func TestNearCacheSQLite(t *testing.T) {
 		t.Errorf("bench without a near cache ran the hot-key workload:\n%s", r.stdout)
 	}
 
+	// --all --near: no tier in front of mem:// (in-process); disk, which
+	// one process holds, gets one but no backend-alone comparison.
+	r = cli(t, nil, "", "bench", "--all", "--near", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1", "--no-progress").want(t, 0, "Latency hot get near", "unsupported")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(line, "Near cache") && strings.Count(line, "hit ratio") != 2 {
+			t.Errorf("bench --all --near: want a near cache on disk and SQLite only: %s", line)
+		}
+	}
 	// The environment and the configuration file configure it too.
 	cli(t, map[string]string{"YOKEDCACHE_URL": db, "YOKEDCACHE_NEAR_CACHE": "77"}, "", "stats").want(t, 0, "0/77 entries")
 	file := filepath.Join(dir, "c.yaml")
