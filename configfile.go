@@ -19,6 +19,7 @@ import (
 
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
+	"github.com/yokedcache/yokedcache/backend/near"
 	"github.com/yokedcache/yokedcache/codec"
 )
 
@@ -37,6 +38,8 @@ import (
 //	    default_ttl: 60s
 //	  session:
 //	    url: redis://session-redis:6379/0
+//	near_cache:
+//	  max_entries: 10000
 type FileConfig struct {
 	// KeyPrefix is Config.KeyPrefix.
 	KeyPrefix string `yaml:"key_prefix,omitempty" json:"key_prefix,omitempty"`
@@ -80,6 +83,9 @@ type FileConfig struct {
 	BreakerCooldown  Duration `yaml:"breaker_cooldown,omitempty" json:"breaker_cooldown,omitempty"`
 	WaitReady        Duration `yaml:"wait_ready,omitempty" json:"wait_ready,omitempty"`
 	FailClosedLoads  bool     `yaml:"fail_closed_loads,omitempty" json:"fail_closed_loads,omitempty"`
+	// Near is Config.Near: a near-cache tier in front of the default
+	// backend (see NearConfig).
+	Near *NearConfig `yaml:"near_cache,omitempty" json:"near_cache,omitempty"`
 }
 
 // RouteConfig is one entry of FileConfig.Routes.
@@ -89,6 +95,9 @@ type RouteConfig struct {
 	URL string `yaml:"url,omitempty" json:"url,omitempty"`
 	// DefaultTTL is the route's default TTL (Config.RouteDefaultTTL).
 	DefaultTTL Duration `yaml:"default_ttl,omitempty" json:"default_ttl,omitempty"`
+	// Near is Route.Near: a near-cache tier in front of the route's
+	// backend, which needs the route's own url.
+	Near *NearConfig `yaml:"near_cache,omitempty" json:"near_cache,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration ("1m30s") or a
@@ -469,6 +478,11 @@ func (fc FileConfig) Config() (Config, error) {
 	if fc.URL != "" && fc.RedisURL != "" {
 		return bad("url", "url and redis_url are both set; use one")
 	}
+	nr, err := fc.Near.options("near_cache")
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Near = nr
 	seen := map[string]string{} // normalized prefix -> route name
 	for _, p := range slices.Sorted(maps.Keys(fc.Routes)) {
 		rc := fc.Routes[p]
@@ -486,7 +500,14 @@ func (fc FileConfig) Config() (Config, error) {
 				return badErr("routes."+p+".url", err)
 			}
 		}
-		cfg.Routes = append(cfg.Routes, Route{Prefix: p, URL: rc.URL, DefaultTTL: time.Duration(rc.DefaultTTL)})
+		rn, err := rc.Near.options("routes." + p + ".near_cache")
+		if err != nil {
+			return Config{}, err
+		}
+		if rn != nil && rc.URL == "" {
+			return bad("routes."+p+".near_cache", "a near cache needs the route's own url (the top-level near_cache covers the default backend)")
+		}
+		cfg.Routes = append(cfg.Routes, Route{Prefix: p, URL: rc.URL, DefaultTTL: time.Duration(rc.DefaultTTL), Near: rn})
 	}
 	// Validate the rest as New would, without opening anything.
 	check := cfg
@@ -581,6 +602,7 @@ func (cfg Config) Redacted() FileConfig {
 		BreakerCooldown:       Duration(cfg.BreakerCooldown),
 		WaitReady:             Duration(cfg.WaitReady),
 		FailClosedLoads:       cfg.FailClosedLoads,
+		Near:                  nearFileConfig(cfg.Near),
 	}
 	switch {
 	case cfg.TTLJitterPercent == NoJitter:
@@ -600,7 +622,7 @@ func (cfg Config) Redacted() FileConfig {
 		if fc.Routes == nil {
 			fc.Routes = map[string]RouteConfig{}
 		}
-		fc.Routes[r.Prefix] = RouteConfig{URL: backend.RedactURL(r.URL), DefaultTTL: Duration(r.DefaultTTL)}
+		fc.Routes[r.Prefix] = RouteConfig{URL: backend.RedactURL(r.URL), DefaultTTL: Duration(r.DefaultTTL), Near: nearFileConfig(r.Near)}
 	}
 	return fc
 }
@@ -651,6 +673,9 @@ func (cfg Config) String() string {
 			if r.DefaultTTL != 0 {
 				what = append(what, "ttl "+r.DefaultTTL.String())
 			}
+			if r.Near != nil {
+				what = append(what, "near "+nearString(r.Near))
+			}
 			parts = append(parts, fmt.Sprintf("%q: %s", r.Prefix, strings.Join(what, " ")))
 		}
 		field("Routes", "{"+strings.Join(parts, ", ")+"}")
@@ -658,6 +683,9 @@ func (cfg Config) String() string {
 	if cfg.Memory != (memory.Options{Clock: cfg.Memory.Clock}) {
 		field("Memory", fmt.Sprintf("{MaxSize: %d, MaxBytes: %d, CleanupInterval: %v, Shards: %d, Policy: %v}",
 			cfg.Memory.MaxSize, cfg.Memory.MaxBytes, cfg.Memory.CleanupInterval, cfg.Memory.Shards, cfg.Memory.Policy))
+	}
+	if cfg.Near != nil {
+		field("Near", nearString(cfg.Near))
 	}
 	if cfg.Compression != codec.None {
 		field("Compression", cfg.Compression)
@@ -695,7 +723,8 @@ func (cfg Config) String() string {
 //
 // The backend selection (Backend, URL, RedisURL) is one setting: if over
 // sets any of them, c's are all replaced. Routes merge per prefix: a route
-// of over replaces c's route with the same prefix.
+// of over replaces c's route with the same prefix. Near is one setting
+// too: over's, when set, replaces c's.
 func (cfg Config) Merge(over Config) Config {
 	out := cfg
 	if over.KeyPrefix != "" {
@@ -790,6 +819,9 @@ func (cfg Config) Merge(over Config) Config {
 	if over.Tracer != nil {
 		out.Tracer = over.Tracer
 	}
+	if over.Near != nil {
+		out.Near = over.Near
+	}
 	return out
 }
 
@@ -807,8 +839,9 @@ func (cfg Config) Merge(over Config) Config {
 // environment or a file readable only by the service. Printed URLs show
 // them as "xxxxx".)
 //
-// and the resilience settings (see resilienceParams), which Config.URL and
-// Config.RedisURL accept too.
+// and the resilience settings (see resilienceParams) and the near-cache
+// settings (near_cache, near_max_bytes, near_ttl, near_mode, near_policy:
+// Config.Near), which Config.URL and Config.RedisURL accept too.
 //
 // Every other parameter belongs to the backend (unknown ones are errors).
 // base, if given, supplies the remaining settings; its backend selection
@@ -821,6 +854,9 @@ func Open(ctx context.Context, rawURL string, base ...Config) (*Cache, error) {
 	u, err := backend.ParseURL(rawURL)
 	if err != nil {
 		return nil, opError("open", "", err)
+	}
+	if _, _, err := nearFromURLInto(u, &cfg.Near); err != nil {
+		return nil, opError("open", "", fmt.Errorf("%s: %w", backend.RedactedURL(u), err))
 	}
 	q := u.Query()
 	if v := q.Get("prefix"); q.Has("prefix") {
@@ -952,4 +988,175 @@ func redactedKeys(keys [][]byte) []string {
 		out[i] = "xxxxx"
 	}
 	return out
+}
+
+// NearConfig is the near_cache section of a configuration file, at the
+// top level (Config.Near) or in a route (Route.Near). Every field is
+// optional; an empty section (near_cache: {}) or near_cache: true turns
+// the tier on with its defaults, near_cache: N sets max_entries, and
+// near_cache: false (or 0, as in the near_cache URL parameter) leaves it
+// off.
+//
+//	near_cache:
+//	  max_entries: 10000   # default 10000
+//	  max_bytes: 64MiB     # a size, or -1 for no byte bound; default 64MiB
+//	  ttl: 1s              # longest life of a copy; default 1s (1m when tracked)
+//	  mode: auto           # auto or ttl
+//	  policy: tinylfu      # tinylfu or lru
+type NearConfig struct {
+	// MaxEntries is NearOptions.MaxEntries.
+	MaxEntries int `yaml:"max_entries,omitempty" json:"max_entries,omitempty"`
+	// MaxBytes is NearOptions.MaxBytes: a size such as 64MiB, 1GB or
+	// 1048576, or -1 for no byte bound.
+	MaxBytes string `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
+	// TTL is NearOptions.TTL.
+	TTL Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
+	// Mode is NearOptions.Mode: "auto" or "ttl".
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// Policy is "tinylfu" (the default) or "lru" (NearOptions.LRU).
+	Policy string `yaml:"policy,omitempty" json:"policy,omitempty"`
+
+	off bool // near_cache: false
+}
+
+// nearConfigFields are the keys of a near_cache mapping.
+var nearConfigFields = []string{"max_entries", "max_bytes", "ttl", "mode", "policy"}
+
+// UnmarshalYAML accepts a mapping, true, false or an entry count.
+func (nc *NearConfig) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		v := strings.ToLower(strings.TrimSpace(n.Value))
+		switch v {
+		case "true", "on", "yes":
+			*nc = NearConfig{}
+			return nil
+		case "false", "off", "no", "0":
+			*nc = NearConfig{off: true}
+			return nil
+		}
+		x, err := strconv.Atoi(v)
+		if err != nil || x < 0 {
+			return fmt.Errorf("line %d: near_cache %q: want a mapping, true, false or an entry count", n.Line, n.Value)
+		}
+		*nc = NearConfig{MaxEntries: x}
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; !slices.Contains(nearConfigFields, k) {
+				return fmt.Errorf("line %d: near_cache: unknown key %q (want %s)", n.Content[i].Line, k, strings.Join(nearConfigFields, ", "))
+			}
+		}
+		type plain NearConfig
+		var p plain
+		if err := n.Decode(&p); err != nil {
+			return fmt.Errorf("line %d: near_cache: %w", n.Line, err)
+		}
+		*nc = NearConfig(p)
+		return nil
+	}
+	return fmt.Errorf("line %d: near_cache: want a mapping, true, false or an entry count", n.Line)
+}
+
+// MarshalYAML writes false for a section that turns the tier off.
+func (nc NearConfig) MarshalYAML() (any, error) {
+	if nc.off {
+		return false, nil
+	}
+	type plain NearConfig
+	return plain(nc), nil
+}
+
+// options converts the section to NearOptions (nil: no tier). field names
+// the section in errors.
+func (nc *NearConfig) options(field string) (*NearOptions, error) {
+	if nc == nil || nc.off {
+		return nil, nil
+	}
+	bad := func(key, format string, args ...any) (*NearOptions, error) {
+		return nil, fmt.Errorf("%s.%s: %s: %w", field, key, fmt.Sprintf(format, args...), ErrInvalidConfig)
+	}
+	o := NearOptions{MaxEntries: nc.MaxEntries, TTL: time.Duration(nc.TTL), Mode: strings.ToLower(strings.TrimSpace(nc.Mode))}
+	if o.MaxEntries < 0 {
+		return bad("max_entries", "%d is negative", o.MaxEntries)
+	}
+	if v := strings.TrimSpace(nc.MaxBytes); v == "-1" {
+		o.MaxBytes = -1
+	} else if v != "" {
+		b, err := backend.ParseBytes(v)
+		if err != nil {
+			return bad("max_bytes", "%v: want a size such as 64MiB, or -1 for no byte bound", err)
+		}
+		o.MaxBytes = b
+	}
+	if o.TTL < 0 || o.TTL > MaxTTL {
+		return bad("ttl", "%v must be in [0, %v]", o.TTL, MaxTTL)
+	}
+	if o.Mode != "" && o.Mode != near.ModeAuto && o.Mode != near.ModeTTL {
+		return bad("mode", "%q: want auto or ttl", nc.Mode)
+	}
+	if nc.Policy != "" {
+		p, err := memory.ParsePolicy(nc.Policy)
+		if err != nil {
+			return bad("policy", "%q: want tinylfu or lru", nc.Policy)
+		}
+		o.LRU = p == memory.PolicyLRU
+	}
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", field, err, ErrInvalidConfig)
+	}
+	return &o, nil
+}
+
+// nearFileConfig is the file form of o (nil: no tier).
+func nearFileConfig(o *NearOptions) *NearConfig {
+	if o == nil {
+		return nil
+	}
+	nc := &NearConfig{MaxEntries: o.MaxEntries, TTL: Duration(o.TTL), Mode: o.Mode, MaxBytes: formatBytes(o.MaxBytes)}
+	if o.LRU {
+		nc.Policy = "lru"
+	}
+	return nc
+}
+
+// formatBytes writes a byte bound as ParseBytes reads it: "" for 0, "-1",
+// or the largest binary unit that divides it exactly.
+func formatBytes(n int64) string {
+	switch {
+	case n == 0:
+		return ""
+	case n < 0:
+		return "-1"
+	}
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// nearString describes o for Config.String.
+func nearString(o *NearOptions) string {
+	var parts []string
+	if o.MaxEntries != 0 {
+		parts = append(parts, fmt.Sprintf("MaxEntries: %d", o.MaxEntries))
+	}
+	if o.MaxBytes != 0 {
+		parts = append(parts, fmt.Sprintf("MaxBytes: %d", o.MaxBytes))
+	}
+	if o.TTL != 0 {
+		parts = append(parts, fmt.Sprintf("TTL: %v", o.TTL))
+	}
+	if o.Mode != "" {
+		parts = append(parts, "Mode: "+o.Mode)
+	}
+	if o.LRU {
+		parts = append(parts, "LRU: true")
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }

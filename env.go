@@ -41,6 +41,14 @@ const (
 	EnvBreakerCooldown  = "YOKEDCACHE_BREAKER_COOLDOWN"
 	EnvWaitReady        = "YOKEDCACHE_WAIT_READY"
 	EnvFailClosedLoads  = "YOKEDCACHE_FAIL_CLOSED_LOADS"
+	// The near-cache settings (Config.Near, docs/configuration.md); each
+	// is also a URL parameter of the same name in lower case without the
+	// prefix.
+	EnvNearCache    = "YOKEDCACHE_NEAR_CACHE"
+	EnvNearMaxBytes = "YOKEDCACHE_NEAR_MAX_BYTES"
+	EnvNearTTL      = "YOKEDCACHE_NEAR_TTL"
+	EnvNearMode     = "YOKEDCACHE_NEAR_MODE"
+	EnvNearPolicy   = "YOKEDCACHE_NEAR_POLICY"
 )
 
 // FromEnv builds a Config from the YOKEDCACHE_* environment variables:
@@ -67,10 +75,20 @@ const (
 //	YOKEDCACHE_BREAKER_COOLDOWN
 //	YOKEDCACHE_WAIT_READY
 //	YOKEDCACHE_FAIL_CLOSED_LOADS
+//	YOKEDCACHE_NEAR_CACHE               Config.Near: a near-cache tier in front of the default
+//	                                    backend: an entry count (10000), true, or false (or 0)
+//	YOKEDCACHE_NEAR_MAX_BYTES           a size (64MiB), or -1 for no byte bound
+//	YOKEDCACHE_NEAR_TTL                 longest life of a local copy: seconds or a Go duration
+//	YOKEDCACHE_NEAR_MODE                auto (track changes when the backend can) or ttl
+//	YOKEDCACHE_NEAR_POLICY              tinylfu (default) or lru
 //
 // Python YokedCache's variables (YOKEDCACHE_REDIS_HOST, _PORT, _DB,
 // _PASSWORD and others) are accepted with a deprecation note, logged as a
 // warning, or refused naming the Go setting: see FromEnvMapNotes.
+//
+// Any YOKEDCACHE_NEAR_* variable but YOKEDCACHE_NEAR_CACHE=false turns
+// the tier on; the variables override the file's near_cache section field
+// by field, and YOKEDCACHE_NEAR_CACHE=false turns the file's tier off.
 //
 // Empty variables count as unset. A malformed value is an error matching
 // ErrInvalidConfig that names the variable. The three Redis pool settings
@@ -269,6 +287,12 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 			}
 		}
 	}
+	nearOff := false
+	if n, set, off, err := nearFromEnv(get, base.Near); err != nil {
+		return Config{}, nil, err
+	} else if set {
+		env.Near, nearOff = n, off
+	}
 	// Redis pool settings, validated now, applied to the final URL.
 	pool := url.Values{}
 	if v, ok := get(EnvMaxConnections); ok {
@@ -291,6 +315,9 @@ func FromEnvMapNotes(lookup func(string) (string, bool)) (Config, []string, erro
 		}
 	}
 	cfg := base.Merge(env)
+	if nearOff {
+		cfg.Near = nil
+	}
 	pyNotes, err := applyPythonEnv(&cfg, get, hasURL || hasRedis)
 	if err != nil {
 		return Config{}, nil, err
@@ -527,4 +554,41 @@ func parseKeyList(items []string) ([][]byte, error) {
 		return nil, errors.New("no key given")
 	}
 	return out, nil
+}
+
+// envNear maps the near-cache variables to their URL parameters (see
+// nearParams), near_cache last so that false wins.
+var envNear = []struct{ name, param string }{
+	{EnvNearMaxBytes, "near_max_bytes"}, {EnvNearTTL, "near_ttl"},
+	{EnvNearMode, "near_mode"}, {EnvNearPolicy, "near_policy"},
+	{EnvNearCache, "near_cache"},
+}
+
+// nearFromEnv applies the YOKEDCACHE_NEAR_* variables over base (the
+// file's setting, nil: none) with the near_cache URL parameters'
+// semantics (nearFromURL). set reports that a variable is set; off that
+// YOKEDCACHE_NEAR_CACHE turns the tier off. Errors name the variable.
+func nearFromEnv(get func(string) (string, bool), base *NearOptions) (o *NearOptions, set, off bool, err error) {
+	o = base
+	for _, e := range envNear {
+		v, ok := get(e.name)
+		if !ok {
+			continue
+		}
+		set = true
+		u := &url.URL{Scheme: "env", RawQuery: url.Values{e.param: {v}}.Encode()}
+		n, _, err := nearFromURL(u, o)
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("%s=%q: ", e.param, v))
+			for strings.HasSuffix(msg, ": "+ErrInvalidConfig.Error()) {
+				msg = strings.TrimSuffix(msg, ": "+ErrInvalidConfig.Error())
+			}
+			return nil, false, false, fmt.Errorf("environment variable %s=%q: %s: %w", e.name, v, msg, ErrInvalidConfig)
+		}
+		if n == nil {
+			return nil, true, true, nil
+		}
+		o = n
+	}
+	return o, set, false, nil
 }

@@ -49,8 +49,24 @@
 //	yokedcache_load_fallbacks_total{cache}                 counter (loads run because the backend failed)
 //	yokedcache_write_back_errors_total{cache}              counter (loaded values not stored)
 //
-// The breaker metrics carry the first route the backend serves (see
-// yokedcache.BreakerStats).
+// A backend with a near-cache tier (yokedcache.Config.Near, Route.Near)
+// adds, labelled like the breaker metrics:
+//
+//	yokedcache_near_hits_total{cache,route,backend}          counter (reads served by a local copy)
+//	yokedcache_near_misses_total{cache,route,backend}        counter (reads that went to the backend)
+//	yokedcache_near_fills_total{cache,route,backend}         counter (copies kept)
+//	yokedcache_near_evictions_total{cache,route,backend}     counter (copies dropped for the bounds)
+//	yokedcache_near_invalidations_total{cache,route,backend} counter (keys notified as changed)
+//	yokedcache_near_resets_total{cache,route,backend}        counter (every copy dropped: notifications lost or resumed)
+//	yokedcache_near_entries{cache,route,backend}             gauge (copies held)
+//	yokedcache_near_bytes{cache,route,backend}               gauge (their keys and values)
+//	yokedcache_near_max_entries{cache,route,backend}         gauge (the bound)
+//	yokedcache_near_max_bytes{cache,route,backend}           gauge (the bound; absent without one)
+//	yokedcache_near_live{cache,route,backend,mode}           gauge: 1 if copies are being kept; mode tracking, stream, ttl or "" (connecting)
+//	yokedcache_near_lag_seconds{cache,route,backend}         gauge (delay of the last invalidation-stream event)
+//
+// The breaker and near-cache metrics carry the first route the backend
+// serves (see yokedcache.BreakerStats and yokedcache.NearStats).
 //
 // The backend numbers (keys, bytes, evictions, expirations, pool) have the
 // scope their backend gives them (see yokedcache.Stats): Redis' evictions
@@ -150,12 +166,27 @@ var (
 	fallbacksDesc     = desc("load_fallbacks_total", "Loads run because the backend could not be read (fail-open).", cacheL...)
 	writeBackErrsDesc = desc("write_back_errors_total", "Loaded values that could not be stored.", cacheL...)
 
+	nearHitsDesc       = desc("near_hits_total", "Reads served by the near cache's local copy.", backendL...)
+	nearMissesDesc     = desc("near_misses_total", "Reads the near cache passed to the backend.", backendL...)
+	nearFillsDesc      = desc("near_fills_total", "Local copies the near cache kept after a miss.", backendL...)
+	nearEvictionsDesc  = desc("near_evictions_total", "Local copies the near cache dropped to respect its bounds.", backendL...)
+	nearInvalDesc      = desc("near_invalidations_total", "Keys the near cache was notified had changed.", backendL...)
+	nearResetsDesc     = desc("near_resets_total", "Times the near cache dropped every copy because notifications stopped or resumed.", backendL...)
+	nearEntriesDesc    = desc("near_entries", "Local copies the near cache holds.", backendL...)
+	nearBytesDesc      = desc("near_bytes", "Bytes of the keys and values of the near cache's copies.", backendL...)
+	nearMaxEntriesDesc = desc("near_max_entries", "The near cache's bound on copies.", backendL...)
+	nearMaxBytesDesc   = desc("near_max_bytes", "The near cache's bound on bytes (absent when unbounded).", backendL...)
+	nearLiveDesc       = desc("near_live", "1 if the near cache keeps copies (its invalidations flow, or it is in ttl mode), else 0; mode is tracking, stream, ttl or empty while connecting.", "cache", "route", "backend", "mode")
+	nearLagDesc        = desc("near_lag_seconds", "Delay of the last event of the near cache's invalidation stream.", backendL...)
+
 	allDescs = []*prometheus.Desc{
 		hitsDesc, missesDesc, setsDesc, deletesDesc, errorsDesc, corruptDesc, unauthDesc, invalidationsDesc,
 		loadsDesc, loadErrorsDesc, durationDesc, upDesc, keysDesc, bytesDesc, evictionsDesc,
 		expirationsDesc, poolConnsDesc, poolIdleDesc, poolMaxDesc, poolHitsDesc, poolMissesDesc,
 		poolTimeoutsDesc, poolDialErrsDesc, breakerStateDesc, breakerOpensDesc, breakerRejDesc,
 		staleServedDesc, staleIfErrorDesc, negativeHitsDesc, fallbacksDesc, writeBackErrsDesc,
+		nearHitsDesc, nearMissesDesc, nearFillsDesc, nearEvictionsDesc, nearInvalDesc, nearResetsDesc,
+		nearEntriesDesc, nearBytesDesc, nearMaxEntriesDesc, nearMaxBytesDesc, nearLiveDesc, nearLagDesc,
 	}
 
 	// poolMetrics maps the keys of a backend's Extra["connection_pool"]
@@ -260,6 +291,27 @@ func write(ch chan<- prometheus.Metric, name string, st yokedcache.Stats, err er
 		gauge(breakerStateDesc, state, name, b.Route, b.Backend)
 		counter(breakerOpensDesc, b.Opens, name, b.Route, b.Backend)
 		counter(breakerRejDesc, b.Rejected, name, b.Route, b.Backend)
+	}
+	for _, n := range st.Near {
+		lv := []string{name, n.Route, n.Backend}
+		counter(nearHitsDesc, n.Hits, lv...)
+		counter(nearMissesDesc, n.Misses, lv...)
+		counter(nearFillsDesc, n.Fills, lv...)
+		counter(nearEvictionsDesc, n.Evictions, lv...)
+		counter(nearInvalDesc, n.Invalidations, lv...)
+		counter(nearResetsDesc, n.Resets, lv...)
+		gauge(nearEntriesDesc, n.Entries, lv...)
+		gauge(nearBytesDesc, n.Bytes, lv...)
+		gauge(nearMaxEntriesDesc, int64(n.MaxEntries), lv...)
+		if n.MaxBytes >= 0 {
+			gauge(nearMaxBytesDesc, n.MaxBytes, lv...)
+		}
+		live := int64(0)
+		if n.Live {
+			live = 1
+		}
+		gauge(nearLiveDesc, live, name, n.Route, n.Backend, n.Mode)
+		ch <- prometheus.MustNewConstMetric(nearLagDesc, prometheus.GaugeValue, n.LagSeconds, lv...)
 	}
 	if err == nil {
 		counter(evictionsDesc, st.Evictions, name)

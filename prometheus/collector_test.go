@@ -3,6 +3,7 @@ package prometheus_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/memory"
 	"github.com/yokedcache/yokedcache/backend/redis"
+	_ "github.com/yokedcache/yokedcache/backend/sqlite"
 	"github.com/yokedcache/yokedcache/internal/testserver"
 	yprom "github.com/yokedcache/yokedcache/prometheus"
 )
@@ -376,4 +378,95 @@ yokedcache_sets_total{cache="r",route="session"} 1
 		t.Error(err)
 	}
 	lint(t, col)
+}
+
+// A near-cache tier exports its numbers labelled by its first route and
+// backend.
+func TestCollectorNear(t *testing.T) {
+	ctx := context.Background()
+	c, err := yokedcache.New(yokedcache.Config{
+		KeyPrefix: "app",
+		URL:       "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "c.db")),
+		Near:      &yokedcache.NearOptions{MaxEntries: 100, TTL: time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		var s string
+		if err := c.Get(ctx, "k", &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s string
+	if err := c.Get(ctx, "missing", &s); !errors.Is(err, yokedcache.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v", err)
+	}
+	col := yprom.NewCollector(yprom.Options{})
+	if err := col.Add("n", c); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP yokedcache_near_entries Local copies the near cache holds.
+# TYPE yokedcache_near_entries gauge
+yokedcache_near_entries{backend="sqlite",cache="n",route=""} 1
+# HELP yokedcache_near_evictions_total Local copies the near cache dropped to respect its bounds.
+# TYPE yokedcache_near_evictions_total counter
+yokedcache_near_evictions_total{backend="sqlite",cache="n",route=""} 0
+# HELP yokedcache_near_fills_total Local copies the near cache kept after a miss.
+# TYPE yokedcache_near_fills_total counter
+yokedcache_near_fills_total{backend="sqlite",cache="n",route=""} 1
+# HELP yokedcache_near_hits_total Reads served by the near cache's local copy.
+# TYPE yokedcache_near_hits_total counter
+yokedcache_near_hits_total{backend="sqlite",cache="n",route=""} 2
+# HELP yokedcache_near_invalidations_total Keys the near cache was notified had changed.
+# TYPE yokedcache_near_invalidations_total counter
+yokedcache_near_invalidations_total{backend="sqlite",cache="n",route=""} 0
+# HELP yokedcache_near_live 1 if the near cache keeps copies (its invalidations flow, or it is in ttl mode), else 0; mode is tracking, stream, ttl or empty while connecting.
+# TYPE yokedcache_near_live gauge
+yokedcache_near_live{backend="sqlite",cache="n",mode="ttl",route=""} 1
+# HELP yokedcache_near_max_bytes The near cache's bound on bytes (absent when unbounded).
+# TYPE yokedcache_near_max_bytes gauge
+yokedcache_near_max_bytes{backend="sqlite",cache="n",route=""} 6.7108864e+07
+# HELP yokedcache_near_max_entries The near cache's bound on copies.
+# TYPE yokedcache_near_max_entries gauge
+yokedcache_near_max_entries{backend="sqlite",cache="n",route=""} 100
+# HELP yokedcache_near_misses_total Reads the near cache passed to the backend.
+# TYPE yokedcache_near_misses_total counter
+yokedcache_near_misses_total{backend="sqlite",cache="n",route=""} 2
+# HELP yokedcache_near_resets_total Times the near cache dropped every copy because notifications stopped or resumed.
+# TYPE yokedcache_near_resets_total counter
+yokedcache_near_resets_total{backend="sqlite",cache="n",route=""} 0
+`
+	names := []string{"yokedcache_near_entries", "yokedcache_near_evictions_total", "yokedcache_near_fills_total",
+		"yokedcache_near_hits_total", "yokedcache_near_invalidations_total", "yokedcache_near_live",
+		"yokedcache_near_max_bytes", "yokedcache_near_max_entries", "yokedcache_near_misses_total", "yokedcache_near_resets_total"}
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	// Sizes depend on the envelope: present, not compared.
+	for _, m := range []string{"yokedcache_near_bytes", "yokedcache_near_lag_seconds"} {
+		if n := testutil.CollectAndCount(col, m); n != 1 {
+			t.Errorf("%s: %d series; want 1", m, n)
+		}
+	}
+	lint(t, col)
+
+	// Without a tier there are no near metrics.
+	plain, err := yokedcache.New(yokedcache.Config{Backend: newMemory(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	col2 := yprom.NewCollector(yprom.Options{})
+	if err := col2.Add("p", plain); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(col2, names...); n != 0 {
+		t.Errorf("near metrics without a tier: %d series", n)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,6 +32,9 @@ type benchOptions struct {
 	concurrency int
 	fuzzyOps    int
 	noProgress  bool
+	// near adds a near-cache tier (default settings) to every target
+	// that is not in-process and has none.
+	near bool
 }
 
 // opResult is one operation's measurement.
@@ -50,6 +54,18 @@ type benchResult struct {
 	URL     string     `json:"url"`
 	Skipped string     `json:"skipped,omitempty"`
 	Ops     []opResult `json:"ops,omitempty"`
+	// Near describes the near-cache tier the target was measured with.
+	Near *nearBench `json:"near,omitempty"`
+}
+
+// nearBench is the near-cache part of a benchResult: the tier's mode and
+// its local hit ratio during the near_hot_get workload.
+type nearBench struct {
+	Mode       string  `json:"mode"`
+	Live       bool    `json:"live"`
+	HotKeys    int     `json:"hot_keys"`
+	HitRatio   float64 `json:"hit_ratio"`
+	MaxEntries int     `json:"max_entries"`
 }
 
 func (r *benchResult) op(name string) *opResult {
@@ -74,10 +90,18 @@ The workload uses its own random key prefix and flushes it afterwards.
 --all measures mem://, a temporary disk directory and SQLite file, and
 every URL the configuration names (--url/--redis-url, YOKEDCACHE_URL,
 YOKEDCACHE_REDIS_URL, routes), plus any --target; it never probes servers
-you did not name. Unreachable backends are listed as skipped.`,
+you did not name. Unreachable backends are listed as skipped.
+
+A target with a near cache (a URL with ?near_cache=..., YOKEDCACHE_NEAR_*,
+near_cache in the configuration file; or any shared target with --near)
+also runs a hot-key workload: gets of a few hot keys through the near
+cache (near_hot_get) and the same gets on the backend alone
+(backend_hot_get), with the near cache's hit ratio.`,
 		Example: `  yokedcache bench
   yokedcache bench --all --target redis://127.0.0.1:6379/0 --target memcached://127.0.0.1:11211
-  yokedcache bench --target redis://10.0.0.5:6379/0 --concurrency 8 -o json`,
+  yokedcache bench --target redis://10.0.0.5:6379/0 --concurrency 8 -o json
+  yokedcache bench --target 'redis://10.0.0.5:6379/0?near_cache=10000'
+  yokedcache bench --all --near`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.ops < 10 || o.keys < 10 || o.concurrency < 1 || o.valueSize < 1 || o.fuzzyOps < 1 {
@@ -132,6 +156,7 @@ you did not name. Unreachable backends are listed as skipped.`,
 	f.IntVar(&o.concurrency, "concurrency", 1, "concurrent workers")
 	f.IntVar(&o.fuzzyOps, "fuzzy-ops", 20, "fuzzy searches")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (it is shown only when standard error is a terminal)")
+	f.BoolVar(&o.near, "near", false, "put a near cache (default settings) in front of every shared target that has none, and measure hot-key gets through it")
 	return cmd
 }
 
@@ -209,7 +234,7 @@ func (p *progress) add(n int) {
 		return
 	}
 	d := p.done.Add(int64(n))
-	pct := d * 100 / p.total
+	pct := min(d*100/p.total, 100) // the near-cache workload may add to the total
 	if pct != p.last.Load() && p.last.CompareAndSwap(p.last.Load(), pct) {
 		const width = 30
 		fill := int(pct * width / 100)
@@ -234,6 +259,9 @@ func (a *app) benchOne(cfg yokedcache.Config, url string, o benchOptions) (bench
 	cfg.KeyPrefix = "yokedcache-bench-" + randomHex(4)
 	cfg.Routes = nil
 	cfg.Logger = newLogger(a.stderr, levelWarn)
+	if o.near && cfg.Near == nil && !hasNearParam(cfg.URL) && !hasNearParam(cfg.RedisURL) && (url == "" || schemeName(url) != "memory") {
+		cfg.Near = &yokedcache.NearOptions{}
+	}
 	c, err := yokedcache.New(cfg)
 	if err != nil {
 		return benchResult{}, err
@@ -356,7 +384,110 @@ func (a *app) benchOne(cfg yokedcache.Config, url string, o benchOptions) (bench
 		_, err := c.FuzzySearch(ctx, queries[i%len(queries)], yokedcache.WithThreshold(80), yokedcache.WithMaxResults(10))
 		return err
 	}))
+	if err := a.benchNear(ctx, c, cfg, &res, o, key, measure); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// benchHotKeys is the size of the hot-key workload's key set.
+const benchHotKeys = 100
+
+// benchNear measures, when c has a near cache, gets of a few hot keys
+// (written by the set workload) through the tier and on the backend alone
+// (a second Cache on the same backend, without the tier).
+func (a *app) benchNear(ctx context.Context, c *yokedcache.Cache, cfg yokedcache.Config, res *benchResult, o benchOptions,
+	key func(int) string, measure func(string, int, func(int) error, func(int) error) opResult) error {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	before, err := c.Stats(sctx)
+	cancel()
+	if err != nil || len(before.Near) == 0 {
+		return nil // no tier (or no numbers to compare)
+	}
+	hot := min(o.keys, benchHotKeys)
+	for i := range hot { // warm the tier, untimed
+		if _, err := c.GetBytes(ctx, key(i)); err != nil {
+			break // measure reports the failure
+		}
+	}
+	sctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	before, _ = c.Stats(sctx)
+	cancel()
+	res.Ops = append(res.Ops, measure("near_hot_get", o.ops, nil, func(i int) error {
+		_, err := c.GetBytes(ctx, key(i%hot))
+		return err
+	}))
+	sctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	after, _ := c.Stats(sctx)
+	cancel()
+	if len(before.Near) > 0 && len(after.Near) > 0 {
+		b, n := before.Near[0], after.Near[0]
+		nb := &nearBench{Mode: n.Mode, Live: n.Live, HotKeys: hot, MaxEntries: n.MaxEntries}
+		if dh, dm := n.Hits-b.Hits, n.Misses-b.Misses; dh+dm > 0 {
+			nb.HitRatio = float64(dh) / float64(dh+dm)
+		}
+		res.Near = nb
+	}
+	plainCfg := cfg
+	plainCfg.Near = nil
+	plainCfg.URL, plainCfg.RedisURL = stripNearParams(cfg.URL), stripNearParams(cfg.RedisURL)
+	plainCfg.KeyPrefix = c.KeyPrefix()
+	plain, err := yokedcache.New(plainCfg)
+	if err != nil {
+		// A single-process backend (disk) cannot be opened a second time
+		// while the near cache's Cache holds it: no comparison, not a
+		// failure.
+		r := opResult{Op: "backend_hot_get", N: o.ops, Unsupported: true,
+			Error: "cannot open the backend a second time in this process without the near cache: " + err.Error()}
+		res.Ops = append(res.Ops, r)
+		return nil
+	}
+	defer plain.Close()
+	res.Ops = append(res.Ops, measure("backend_hot_get", o.ops, nil, func(i int) error {
+		_, err := plain.GetBytes(ctx, key(i%hot))
+		return err
+	}))
+	return nil
+}
+
+// nearURLParams are the backend-URL parameters that configure a near
+// cache (see yokedcache.Open).
+var nearURLParams = []string{"near_cache", "near_max_bytes", "near_ttl", "near_mode", "near_policy"}
+
+// hasNearParam reports whether the backend URL raw sets a near cache.
+func hasNearParam(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return false
+	}
+	q := u.Query()
+	for _, p := range nearURLParams {
+		if q.Has(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripNearParams returns the backend URL raw without its near-cache
+// parameters.
+func stripNearParams(raw string) string {
+	if !hasNearParam(raw) {
+		return raw
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for _, p := range nearURLParams {
+		q.Del(p)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 var backendTraits = map[string][2]string{ // shared across processes, persistent
@@ -419,7 +550,7 @@ func (a *app) printBench(results []benchResult, o benchOptions) error {
 		if err := a.print(nil, map[string]any{
 			"results": results,
 			"settings": map[string]any{"ops": o.ops, "keys": o.keys, "value_size": o.valueSize, "concurrency": o.concurrency,
-				"fuzzy_ops": o.fuzzyOps, "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os_arch": runtime.GOOS + "/" + runtime.GOARCH},
+				"fuzzy_ops": o.fuzzyOps, "near": o.near, "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os_arch": runtime.GOOS + "/" + runtime.GOARCH},
 		}); err != nil {
 			return err
 		}
@@ -446,6 +577,22 @@ func (a *app) printBench(results []benchResult, o benchOptions) error {
 	row("Latency fuzzy search p50 / p99", func(r *benchResult) string { return latencyCell(r.op("fuzzy")) })
 	row("Throughput get", func(r *benchResult) string { return throughputCell(r.op("get")) })
 	row("Throughput set", func(r *benchResult) string { return throughputCell(r.op("set")) })
+	if slices.ContainsFunc(ran, func(r benchResult) bool { return r.Near != nil }) {
+		row("Latency hot get near p50 / p99", func(r *benchResult) string { return latencyCell(r.op("near_hot_get")) })
+		row("Latency hot get backend p50 / p99", func(r *benchResult) string { return latencyCell(r.op("backend_hot_get")) })
+		row("Throughput hot get near", func(r *benchResult) string { return throughputCell(r.op("near_hot_get")) })
+		row("Throughput hot get backend", func(r *benchResult) string { return throughputCell(r.op("backend_hot_get")) })
+		row("Near cache", func(r *benchResult) string {
+			if r.Near == nil {
+				return "-"
+			}
+			mode := r.Near.Mode
+			if mode == "" {
+				mode = "connecting"
+			}
+			return fmt.Sprintf("%s, %d hot keys, hit ratio %.1f%%", mode, r.Near.HotKeys, 100*r.Near.HitRatio)
+		})
+	}
 	row("Tags", func(r *benchResult) string { return yesNo(r.op("tagged_set")) })
 	row("Fuzzy search", func(r *benchResult) string { return yesNo(r.op("fuzzy")) })
 	if err := a.print(t, nil); err != nil {

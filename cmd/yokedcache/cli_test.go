@@ -731,3 +731,142 @@ func TestMemcachedOneServerDown(t *testing.T) {
 	a.Kill()
 	cli(t, env, "", "health").want(t, 3, "unhealthy")
 }
+
+// TestNearCacheSQLite runs every command with a near cache configured on
+// the backend URL (--url ...?near_cache=N), and checks the near cache's
+// numbers in stats, health and bench, and its configuration by
+// environment and file.
+func TestNearCacheSQLite(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "near.db"))
+	u := db + "?near_cache=500&near_ttl=1m"
+	env := map[string]string{"YOKEDCACHE_KEY_PREFIX": "app"}
+	run := func(stdin string, args ...string) result {
+		return cli(t, env, stdin, append([]string{"--url", u}, args...)...)
+	}
+
+	run("", "ping").want(t, 0)
+	run("", "set", "user:1", `{"name":"Ada"}`, "--json", "--tags", "users").want(t, 0, "OK")
+	run("", "set", "note", "hi").want(t, 0)
+	run("", "get", "user:1").want(t, 0, `{"name":"Ada"}`)
+	run("", "list").want(t, 0, "user:1", "note")
+	run("", "search", "user").want(t, 0, "user:1")
+	run("", "invalidate", "--tags", "users").want(t, 0, "invalidated 1 entries")
+	run("", "delete", "note").want(t, 0, "deleted 1 of 1")
+	run(`[{"key":"w","value":1}]`, "warm", "-").want(t, 0, "warmed 1 entries")
+	// (backend.RedactURL does not list the near_* parameters as public
+	// yet, so their values print as xxxxx.)
+	run("", "export-config").want(t, 0, "near.db?near_cache=")
+	run("", "stats").want(t, 0, "near (default)", "ttl (sqlite, live)", "0/500 entries")
+	var st struct {
+		Stats struct {
+			Near []struct {
+				Backend    string `json:"backend"`
+				Mode       string `json:"mode"`
+				Live       bool   `json:"live"`
+				MaxEntries int    `json:"max_entries"`
+				MaxBytes   int64  `json:"max_bytes"`
+			} `json:"near"`
+		} `json:"stats"`
+	}
+	jsonOf(t, run("", "stats", "-o", "json").want(t, 0).stdout, &st)
+	if n := st.Stats.Near; len(n) != 1 || n[0].Backend != "sqlite" || n[0].Mode != "ttl" || !n[0].Live || n[0].MaxEntries != 500 || n[0].MaxBytes != 64<<20 {
+		t.Fatalf("stats -o json near = %+v", n)
+	}
+	run("", "stats", "-o", "prometheus").want(t, 0, `yokedcache_near_live{backend="sqlite",cache="app",mode="ttl",route=""} 1`, "yokedcache_near_max_entries")
+	r := run("", "stats", "--watch", "--interval", "50ms", "--times", "2").want(t, 0, "near (default) reads/s", "near (default) hit ratio")
+	if strings.Count(r.stdout, "near (default)  ") < 2 {
+		t.Errorf("stats --watch shows the near cache once per refresh:\n%s", r.stdout)
+	}
+	var health struct {
+		Status  string         `json:"status"`
+		Details map[string]any `json:"details"`
+	}
+	jsonOf(t, run("", "health", "-o", "json").want(t, 0).stdout, &health)
+	if health.Status != "healthy" || health.Details["near_mode"] != "ttl" || health.Details["near_live"] != true {
+		t.Fatalf("health = %+v", health)
+	}
+	run("", "flush", "--all", "--yes").want(t, 0)
+
+	// bench: the hot-key workload through the tier and on the backend alone.
+	r = run("", "bench", "--ops", "200", "--keys", "50", "--fuzzy-ops", "1", "--no-progress").
+		want(t, 0, "Latency hot get near p50 / p99", "Latency hot get backend p50 / p99", "Throughput hot get near", "ttl, 50 hot keys, hit ratio")
+	var b struct {
+		Results []struct {
+			Ops []struct {
+				Op        string  `json:"op"`
+				OpsPerSec float64 `json:"ops_per_sec"`
+				Error     string  `json:"error"`
+			} `json:"ops"`
+			Near *struct {
+				Mode     string  `json:"mode"`
+				HitRatio float64 `json:"hit_ratio"`
+			} `json:"near"`
+		} `json:"results"`
+	}
+	jsonOf(t, run("", "bench", "--ops", "200", "--keys", "50", "--fuzzy-ops", "1", "--no-progress", "-o", "json").want(t, 0).stdout, &b)
+	if len(b.Results) != 1 || b.Results[0].Near == nil || b.Results[0].Near.Mode != "ttl" || b.Results[0].Near.HitRatio < 0.9 {
+		t.Fatalf("bench near = %+v", b)
+	}
+	ops := map[string]bool{}
+	for _, op := range b.Results[0].Ops {
+		if op.Error != "" || op.OpsPerSec <= 0 {
+			t.Errorf("bench op %+v", op)
+		}
+		ops[op.Op] = true
+	}
+	if !ops["near_hot_get"] || !ops["backend_hot_get"] {
+		t.Errorf("bench ops %v lack the hot-key workload", ops)
+	}
+	// --near adds a tier to a shared target without one; without it, no
+	// hot-key workload.
+	cli(t, env, "", "--url", db, "bench", "--near", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1", "--no-progress").want(t, 0, "Latency hot get near")
+	r = cli(t, env, "", "--url", db, "bench", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1", "--no-progress").want(t, 0)
+	if strings.Contains(r.stdout, "hot get") {
+		t.Errorf("bench without a near cache ran the hot-key workload:\n%s", r.stdout)
+	}
+
+	// --all --near: no tier in front of mem:// (in-process); disk, which
+	// one process holds, gets one but no backend-alone comparison.
+	r = cli(t, nil, "", "bench", "--all", "--near", "--ops", "50", "--keys", "20", "--fuzzy-ops", "1", "--no-progress").want(t, 0, "Latency hot get near", "unsupported")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(line, "Near cache") && strings.Count(line, "hit ratio") != 2 {
+			t.Errorf("bench --all --near: want a near cache on disk and SQLite only: %s", line)
+		}
+	}
+	// The environment and the configuration file configure it too.
+	cli(t, map[string]string{"YOKEDCACHE_URL": db, "YOKEDCACHE_NEAR_CACHE": "77"}, "", "stats").want(t, 0, "0/77 entries")
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("url: "+db+"\nnear_cache:\n  max_entries: 88\n  max_bytes: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, nil, "", "--config", file, "stats").want(t, 0, "0/88 entries", "unbounded")
+	cli(t, nil, "", "--config", file, "export-config").want(t, 0, "near_cache:", "max_entries: 88", "max_bytes: \"-1\"")
+	// Mistakes are configuration errors naming the setting.
+	cli(t, nil, "", "--url", db+"?near_mode=psychic", "ping").want(t, 2)
+	cli(t, map[string]string{"YOKEDCACHE_URL": db, "YOKEDCACHE_NEAR_TTL": "soon"}, "", "ping").want(t, 2).stderrHas(t, "YOKEDCACHE_NEAR_TTL")
+	// The in-process memory backend has nothing to put a near cache in front of.
+	cli(t, nil, "", "--url", "mem://?near_cache=10", "ping").want(t, 2).stderrHas(t, "near cache")
+}
+
+// TestNearCacheRedisHealth: a near cache on Redis reports its mode in
+// health and stats through --redis-url.
+func TestNearCacheRedisHealth(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{})
+	env := map[string]string{"YOKEDCACHE_KEY_PREFIX": "nearcli"}
+	u := srv.URL() + "?near_cache=100"
+	var health struct {
+		Status   string         `json:"status"`
+		Details  map[string]any `json:"details"`
+		Warnings []string       `json:"warnings"`
+	}
+	r := cli(t, env, "", "-r", u, "health", "-o", "json")
+	jsonOf(t, r.stdout, &health)
+	if _, ok := health.Details["near_mode"]; !ok {
+		t.Fatalf("health lacks near_mode: %+v\n%s", health, r.stderr)
+	}
+	t.Logf("health: exit %d %+v", r.code, health)
+	cli(t, env, "", "-r", u, "set", "k", "v").want(t, 0)
+	cli(t, env, "", "-r", u, "get", "k").want(t, 0, "v")
+	cli(t, env, "", "-r", u, "stats").want(t, 0, "near (default)", "0/100 entries")
+}

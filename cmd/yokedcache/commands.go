@@ -186,7 +186,14 @@ Hit/miss/set counters of the cache API count this CLI process only.
 With --watch, each refresh after the first adds rates over the interval:
 the backend's reads/s and hit ratio (server-wide: Redis keyspace hits and
 misses, memcached get hits and misses), Redis commands/s, evictions/s,
-expirations/s and the change in keys.
+expirations/s, the change in keys and each near cache's reads/s and hit
+ratio.
+
+A near cache (--url ...?near_cache=N, YOKEDCACHE_NEAR_CACHE, near_cache in
+the configuration file) is shown per tier: its mode (tracking, stream,
+ttl), whether it is live, local hits and misses, copies held against its
+bounds, invalidations, resets and lag. The tier lives in each process: the
+CLI shows its own.
 
 -o prometheus (or -f prometheus) prints the Prometheus text exposition of
 package github.com/yokedcache/yokedcache/prometheus, labelled
@@ -256,6 +263,9 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*sta
 		"evictions": "the backend since it started", "expirations": "the backend since it started",
 		"hits": "this CLI process only", "misses": "this CLI process only", "sets": "this CLI process only",
 	}}
+	if len(st.Near) > 0 {
+		out.Covers["near"] = "this CLI process's near cache"
+	}
 	if prev != nil {
 		out.Rates = rates(prev, cur)
 	}
@@ -303,6 +313,13 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*sta
 		}
 		t.add("breaker "+name, v, "this process")
 	}
+	for _, n := range st.Near {
+		name := n.Route
+		if name == "" {
+			name = "(default)"
+		}
+		t.add("near "+name, nearText(n), "this CLI process's near cache")
+	}
 	if r := out.Rates; r != nil {
 		t.add("interval", fmt.Sprintf("%.1fs", r.IntervalSeconds), "rates below: change since the previous refresh")
 		if r.ReadsPerSec != nil {
@@ -320,6 +337,18 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*sta
 		t.add("expirations/s", fmt.Sprintf("%.1f", r.ExpirationsPerSec), out.Covers["expirations"])
 		if r.KeysChange != nil {
 			t.add("keys change", fmt.Sprintf("%+d", *r.KeysChange), out.Covers["keys"])
+		}
+		for _, n := range r.Near {
+			name := n.Route
+			if name == "" {
+				name = "(default)"
+			}
+			ratio := "-"
+			if n.HitRatio != nil {
+				ratio = fmt.Sprintf("%.1f%%", 100**n.HitRatio)
+			}
+			t.add("near "+name+" reads/s", fmt.Sprintf("%.1f", n.ReadsPerSec), "this CLI process's near cache")
+			t.add("near "+name+" hit ratio", ratio, "this CLI process's near cache, over the interval")
 		}
 	}
 	if a.output == "table" {
@@ -341,6 +370,35 @@ func (a *app) printStats(c *yokedcache.Cache, watch bool, prev *statsSnap) (*sta
 }
 
 func isProcessLocal(name string) bool { return name == "memory" }
+
+// nearText summarizes a near-cache tier in one cell: mode and liveness,
+// local hits and misses with their ratio, copies held against the bounds,
+// invalidations, resets and the invalidation-stream lag.
+func nearText(n yokedcache.NearStats) string {
+	mode := n.Mode
+	if mode == "" {
+		mode = "connecting"
+	}
+	live := "live"
+	if !n.Live {
+		live = "not live: reads go to the backend"
+	}
+	ratio := "-"
+	if t := n.Hits + n.Misses; t > 0 {
+		ratio = fmt.Sprintf("%.1f%%", 100*float64(n.Hits)/float64(t))
+	}
+	maxBytes := "unbounded"
+	if n.MaxBytes >= 0 {
+		maxBytes = humanBytes(n.MaxBytes)
+	}
+	v := fmt.Sprintf("%s (%s, %s); %d hits, %d misses (hit ratio %s); %d/%d entries, %s/%s; %d invalidations, %d resets, lag %s",
+		mode, n.Backend, live, n.Hits, n.Misses, ratio, n.Entries, n.MaxEntries, humanBytes(n.Bytes), maxBytes,
+		n.Invalidations, n.Resets, time.Duration(n.LagSeconds*float64(time.Second)))
+	if n.Error != "" {
+		v += "; last error: " + n.Error
+	}
+	return v
+}
 
 // cellText renders a backend-reported value: strings and numbers as they
 // are, anything else as JSON.

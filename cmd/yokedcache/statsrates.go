@@ -33,6 +33,17 @@ type statsRates struct {
 	// KeysChange is the change in keys, when both refreshes know them.
 	KeysChange *int64 `json:"keys_change,omitempty"`
 	Source     string `json:"source,omitempty"`
+	// Near has one entry per near-cache tier present in both refreshes.
+	Near []nearRates `json:"near,omitempty"`
+}
+
+// nearRates are a near-cache tier's local reads per second and hit ratio
+// over the interval (HitRatio absent without reads).
+type nearRates struct {
+	Route       string   `json:"route"`
+	Backend     string   `json:"backend"`
+	ReadsPerSec float64  `json:"reads_per_sec"`
+	HitRatio    *float64 `json:"hit_ratio,omitempty"`
 }
 
 // serverCounters are cumulative server-wide counters found in a backend's
@@ -140,6 +151,21 @@ func rates(prev, cur *statsSnap) *statsRates {
 			r.HitRatio = &ratio
 		}
 		r.Source = c.source
+	}
+	for _, cn := range cur.st.Near {
+		for _, pn := range prev.st.Near {
+			if pn.Route != cn.Route || pn.Backend != cn.Backend || cn.Hits < pn.Hits || cn.Misses < pn.Misses {
+				continue
+			}
+			dh, dm := cn.Hits-pn.Hits, cn.Misses-pn.Misses
+			nr := nearRates{Route: cn.Route, Backend: cn.Backend, ReadsPerSec: float64(dh+dm) / secs}
+			if dh+dm > 0 {
+				ratio := float64(dh) / float64(dh+dm)
+				nr.HitRatio = &ratio
+			}
+			r.Near = append(r.Near, nr)
+			break
+		}
 	}
 	if p.hasCommands && c.hasCommands && c.commands >= p.commands {
 		cps := float64(c.commands-p.commands) / secs

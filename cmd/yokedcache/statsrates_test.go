@@ -42,3 +42,42 @@ func TestRates(t *testing.T) {
 		t.Errorf("memcached rates = %+v", r)
 	}
 }
+
+// rates: each near cache present in both refreshes gets its local reads/s
+// and hit ratio; one that restarted its counters gets none.
+func TestRatesNear(t *testing.T) {
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	snap := func(sec int, near ...yokedcache.NearStats) *statsSnap {
+		return &statsSnap{at: at.Add(time.Duration(sec) * time.Second), st: yokedcache.Stats{Keys: -1, Near: near}}
+	}
+	def := func(h, m int64) yokedcache.NearStats {
+		return yokedcache.NearStats{Backend: "redis", Hits: h, Misses: m}
+	}
+	hot := func(h, m int64) yokedcache.NearStats {
+		return yokedcache.NearStats{Route: "hot", Backend: "sqlite", Hits: h, Misses: m}
+	}
+	r := rates(snap(0, def(10, 10), hot(5, 5)), snap(2, def(28, 12), hot(1, 1)))
+	if len(r.Near) != 1 || r.Near[0].Route != "" || r.Near[0].ReadsPerSec != 10 || *r.Near[0].HitRatio != 0.9 {
+		t.Fatalf("near rates = %+v", r.Near)
+	}
+	r = rates(snap(0, def(10, 10)), snap(1, def(10, 10)))
+	if len(r.Near) != 1 || r.Near[0].ReadsPerSec != 0 || r.Near[0].HitRatio != nil {
+		t.Fatalf("near rates without reads = %+v", r.Near)
+	}
+}
+
+func TestNearText(t *testing.T) {
+	got := nearText(yokedcache.NearStats{Backend: "redis", Mode: "tracking", Live: true, Hits: 3, Misses: 1,
+		Entries: 2, MaxEntries: 10000, Bytes: 2048, MaxBytes: 64 << 20, Invalidations: 4, Resets: 1, LagSeconds: 0.5})
+	for _, want := range []string{"tracking (redis, live)", "3 hits, 1 misses (hit ratio 75.0%)", "2/10000 entries", "4 invalidations, 1 resets, lag 500ms"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("nearText = %q; lacks %q", got, want)
+		}
+	}
+	got = nearText(yokedcache.NearStats{Backend: "redis", MaxBytes: -1, Error: "connection lost"})
+	for _, want := range []string{"connecting (redis, not live", "hit ratio -", "unbounded", "last error: connection lost"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("nearText = %q; lacks %q", got, want)
+		}
+	}
+}
