@@ -23,6 +23,12 @@ var secretParamWords = []string{"pass", "pwd", "secret", "token", "credential", 
 var publicParams = map[string]bool{
 	// yokedcache.Open
 	"prefix": true, "default_ttl": true,
+	// the Cache: resilience and near-cache parameters of any backend URL
+	"operation_timeout": true, "batch_timeout": true, "health_timeout": true, "breaker_failures": true,
+	"breaker_cooldown": true, "wait_ready": true, "fail_closed_loads": true,
+	"near_cache": true, "near_max_bytes": true, "near_ttl": true, "near_mode": true, "near_policy": true,
+	// redis near-cache publishing
+	"publish_invalidations": true,
 	// redis (backend/redis/url.go)
 	"db": true, "addr": true, "max_connections": true, "socket_connect_timeout": true,
 	"socket_timeout": true, "health_check_interval": true, "flush_delay": true,

@@ -82,3 +82,15 @@ func TestParseURLErrorsHideSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactShowsCacheParams(t *testing.T) {
+	got := RedactURL("redis://:secret@h:6379/0?near_cache=100&operation_timeout=50ms&password=p")
+	for _, want := range []string{"near_cache=100", "operation_timeout=50ms"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("RedactURL = %q; want %q shown", got, want)
+		}
+	}
+	if strings.Contains(got, "secret") || strings.Contains(got, "=p") {
+		t.Fatalf("RedactURL = %q leaks a password", got)
+	}
+}

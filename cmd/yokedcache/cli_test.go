@@ -756,7 +756,7 @@ func TestNearCacheSQLite(t *testing.T) {
 	run(`[{"key":"w","value":1}]`, "warm", "-").want(t, 0, "warmed 1 entries")
 	// (backend.RedactURL does not list the near_* parameters as public
 	// yet, so their values print as xxxxx.)
-	run("", "export-config").want(t, 0, "near.db?near_cache=")
+	run("", "export-config").want(t, 0, "near.db?near_cache=500&near_ttl=1m")
 	run("", "stats").want(t, 0, "near (default)", "ttl (sqlite, live)", "0/500 entries")
 	var st struct {
 		Stats struct {
