@@ -38,6 +38,7 @@ var (
 	_ backend.Aser           = (*Store)(nil)
 	_ backend.Namer          = (*Store)(nil)
 	_ backend.SetCopier      = (*Store)(nil)
+	_ backend.TTLReader      = (*Store)(nil)
 )
 
 // Store is the Redis backend. Create it with New; it is safe for
