@@ -198,6 +198,11 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 			return err
 		}
 	}
+	if s.pub.Load() {
+		// After the deletes, which removed the stream itself when it
+		// lives under prefix: the event recreates it.
+		return s.doAll(ctx, s.publishAllCmds(prefix))
+	}
 	return nil
 }
 

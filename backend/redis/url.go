@@ -257,6 +257,9 @@ func parseURL(u *url.URL, base Options) (Options, error) {
 	if b, ok := boolParam("retry_on_timeout"); ok {
 		o.DisableRetry = !b
 	}
+	if b, ok := boolParam("publish_invalidations"); ok {
+		o.PublishInvalidations = b
+	}
 	if s, ok := q.String("stats_scan_limit"); ok {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < -1 {
