@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,6 +202,13 @@ func (t *tracking) down(err error) {
 	}
 }
 
+// fail marks notifications as stopped at once, before the connections
+// are closed (which may wait for a hung server), and returns err.
+func (t *tracking) fail(err error) error {
+	t.down(err)
+	return err
+}
+
 func (t *tracking) setMode(m string) {
 	t.mu.Lock()
 	t.mode = m
@@ -361,6 +369,10 @@ func (t *tracking) trackingSession() (bool, error) {
 			return false, s.wrapErr(fmt.Errorf("CLIENT TRACKING: %w", err))
 		}
 	}
+	var topo string
+	if s.cluster {
+		topo = nodeAddrs(s.cl())
+	}
 	t.up(backend.TrackModeTracking)
 	tick := time.NewTicker(s.opts.TrackPingInterval)
 	defer tick.Stop()
@@ -369,8 +381,12 @@ func (t *tracking) trackingSession() (bool, error) {
 		case <-t.ctx.Done():
 			return true, nil
 		case err := <-errc:
-			return true, s.wrapErr(err)
+			return true, t.fail(s.wrapErr(err))
 		case <-tick.C:
+			if s.cluster && nodeAddrs(s.cl()) != topo {
+				// A failover or resharding: track the new masters.
+				return true, t.fail(errors.New("redis: cluster topology changed"))
+			}
 			for _, dc := range conns {
 				ctx, cancel := context.WithTimeout(t.ctx, s.opts.TrackPingTimeout)
 				err := dc.Do(ctx, dc.B().Ping().Build()).Error()
@@ -379,11 +395,22 @@ func (t *tracking) trackingSession() (bool, error) {
 					if t.ctx.Err() != nil {
 						return true, nil
 					}
-					return true, s.wrapErr(fmt.Errorf("tracking connection PING: %w", err))
+					return true, t.fail(s.wrapErr(fmt.Errorf("tracking connection PING: %w", err)))
 				}
 			}
 		}
 	}
+}
+
+// nodeAddrs lists the client's nodes, sorted, to notice topology changes.
+func nodeAddrs(c rueidis.Client) string {
+	ns := c.Nodes()
+	addrs := make([]string, 0, len(ns))
+	for a := range ns {
+		addrs = append(addrs, a)
+	}
+	slices.Sort(addrs)
+	return strings.Join(addrs, ",")
 }
 
 // streamSession follows the invalidation stream of the prefix with XREAD
@@ -422,7 +449,7 @@ func (t *tracking) streamSession() (bool, error) {
 		}
 		first, err := firstStreamID(res[0])
 		if err != nil {
-			return true, s.wrapErr(fmt.Errorf("XRANGE: %w", err))
+			return true, t.fail(s.wrapErr(fmt.Errorf("XRANGE: %w", err)))
 		}
 		m, err := res[1].AsMap()
 		if rueidis.IsRedisNil(err) {
@@ -433,7 +460,7 @@ func (t *tracking) streamSession() (bool, error) {
 			continue
 		}
 		if err != nil {
-			return true, s.wrapErr(fmt.Errorf("XREAD: %w", err))
+			return true, t.fail(s.wrapErr(fmt.Errorf("XREAD: %w", err)))
 		}
 		if first != "" && last != "0-0" && idLess(last, first) {
 			t.reset()
@@ -441,18 +468,18 @@ func (t *tracking) streamSession() (bool, error) {
 		msg := m[key]
 		entries, err := msg.ToArray()
 		if err != nil {
-			return true, s.wrapErr(fmt.Errorf("XREAD: %w", err))
+			return true, t.fail(s.wrapErr(fmt.Errorf("XREAD: %w", err)))
 		}
 		var keys []string
 		all := false
 		for _, e := range entries {
 			parts, err := e.ToArray()
 			if err != nil || len(parts) != 2 {
-				return true, fmt.Errorf("redis: XREAD: malformed entry")
+				return true, t.fail(errors.New("redis: XREAD: malformed entry"))
 			}
 			id, err := parts[0].ToString()
 			if err != nil {
-				return true, s.wrapErr(fmt.Errorf("XREAD: %w", err))
+				return true, t.fail(s.wrapErr(fmt.Errorf("XREAD: %w", err)))
 			}
 			fv, _ := parts[1].AsStrSlice() // nil for a deleted entry
 			for i := 0; i+1 < len(fv); i += 2 {

@@ -211,7 +211,12 @@ func TestTrackPartition(t *testing.T) {
 		}
 	}()
 	eventually(t, "not live while the server hangs", func() bool { return !tr.Status().Live })
-	t.Logf("partition detected after %v", time.Since(paused))
+	d := time.Since(paused)
+	t.Logf("partition detected after %v", d)
+	// Nominally ping interval + timeout (0.4 s); generous for a busy machine.
+	if d > 4*time.Second {
+		t.Errorf("partition detected after %v; want about 0.4 s", d)
+	}
 	if col.resetCount() <= before {
 		t.Fatal("no Reset when the partition was detected")
 	}
