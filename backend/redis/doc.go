@@ -159,8 +159,10 @@
 // stream of a key is its first segment up to the first ':', then 0xFF
 // and "near:stream" ("yokedcache:" 0xFF "near:stream" for the Cache's
 // default prefix), so the minimal ACL's ~yokedcache:* covers it and it is
-// an internal key: Scan skips it, DeletePattern keeps it, Flush removes
-// it and then recreates it with its event. Entries hold "k" fields
+// an internal key: Scan skips it, DeletePattern and Flush keep it (a
+// recreated stream would restart the entry IDs its readers follow; a
+// reader that finds it deleted or recreated anyway calls Reset and reads
+// the new stream from its start). Entries hold "k" fields
 // (changed keys, up to 1000 per entry) or one "a" field (every key under
 // that prefix may have changed: Flush, or a deletion of more than 1000
 // keys), and the stream is capped with XADD MAXLEN ~ Options.StreamMaxLen

@@ -436,34 +436,48 @@ func (t *tracking) streamSession() (bool, error) {
 		return false, s.wrapErr(fmt.Errorf("XREVRANGE: %w", err))
 	}
 	t.up(backend.TrackModeStream)
+	// prev is the ID the previous XREAD read after: an oldest entry
+	// newer than it means entries this reader never saw are gone (trimmed
+	// past it, or the stream deleted and recreated while it blocked).
+	prev := last
 	for {
-		// The first entry, read just before the XREAD on the same
-		// connection, tells whether entries after last were trimmed.
+		// The newest and the oldest entry, read just before the XREAD on
+		// the same connection, tell whether the stream was deleted or
+		// recreated, or trimmed past last.
 		ctx, cancel := context.WithTimeout(t.ctx, streamBlock+s.opts.TrackPingTimeout)
 		res := dc.DoMulti(ctx,
+			dc.B().Xrevrange().Key(key).End("+").Start("-").Count(1).Build(),
 			dc.B().Xrange().Key(key).Start("-").End("+").Count(1).Build(),
 			dc.B().Xread().Count(streamCount).Block(streamBlock.Milliseconds()).Streams().Key(key).Id(last).Build())
 		cancel()
 		if t.ctx.Err() != nil {
 			return true, nil
 		}
-		first, err := firstStreamID(res[0])
+		newest, err := firstStreamID(res[0])
+		if err != nil {
+			return true, t.fail(s.wrapErr(fmt.Errorf("XREVRANGE: %w", err)))
+		}
+		first, err := firstStreamID(res[1])
 		if err != nil {
 			return true, t.fail(s.wrapErr(fmt.Errorf("XRANGE: %w", err)))
 		}
-		m, err := res[1].AsMap()
-		if rueidis.IsRedisNil(err) {
-			if first != "" && last != "0-0" && idLess(last, first) {
-				t.reset() // trimmed past us (or deleted and recreated)
-				last = first
-			}
-			continue
-		}
-		if err != nil {
+		m, err := res[2].AsMap()
+		if err != nil && !rueidis.IsRedisNil(err) {
 			return true, t.fail(s.wrapErr(fmt.Errorf("XREAD: %w", err)))
 		}
-		if first != "" && last != "0-0" && idLess(last, first) {
+		if last != "0-0" && (newest == "" || idLess(newest, last)) {
+			// Deleted (DEL, FLUSHALL), perhaps recreated with smaller
+			// IDs: read the new stream from its start.
 			t.reset()
+			last, prev = "0-0", "0-0"
+			continue
+		}
+		if prev != "0-0" && first != "" && idLess(prev, first) {
+			t.reset()
+		}
+		prev = last
+		if err != nil {
+			continue // XREAD timed out: nothing new
 		}
 		msg := m[key]
 		entries, err := msg.ToArray()

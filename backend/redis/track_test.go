@@ -352,6 +352,15 @@ func TestTrackStreamFallbackACL(t *testing.T) {
 	eventually(t, "Reset after Flush", func() bool { return col.resetCount() > before })
 	set(t, writer, "yokedcache:after-flush")
 	eventually(t, "delivery after Flush", func() bool { return col.has("yokedcache:after-flush") })
+	// FLUSHALL deletes the stream: Reset, then the recreated stream is
+	// read from its start.
+	before = col.resetCount()
+	if err := srv.FlushAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	set(t, writer, "yokedcache:after-flushall")
+	eventually(t, "delivery after FLUSHALL", func() bool { return col.has("yokedcache:after-flushall") })
+	eventually(t, "Reset after FLUSHALL", func() bool { return col.resetCount() > before })
 	st := tr.Status()
 	if !st.Live || st.Mode != backend.TrackModeStream || st.Lag < 0 || st.Notifications < 7 {
 		t.Fatalf("Status = %+v", st)
