@@ -401,3 +401,47 @@ func TestTrackCluster(t *testing.T) {
 		eventually(t, k+" delivered", func() bool { return col.has(k) })
 	}
 }
+
+// Stream mode on Cluster: the minimal ACL user (with CLUSTER SLOTS) falls
+// back to the stream; publishing writes reach it.
+func TestTrackStreamCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: cluster")
+	}
+	cl := testserver.StartClusterOptions(t, testserver.ClusterOptions{Masters: 3, Users: []string{aclUser + " +cluster|slots"}})
+	o := redis.Options{Mode: redis.Cluster, Addrs: cl.Addrs, Username: "yokedcache", Password: "password"}
+	reader := newStore(t, o)
+	po := o
+	po.PublishInvalidations = true
+	writer := newStore(t, po)
+	col := newCollector()
+	tr, err := reader.Track("yokedcache:", col.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	waitLive(t, tr, backend.TrackModeStream)
+	var keys []string
+	var items []backend.Item
+	for i := range 30 {
+		k := fmt.Sprint("yokedcache:k", i)
+		keys = append(keys, k)
+		items = append(items, backend.Item{Key: k, Value: []byte("v"), SetOptions: backend.SetOptions{TTL: time.Minute}})
+	}
+	set(t, writer, "yokedcache:one")
+	if err := writer.SetMany(t.Context(), items); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append(keys, "yokedcache:one") {
+		eventually(t, k+" delivered", func() bool { return col.has(k) })
+	}
+	col.mu.Lock()
+	clear(col.keys)
+	col.mu.Unlock()
+	if n, err := writer.DeleteMany(t.Context(), keys); err != nil || n != 30 {
+		t.Fatalf("DeleteMany = %d, %v", n, err)
+	}
+	for _, k := range keys {
+		eventually(t, k+" delete delivered", func() bool { return col.has(k) })
+	}
+}

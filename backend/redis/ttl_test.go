@@ -101,3 +101,34 @@ func TestGetTTLCluster(t *testing.T) {
 	defer st.Close()
 	checkTTLReader(t, st, "ttlr:")
 }
+
+// In compat mode GetTTL and GetManyTTL map keys and translate values as
+// Get and GetMany do.
+func TestGetTTLCompat(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{})
+	st, err := redis.New(redis.Options{Addrs: []string{srv.Addr}, Compat: redis.CompatPython})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	key := "yc:with space" // Python cleans it to "yc:with_space"
+	if err := st.Set(ctx, key, []byte(`"v"`), backend.SetOptions{TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ttl, err := st.GetTTL(ctx, key)
+	if err != nil || string(v) != string(want) || ttl <= 50*time.Second {
+		t.Fatalf("GetTTL = %q, %v, %v; want %q, about 1m", v, ttl, err, want)
+	}
+	vals, ttls, err := st.GetManyTTL(ctx, []string{key, "yc:missing"})
+	if err != nil || string(vals[0]) != string(want) || ttls[0] <= 50*time.Second || vals[1] != nil {
+		t.Fatalf("GetManyTTL = %q, %v, %v", vals, ttls, err)
+	}
+	if _, err := st.Track("yc:", backend.TrackHandler{}); !errors.Is(err, backend.ErrUnsupported) {
+		t.Fatalf("Track in compat mode = %v; want ErrUnsupported", err)
+	}
+}
