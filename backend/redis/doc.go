@@ -184,6 +184,11 @@
 // are bounded only by the near cache's local TTL. Every process of a
 // fleet using stream mode should therefore set publish_invalidations.
 //
+// The mode is decided on the tracking's first connection and kept until
+// Stop. Each tracking holds its own dedicated connections (one, or one
+// per master on Cluster), taken from the pool Options.MaxConnections
+// bounds.
+//
 // In compat mode (Options.Compat) Track returns an error matching
 // backend.ErrUnsupported: Python's key cleaning would report keys the
 // Cache does not know. GetTTL and GetManyTTL work in compat mode, with

@@ -241,9 +241,9 @@ func TestTrackLazyConnect(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("Track took %v with the server down", d)
 	}
-	time.Sleep(200 * time.Millisecond) // let it fail a few dials
-	if st := tr.Status(); st.Live || st.Err == nil {
-		t.Fatalf("Status with the server down = %+v; want not live, with Err", st)
+	eventually(t, "a failed dial recorded", func() bool { return tr.Status().Err != nil })
+	if st := tr.Status(); st.Live || st.Mode != "" {
+		t.Fatalf("Status with the server down = %+v; want not live, no mode yet", st)
 	}
 	srv.Start()
 	waitLive(t, tr, backend.TrackModeTracking)
@@ -444,4 +444,36 @@ func TestTrackStreamCluster(t *testing.T) {
 	for _, k := range keys {
 		eventually(t, k+" delete delivered", func() bool { return col.has(k) })
 	}
+}
+
+// A server restart: not live while it is down, live again (with a Reset)
+// once it is back, and notifications flow again.
+func TestTrackServerRestart(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{})
+	o := redis.Options{Addrs: []string{srv.Addr}, ConnectTimeout: time.Second}
+	reader := newStore(t, o)
+	writer := newStore(t, o)
+	col := newCollector()
+	tr, err := reader.Track("yokedcache:", col.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	waitLive(t, tr, backend.TrackModeTracking)
+	srv.Stop()
+	eventually(t, "not live while the server is down", func() bool { return !tr.Status().Live })
+	before := col.resetCount()
+	srv.Start()
+	waitLive(t, tr, backend.TrackModeTracking)
+	if col.resetCount() <= before {
+		t.Fatal("no Reset when going live again")
+	}
+	eventually(t, "delivery after the restart", func() bool {
+		// The writer's first command after the restart may meet its
+		// broken connection: retry.
+		if err := writer.Set(t.Context(), "yokedcache:back", []byte("v"), backend.SetOptions{TTL: time.Minute}); err != nil {
+			return false
+		}
+		return col.has("yokedcache:back")
+	})
 }
