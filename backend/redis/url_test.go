@@ -225,3 +225,14 @@ func FuzzParseURL(f *testing.F) {
 		}
 	})
 }
+
+func TestPublishInvalidationsParamIsPublic(t *testing.T) {
+	u, err := backend.ParseURL("redis://:secret@h:6379/0?publish_invalidations=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := backend.RedactedURL(u)
+	if !strings.Contains(got, "publish_invalidations=true") || strings.Contains(got, "secret") {
+		t.Fatalf("RedactedURL = %q; want the parameter shown and the password hidden", got)
+	}
+}
