@@ -124,6 +124,10 @@ type tracking struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// streamLast is the ID of the last stream entry read (only the
+	// tracking's goroutine uses it).
+	streamLast string
+
 	notes, resets atomic.Int64
 	mu            sync.Mutex
 	mode          string
@@ -426,15 +430,23 @@ func (t *tracking) streamSession() (bool, error) {
 		stop()
 		closeDC()
 	}()
-	ctx, cancel := context.WithTimeout(t.ctx, s.opts.SocketTimeout)
-	last, err := lastStreamID(dc.Do(ctx, dc.B().Xrevrange().Key(key).End("+").Start("-").Count(1).Build()))
-	cancel()
-	if err != nil {
-		if t.ctx.Err() != nil {
-			return false, nil
+	// The first session starts at the stream's end; a later one resumes
+	// where the last one stopped, so that entries published meanwhile
+	// are still delivered (after the Reset every reconnection makes).
+	last := t.streamLast
+	if last == "" {
+		ctx, cancel := context.WithTimeout(t.ctx, s.opts.SocketTimeout)
+		id, err := lastStreamID(dc.Do(ctx, dc.B().Xrevrange().Key(key).End("+").Start("-").Count(1).Build()))
+		cancel()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return false, nil
+			}
+			return false, s.wrapErr(fmt.Errorf("XREVRANGE: %w", err))
 		}
-		return false, s.wrapErr(fmt.Errorf("XREVRANGE: %w", err))
+		last = id
 	}
+	defer func() { t.streamLast = last }()
 	t.up(backend.TrackModeStream)
 	// prev is the ID the previous XREAD read after: an oldest entry
 	// newer than it means entries this reader never saw are gone (trimmed
