@@ -267,9 +267,9 @@ func (s *Store) compatGetMany(ctx context.Context, keys []string) ([][]byte, err
 // the TTL, then per tag SADD <prefix>:tags:<tag> key and EXPIRE the set to
 // the TTL plus 60 s (PERSIST for an entry without expiry). One pipeline
 // (two on Cluster, entries first).
-func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
+func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) (err error) {
 	var sets, tagCmds rueidis.Commands
-	var tagKeys, persistent []string
+	var tagKeys, persistent, written []string
 	tagged := 0
 	for i := range items {
 		it := &items[i]
@@ -279,6 +279,7 @@ func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 			return err
 		}
 		bv := rueidis.BinaryString(v)
+		written = append(written, key)
 		if it.TTL > 0 {
 			sets = append(sets, s.cl().B().Set().Key(key).Value(bv).PxMilliseconds(ttlMillis(it.TTL)).Build())
 		} else {
@@ -305,10 +306,15 @@ func (s *Store) compatSetMany(ctx context.Context, items []backend.Item) error {
 		}
 	}
 	if !s.cluster {
-		if err := s.doAll(ctx, slices.Concat(sets, tagCmds)); err != nil {
+		if err := s.doPublished(ctx, slices.Concat(sets, tagCmds), written); err != nil {
 			return err
 		}
 	} else {
+		defer func() {
+			if err == nil {
+				err = s.publish(ctx, written)
+			}
+		}()
 		// Entries before memberships, as Python writes them: pruning
 		// relies on a member's value being written before it is added.
 		if err := s.doAll(ctx, sets); err != nil {

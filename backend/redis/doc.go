@@ -39,6 +39,7 @@
 //	ssl_check_hostname      true (default) | false: verify the chain but not the host name
 //	ssl_server_name         name to verify instead of the URL's host
 //	compat                  python: share the cache with the Python original (Options.Compat; see "Python compatibility")
+//	publish_invalidations   true|false, Options.PublishInvalidations (default false; see "Near cache support")
 //
 // Errors match backend.ErrInvalidConfig, name the problem and never
 // contain a password; Options.String redacts passwords too.
@@ -52,7 +53,9 @@
 // Tagger, Scanner (SCAN MATCH
 // on every master), PatternDeleter (SCAN + batched UNLINK, the glob
 // applied exactly), Flusher (SCAN + UNLINK of the prefix; never FLUSHDB,
-// FLUSHALL or KEYS), Stater, Pinger, HealthChecker, Aser and Namer.
+// FLUSHALL or KEYS), Stater, Pinger, HealthChecker, Aser, Namer,
+// TTLReader (GET or MGET with PTTL, pipelined: one round trip) and
+// Tracker (see "Near cache support").
 //
 // # Tags
 //
@@ -124,6 +127,73 @@
 // them with everything else under the prefix. docs/python.md has the
 // details, the guarantees of each mode and how to migrate a fleet.
 //
+// # Near cache support
+//
+// A near cache (package backend/near) keeps local copies of entries and
+// needs to hear when they change. Store.Track(prefix, h) follows the
+// keys beginning with prefix in a background goroutine; it never dials
+// (the Store connects lazily inside it, retrying with a backoff of 50 ms
+// doubling to 2 s, with jitter). Tracking.Status reports the mode,
+// whether notifications flow (Live), the counts, the stream lag and the
+// last error. Every time notifications stop or start again the handler's
+// Reset is called first. Tracking.Stop and Store.Close stop it. Two modes:
+//
+// Mode "tracking" (preferred): a dedicated connection (one per master on
+// Cluster, each with its own) runs CLIENT TRACKING ON BCAST PREFIX
+// <prefix>, and the server pushes the names of the keys written, deleted,
+// expired or evicted, by any client (redis-cli and other programs
+// included), typically within milliseconds. FLUSHALL/FLUSHDB and a lost
+// connection call Reset. The connections are PINGed every
+// Options.TrackPingInterval (default 500 ms) with a timeout of
+// Options.TrackPingTimeout (default 1 s), so a partition or a hung server
+// is detected within about interval + timeout: Live turns false, Reset is
+// called and the tracking reconnects. On Cluster a change of the node
+// set (failover, resharding) reconnects too. Internal keys (0xFF) and
+// keys outside the prefix are never delivered.
+//
+// Mode "stream": when the server refuses CLIENT TRACKING (NOPERM for the
+// minimal ACL user below, an unknown command on a proxy or an old
+// server), the tracking follows an invalidation stream instead, with
+// XREAD BLOCK 1000 COUNT 512 on a dedicated connection (a read timing
+// out after 1 s + TrackPingTimeout counts as a lost connection). The
+// stream of a key is its first segment up to the first ':', then 0xFF
+// and "near:stream" ("yokedcache:" 0xFF "near:stream" for the Cache's
+// default prefix), so the minimal ACL's ~yokedcache:* covers it and it is
+// an internal key: Scan skips it, DeletePattern and Flush keep it (a
+// recreated stream would restart the entry IDs its readers follow; a
+// reader that finds it deleted or recreated anyway calls Reset and reads
+// the new stream from its start). Entries hold "k" fields
+// (changed keys, up to 1000 per entry) or one "a" field (every key under
+// that prefix may have changed: Flush, or a deletion of more than 1000
+// keys), and the stream is capped with XADD MAXLEN ~ Options.StreamMaxLen
+// (default 10 000). A reader that falls behind past the trimmed head, or
+// sees the stream recreated, calls Reset. Lag is the age of the last
+// entry read, by the server's clock (estimated, see "Tags") or this
+// machine's.
+//
+// Only yokedcache writers that publish are seen in stream mode: a Store
+// whose own Track fell back to the stream, or one opened with
+// Options.PublishInvalidations (URL parameter publish_invalidations=true).
+// Such a Store adds an XADD after every write (Set, SetMany, Delete,
+// DeleteMany, Expire, InvalidateTags and DeletePattern with the keys they
+// deleted, Flush with an "a" entry): in the same pipeline on one
+// connection (executed in order, no extra round trip), in a second round
+// trip on Cluster (a pipeline across nodes is not ordered). A Store that
+// does not publish costs nothing (one atomic load per write). Changes by
+// other clients, or by a writer whose XADD was lost with its connection,
+// are bounded only by the near cache's local TTL. Every process of a
+// fleet using stream mode should therefore set publish_invalidations.
+//
+// The mode is decided on the tracking's first connection and kept until
+// Stop. Each tracking holds its own dedicated connections (one, or one
+// per master on Cluster), taken from the pool Options.MaxConnections
+// bounds.
+//
+// In compat mode (Options.Compat) Track returns an error matching
+// backend.ErrUnsupported: Python's key cleaning would report keys the
+// Cache does not know. GetTTL and GetManyTTL work in compat mode, with
+// the same key mapping and value translation as Get.
+//
 // # Minimal ACL
 //
 // Every operation works for a user created with
@@ -131,7 +201,8 @@
 //	ACL SETUSER yokedcache on >password ~yokedcache:* +@read +@write +del +expire
 //
 // The handshake is HELLO 3 AUTH only (no CLIENT SETNAME, SETINFO or
-// TRACKING: client-side caching is off). PING is refused for that user:
+// TRACKING: client-side caching is off; a near cache follows the
+// invalidation stream, which +@read +@write covers: XADD, XREAD, XRANGE). PING is refused for that user:
 // Ping and the health check treat the NOPERM reply as proof that the
 // server is reachable and the credentials work. INFO is refused: Stats
 // then reports no server counters and the health check takes the server

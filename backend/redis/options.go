@@ -125,6 +125,20 @@ type Options struct {
 	// CompatPython, shared with the Python original on the same Redis
 	// (URL parameter compat=python; see docs/python.md).
 	Compat Compat
+	// PublishInvalidations makes every write also announce the keys it
+	// changed on an invalidation stream (XADD, pipelined with the write),
+	// for near caches that follow the stream because CLIENT TRACKING is
+	// refused (see the package doc, "Near cache support"). A Store whose
+	// own Track fell back to the stream publishes regardless. URL
+	// parameter publish_invalidations. Default false.
+	PublishInvalidations bool
+	// StreamMaxLen bounds each invalidation stream (XADD MAXLEN ~).
+	// Default 10 000.
+	StreamMaxLen int
+	// TrackPingInterval is how often a tracking PINGs its connections to
+	// detect a partition; TrackPingTimeout bounds each PING. Defaults
+	// 500 ms and 1 s.
+	TrackPingInterval, TrackPingTimeout time.Duration
 }
 
 // String describes the options without the passwords.
@@ -275,6 +289,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StatsScanLimit == 0 {
 		o.StatsScanLimit = DefaultStatsScanLimit
+	}
+	if o.StreamMaxLen == 0 {
+		o.StreamMaxLen = DefaultStreamMaxLen
+	}
+	if o.TrackPingInterval == 0 {
+		o.TrackPingInterval = DefaultTrackPingInterval
+	}
+	if o.TrackPingTimeout == 0 {
+		o.TrackPingTimeout = DefaultTrackPingTimeout
+	}
+	if o.StreamMaxLen < 0 || o.TrackPingInterval < 0 || o.TrackPingTimeout < 0 {
+		return bad("stream max length and tracking ping settings must not be negative")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -38,6 +38,8 @@ var (
 	_ backend.Aser           = (*Store)(nil)
 	_ backend.Namer          = (*Store)(nil)
 	_ backend.SetCopier      = (*Store)(nil)
+	_ backend.TTLReader      = (*Store)(nil)
+	_ backend.Tracker        = (*Store)(nil)
 )
 
 // Store is the Redis backend. Create it with New; it is safe for
@@ -73,6 +75,12 @@ type Store struct {
 	conn connStats
 
 	compatState // Options.Compat (compat.go)
+
+	// pub: writes are announced on invalidation streams
+	// (Options.PublishInvalidations, or a tracking in stream mode);
+	// track: the running trackings (track.go).
+	pub   atomic.Bool
+	track trackSet
 }
 
 // connStats counts connections made through our dialer.
@@ -118,6 +126,7 @@ func New(opts Options) (*Store, error) {
 		s.co, s.owned = co, true
 	}
 	s.compat = o.Compat == CompatPython
+	s.pub.Store(o.PublishInvalidations)
 	return s, nil
 }
 
@@ -190,6 +199,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return fmt.Errorf("redis: %w", backend.ErrClosed)
 	}
+	s.stopTrackings()
 	s.stopSweep()
 	s.stopDial()
 	if ref := s.cp.Load(); ref != nil && s.owned {
@@ -366,6 +376,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, opts backend.
 		} else {
 			cmd = s.cl().B().Set().Key(key).Value(v).Build()
 		}
+		if s.pub.Load() {
+			return s.doPublished(ctx, rueidis.Commands{cmd}, []string{key})
+		}
 		return s.wrapErr(s.cl().Do(ctx, cmd).Error())
 	}
 	return s.setMany(ctx, []backend.Item{{Key: key, Value: value, SetOptions: opts}})
@@ -490,7 +503,7 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 	// forgetMemberships).
 	if !s.cluster {
 		// One pipeline on one connection: executed in order.
-		if err := s.doAll(ctx, slices.Concat(zidx, first, sadds)); err != nil {
+		if err := s.doPublished(ctx, slices.Concat(zidx, first, sadds), itemKeys(items, s.pub.Load())); err != nil {
 			return err
 		}
 	} else {
@@ -499,9 +512,24 @@ func (s *Store) setMany(ctx context.Context, items []backend.Item) error {
 				return err
 			}
 		}
+		if err := s.publish(ctx, itemKeys(items, s.pub.Load())); err != nil {
+			return err
+		}
 	}
 	s.persistentWritten(ctx, ptags, pn)
 	return nil
+}
+
+// itemKeys returns the keys of items when want (to publish them).
+func itemKeys(items []backend.Item, want bool) []string {
+	if !want {
+		return nil
+	}
+	keys := make([]string, len(items))
+	for i := range items {
+		keys[i] = items[i].Key
+	}
+	return keys
 }
 
 // tagAdds are the index entries one SetMany adds to one tag.
@@ -558,6 +586,14 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 			s.cl().B().Pttl().Key(k).Build(),
 			s.cl().B().Unlink().Key(k).Build())
 	}
+	var pub rueidis.Commands
+	if s.pub.Load() {
+		pub = s.publishCmds(keys)
+		if !s.cluster {
+			// After the UNLINKs on the same connection: in order.
+			cmds = append(cmds, pub...)
+		}
+	}
 	res := s.cl().DoMulti(ctx, cmds...)
 	var (
 		n        int64
@@ -565,6 +601,17 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) (int64, error) {
 		forget   []string
 		forgetOf [][]string
 	)
+	if len(pub) > 0 {
+		if s.cluster {
+			firstErr = s.doAll(ctx, pub)
+		} else {
+			for _, r := range res[3*len(keys):] {
+				if err := r.Error(); err != nil {
+					firstErr = cmp.Or(firstErr, s.wrapErr(err))
+				}
+			}
+		}
+	}
 	for i, k := range keys {
 		c, err := res[3*i+2].AsInt64()
 		if err != nil {
@@ -641,6 +688,11 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) (bool
 			return false, s.wrapErr(err)
 		}
 		existed = n == 1
+	}
+	if existed {
+		if err := s.publish(ctx, []string{key}); err != nil {
+			return true, err
+		}
 	}
 	if !existed || s.legacy.Load() {
 		return existed, nil

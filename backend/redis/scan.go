@@ -182,6 +182,12 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 		if err != nil {
 			return err
 		}
+		// The invalidation streams stay: their readers follow them by
+		// entry ID, which a recreated stream would restart.
+		batch = slices.DeleteFunc(batch, func(k string) bool { return strings.HasSuffix(k, streamSuffix) })
+		if len(batch) == 0 {
+			continue
+		}
 		var cmds rueidis.Commands
 		if s.cluster {
 			for _, g := range groupBySlot(batch) {
@@ -197,6 +203,9 @@ func (s *Store) Flush(ctx context.Context, prefix string) error {
 		if err := s.doAll(ctx, cmds); err != nil {
 			return err
 		}
+	}
+	if s.pub.Load() {
+		return s.doAll(ctx, s.publishAllCmds(prefix))
 	}
 	return nil
 }

@@ -459,9 +459,26 @@ func (s *Store) unlink(ctx context.Context, keys []string) (int64, error) {
 	} else {
 		add(keys)
 	}
+	var pub rueidis.Commands
+	nc := len(cmds)
+	if s.pub.Load() && len(keys) > 0 {
+		pub = s.publishCmds(keys)
+		if !s.cluster {
+			cmds = append(cmds, pub...) // after the UNLINKs, in order
+		}
+	}
+	res := s.cl().DoMulti(ctx, cmds...)
 	var total int64
 	var firstErr error
-	for _, r := range s.cl().DoMulti(ctx, cmds...) {
+	for _, r := range res[nc:] {
+		if err := r.Error(); err != nil && firstErr == nil {
+			firstErr = s.wrapErr(err)
+		}
+	}
+	if s.cluster && len(pub) > 0 {
+		firstErr = s.doAll(ctx, pub)
+	}
+	for _, r := range res[:nc] {
 		n, err := r.AsInt64()
 		if err != nil {
 			if firstErr == nil {

@@ -42,6 +42,11 @@ type URLOpener struct {
 	Options Options
 }
 
+// PublicParams names the parameters added after the built-in list of
+// package backend (backend.PublicParamLister), so that redacted URLs show
+// their values.
+func (URLOpener) PublicParams() []string { return []string{"publish_invalidations"} }
+
 // OpenURL parses u (see the package doc, "URLs") and calls New.
 func (o URLOpener) OpenURL(ctx context.Context, u *url.URL) (backend.Backend, error) {
 	opts, err := parseURL(u, o.Options)
@@ -256,6 +261,9 @@ func parseURL(u *url.URL, base Options) (Options, error) {
 	}
 	if b, ok := boolParam("retry_on_timeout"); ok {
 		o.DisableRetry = !b
+	}
+	if b, ok := boolParam("publish_invalidations"); ok {
+		o.PublishInvalidations = b
 	}
 	if s, ok := q.String("stats_scan_limit"); ok {
 		n, err := strconv.Atoi(s)

@@ -25,6 +25,8 @@ func TestParseURLForms(t *testing.T) {
 		{"redis://h?db=4", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, DB: 4}},
 		{"redis://h?flush_delay=0", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, FlushDelay: -1}},
 		{"redis://h?flush_delay=50us", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, FlushDelay: 50 * time.Microsecond}},
+		{"redis://h?publish_invalidations=true", Options{Mode: Standalone, Network: "tcp", Addrs: []string{"h:6379"}, PublishInvalidations: true}},
+		{"redis+cluster://h1:7000?publish_invalidations=0", Options{Mode: Cluster, Network: "tcp", Addrs: []string{"h1:7000"}}},
 		{"redis+sentinel://s1:26379,s2:26380/mymaster/1", Options{Mode: Sentinel, Network: "tcp", Addrs: []string{"s1:26379", "s2:26380"}, MasterName: "mymaster", DB: 1}},
 		{"redis+sentinel://u:p@s1,s2/mm?sentinel_password=sp&sentinel_username=su", Options{Mode: Sentinel, Network: "tcp", Addrs: []string{"s1:26379", "s2:26379"}, MasterName: "mm", Username: "u", Password: "p", SentinelUsername: "su", SentinelPassword: "sp"}},
 		{"redis+cluster://h1:7000,h2:7001", Options{Mode: Cluster, Network: "tcp", Addrs: []string{"h1:7000", "h2:7001"}}},
@@ -102,6 +104,7 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://:" + pw + "@h:6379/0?socket_timeout=-1", "socket_timeout"},
 		{"redis://:" + pw + "@h:6379/0?max_connections=0", "max_connections"},
 		{"redis://:" + pw + "@h:6379/0?socket_keepalive=maybe", "socket_keepalive"},
+		{"redis://:" + pw + "@h:6379/0?publish_invalidations=maybe", "publish_invalidations"},
 		{"redis://:" + pw + "@h:6379/0?sentinel_password=x", "sentinel_password"},
 		{"redis+sentinel://:" + pw + "@s1", "master name"},
 		{"redis+cluster://:" + pw + "@h1:1/2", "db 0"},
@@ -221,4 +224,15 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("String leaks the password")
 		}
 	})
+}
+
+func TestPublishInvalidationsParamIsPublic(t *testing.T) {
+	u, err := backend.ParseURL("redis://:secret@h:6379/0?publish_invalidations=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := backend.RedactedURL(u)
+	if !strings.Contains(got, "publish_invalidations=true") || strings.Contains(got, "secret") {
+		t.Fatalf("RedactedURL = %q; want the parameter shown and the password hidden", got)
+	}
 }
