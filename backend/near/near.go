@@ -617,8 +617,9 @@ func (s *Store) LoadLock(ctx context.Context, key string, ttl time.Duration) (fu
 }
 
 // HealthDetails adds the tier's mode and liveness to the shared backend's
-// details. A tracker that lost its connection makes the report degraded:
-// reads still work, from the shared backend.
+// details. A tracker that lost its connection makes the report degraded
+// (reads still work, from the shared backend); one still making its first
+// connection does not.
 func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error) {
 	if s.closed.Load() {
 		return backend.HealthDetails{}, backend.ErrClosed
@@ -640,11 +641,10 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 	d.Details["near_mode"] = st.Mode
 	d.Details["near_live"] = st.Live
 	d.Details["near_entries"] = st.Entries
-	if !st.Live {
-		msg := "near cache: invalidations are not flowing; reads go to the backend"
-		if st.Err != nil {
-			msg += ": " + st.Err.Error()
-		}
+	// Not live without an error: the first connection is being made
+	// (reads go to the backend meanwhile). That is not a fault.
+	if !st.Live && st.Err != nil {
+		msg := "near cache: invalidations are not flowing; reads go to the backend: " + st.Err.Error()
 		d.Warnings = append(d.Warnings, msg)
 		if d.Status == "healthy" {
 			d.Status = "degraded"

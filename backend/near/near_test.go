@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ type tracked struct {
 	h    backend.TrackHandler
 	mode string
 	live atomic.Bool
+	err  atomic.Pointer[error]
 	// gate, when set, blocks Get until it is closed (a read in flight).
 	gate    chan struct{}
 	entered chan struct{}
@@ -37,7 +39,11 @@ func (t *tracked) Track(_ string, h backend.TrackHandler) (backend.Tracking, err
 }
 
 func (t *tracked) Status() backend.TrackStatus {
-	return backend.TrackStatus{Mode: t.mode, Live: t.live.Load()}
+	st := backend.TrackStatus{Mode: t.mode, Live: t.live.Load()}
+	if e := t.err.Load(); e != nil {
+		st.Err = *e
+	}
+	return st
 }
 
 func (t *tracked) Stop() {}
@@ -461,5 +467,24 @@ func TestConcurrentCoherence(t *testing.T) {
 		if got := get(t, n, k); got != string(want) {
 			t.Fatalf("%s: tier %q, shared %q", k, got, want)
 		}
+	}
+}
+
+func TestHealthDegradedWhileNotificationsFail(t *testing.T) {
+	sh := newTracked(t, nil)
+	n := newNear(t, sh, near.Options{})
+	sh.live.Store(false)
+	d, err := n.HealthDetails(ctx)
+	if err != nil || d.Status != "healthy" || len(d.Warnings) != 0 {
+		t.Fatalf("first connection pending: %+v, %v; want healthy, no warning", d, err)
+	}
+	e := errors.New("connection refused")
+	sh.err.Store(&e)
+	d, err = n.HealthDetails(ctx)
+	if err != nil || d.Status != "degraded" || len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "connection refused") {
+		t.Fatalf("notifications failing: %+v, %v; want degraded with the error", d, err)
+	}
+	if d.Details["near_live"] != false || d.Details["near_mode"] != "tracking" {
+		t.Fatalf("details = %v", d.Details)
 	}
 }

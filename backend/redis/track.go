@@ -96,8 +96,31 @@ func (s *Store) Track(prefix string, h backend.TrackHandler) (backend.Tracking, 
 	}
 	ts.set[t] = struct{}{}
 	ts.mu.Unlock()
+	// Until this tracking knows whether the server tracks for it, the
+	// Store publishes its writes: if CLIENT TRACKING turns out to be
+	// refused, the other processes' stream readers must not have missed
+	// the writes made in between.
+	s.pub.Store(true)
 	go t.run()
 	return t, nil
+}
+
+// trackedByServer stops publishing once the server tracks keys for this
+// Store's trackings, unless Options.PublishInvalidations asks for it or
+// another tracking of the Store follows a stream.
+func (s *Store) trackedByServer() {
+	if s.opts.PublishInvalidations {
+		return
+	}
+	ts := &s.track
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for t := range ts.set {
+		if m := t.getMode(); m != backend.TrackModeTracking {
+			return
+		}
+	}
+	s.pub.Store(false)
 }
 
 // stopTrackings stops every tracking and refuses new ones (Close).
@@ -378,6 +401,7 @@ func (t *tracking) trackingSession() (bool, error) {
 		topo = nodeAddrs(s.cl())
 	}
 	t.up(backend.TrackModeTracking)
+	t.s.trackedByServer()
 	tick := time.NewTicker(s.opts.TrackPingInterval)
 	defer tick.Stop()
 	for {
