@@ -51,15 +51,16 @@ type TracerOptions struct {
 // spans and their attributes.
 //
 // Over a no-op TracerProvider (go.opentelemetry.io/otel/trace/noop) it
-// does nothing at all: such a provider never records, and the spans of
-// the caller's context already propagate.
+// returns nil, so a Cache given it does no tracing work at all: such a
+// provider never records, and the spans of the caller's context already
+// propagate.
 func NewTracer(tp trace.TracerProvider, opts TracerOptions) yokedcache.Tracer {
 	if tp == nil {
 		tp = gotel.GetTracerProvider()
 	}
 	t := &tracer{t: tp.Tracer(ScopeName), keys: opts.RecordKeys}
 	if _, ok := t.t.(noop.Tracer); ok {
-		t.noop = true
+		return nil
 	}
 	return t
 }
@@ -67,7 +68,6 @@ func NewTracer(tp trace.TracerProvider, opts TracerOptions) yokedcache.Tracer {
 type tracer struct {
 	t      trace.Tracer
 	keys   bool
-	noop   bool
 	addrs  sync.Map // OpInfo.Addr -> []attribute.KeyValue
 	shapes sync.Map // shape -> []trace.SpanStartOption
 }
@@ -79,9 +79,6 @@ func (nopSpan) End(yokedcache.Outcome) {}
 
 // Start implements yokedcache.Tracer.
 func (t *tracer) Start(ctx context.Context, op yokedcache.OpInfo) (context.Context, yokedcache.Span) {
-	if t.noop {
-		return ctx, nopSpan{}
-	}
 	opts := t.startOptions(op)
 	var extra []attribute.KeyValue
 	if op.Keys >= 2 {
