@@ -365,6 +365,7 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (
 	env, err := c.decodeFrom(m, key, raw)
 	if err != nil {
 		r.m.misses.add(1)
+		c.dropNear(m, key)
 		return env, opError(op, key, err)
 	}
 	if env.Negative || env.FreshUntil != 0 {
@@ -543,6 +544,7 @@ func getKept[T any](ctx context.Context, c *Cache, key string) (v T, done bool, 
 	}
 	if err != nil {
 		r.m.misses.add(1)
+		c.dropNear(r.mem, key)
 		var zero T
 		return zero, true, opError("get", key, err)
 	}

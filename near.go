@@ -209,3 +209,11 @@ func nearFromURLInto(u *url.URL, o **NearOptions) (*NearOptions, bool, error) {
 	}
 	return n, changed, err
 }
+
+// dropNear drops member m's near-cache copy of key (a copy that did not
+// decode: the next read asks the shared backend again).
+func (c *Cache) dropNear(m *member, key string) {
+	if m.nr != nil {
+		c.withKey(key, m.nr.Drop)
+	}
+}

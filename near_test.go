@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache"
+	"github.com/yokedcache/yokedcache/backend"
 	"github.com/yokedcache/yokedcache/backend/near"
 	"github.com/yokedcache/yokedcache/backend/sqlite"
 )
@@ -189,5 +190,29 @@ func TestNearFromURL(t *testing.T) {
 	// The URL the backend saw has no near_* parameters: it opened.
 	if err := c.Set(ctx, "r:k", "v"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A copy whose bytes do not decode is dropped: the next read asks the
+// shared backend, which by then holds a good value.
+func TestNearDropsCorruptCopy(t *testing.T) {
+	ctx := context.Background()
+	s := sqliteStore(t)
+	c, err := yokedcache.New(yokedcache.Config{Backend: s, Near: &yokedcache.NearOptions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Bytes that are no envelope, written behind the Cache's back.
+	if err := s.Set(ctx, "yokedcache:k", []byte("not an envelope"), backend.SetOptions{TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetBytes(ctx, "k"); !errors.Is(err, yokedcache.ErrCorrupt) {
+		t.Fatalf("Get of bad bytes = %v; want ErrCorrupt", err)
+	}
+	var ns *near.Store
+	c.As(&ns)
+	if ns.Local().Contains("yokedcache:k") {
+		t.Fatal("the tier kept a copy that does not decode")
 	}
 }

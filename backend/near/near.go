@@ -357,6 +357,11 @@ func (s *Store) PeekObject(key string) ([]byte, any, bool) {
 	return v, obj, true
 }
 
+// Drop removes the local copy of key, if any (the Cache drops a copy
+// whose bytes do not decode, so that the next read asks the shared
+// backend again instead of failing on the same bytes).
+func (s *Store) Drop(key string) { s.drop(key) }
+
 // Get returns the local copy of key, or reads the shared backend and
 // keeps a copy.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
