@@ -109,14 +109,14 @@ func (c *Cache) decodeFrom(m *member, key string, raw []byte) (envelope.Envelope
 }
 
 // corrupt counts and logs a stored value that does not decode and returns
-// the corrupt miss. The WARN line is rate-limited per route (logLimit: at
-// most logBurst lines per logEvery, the next one with suppressed=N); it
+// the corrupt miss. The WARN line is rate-limited per route (corruptLogLimit:
+// at most 100 lines per 10 s, the next one with suppressed=N); it
 // names the route and backend, the key shortened (the full key only when
 // the Logger is enabled for debug).
 func (c *Cache) corrupt(key string, err error) error {
 	c.m.corrupt.add(1)
 	r := c.rt.match(key)
-	ok, suppressed := r.m.corruptLog.allow(c.cfg.Clock.Now())
+	ok, suppressed := r.m.corruptLog.Allow(c.cfg.Clock.Now())
 	if !ok {
 		return &corruptErr{cause: err}
 	}

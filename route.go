@@ -290,6 +290,7 @@ func buildRoutes(cfg *Config, def backend.Backend, defOpened bool) (*routeTable,
 	}
 	for _, r := range t.all {
 		r.mem.routes = append(r.mem.routes, r)
+		r.m.corruptLog = corruptLogLimit()
 	}
 	for _, m := range t.members {
 		if ns := nearOf[m]; ns.o != nil {

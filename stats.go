@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/internal/loglimit"
 	"github.com/yokedcache/yokedcache/internal/stripe"
 )
 
@@ -195,8 +196,9 @@ type metrics struct {
 	// Resilience: see the Stats fields of the same names.
 	staleServed, staleIfError, negativeHits, negativeStores, loadFallbacks, writeBackErrors, refreshes, lockWaits, earlyRefreshes counter
 	lat                                                                                                                           [opCount]latency
-	// corruptLog rate-limits the route's "does not decode" lines.
-	corruptLog logLimit
+	// corruptLog rate-limits the route's "does not decode" lines (set
+	// by buildRoutes: corruptLogLimit).
+	corruptLog *loglimit.Limiter
 }
 
 // sample reports whether this operation should be timed.
@@ -453,4 +455,12 @@ func (s Stats) PerRoute(err error) []RouteStats {
 		rs.Error = err.Error()
 	}
 	return []RouteStats{rs}
+}
+
+// corruptLogLimit is the rate limit of one route's "does not decode" WARN
+// lines: at most 100 per 10 s, the next one carrying the number not
+// logged. A burst keeps rare events fully logged while a storm (a corrupt
+// key read 10 000 times a second) costs at most 10 lines a second.
+func corruptLogLimit() *loglimit.Limiter {
+	return &loglimit.Limiter{Every: 10 * time.Second, Burst: 100}
 }

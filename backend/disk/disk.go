@@ -23,6 +23,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/internal/loglimit"
 )
 
 // Compile-time checks of the capabilities.
@@ -69,7 +70,7 @@ type Store struct {
 	corrupt     atomic.Bool
 	quarantined string // path of the file set aside on open, if any
 
-	damage damage // damaged records met by reads (integrity.go)
+	damage loglimit.Damage // damaged records met by reads (integrity.go)
 }
 
 // New opens (or creates) the store in o.Directory. It starts a sweep

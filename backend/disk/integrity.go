@@ -4,40 +4,21 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// corruptLogEvery bounds the damaged-record log lines to one per
-// interval; the reads in between are counted in the next line.
-const corruptLogEvery = 10 * time.Second
-
-// damage counts the damaged records the Store's reads met and
-// rate-limits their log lines.
-type damage struct {
-	reads      atomic.Int64 // damaged records met by reads
-	lastLog    atomic.Int64 // unix nanos of the last log line
-	suppressed atomic.Int64 // lines not logged since
-	last       atomic.Value // string: the last damage seen
-}
-
 // noteDamage counts a damaged record met by a read and logs it, at most
-// once per corruptLogEvery.
+// once per 10 s (the Damage limiter's default).
 func (s *Store) noteDamage(err error) {
-	d := &s.damage
-	d.reads.Add(1)
-	d.last.Store(err.Error())
-	now := s.clock.Now().UnixNano() // Options.Clock: tests see exactly which lines
-	last := d.lastLog.Load()
-	if last != 0 && now-last < int64(corruptLogEvery) || !d.lastLog.CompareAndSwap(last, now) {
-		d.suppressed.Add(1)
+	// Options.Clock: tests see exactly which lines.
+	log, reads, notLogged := s.damage.Note(err, s.clock.Now())
+	if !log {
 		return
 	}
 	s.o.Logger.Error("yokedcache disk: a read found a damaged record; it is treated as a miss. "+
 		"Reopen the store with integrity_check=full to quarantine the file",
-		"path", s.path, "error", err, "damaged_reads", d.reads.Load(), "not_logged", d.suppressed.Swap(0))
+		"path", s.path, "error", err, "damaged_reads", reads, "not_logged", notLogged)
 }
 
 // decode is decodeRecord for the read paths: a damaged record is counted.

@@ -421,7 +421,7 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 		Evictions:   s.evictions.Load(),
 		Expirations: s.expirations.Load(),
 		Scope:       "prefix",
-		Extra:       map[string]any{"path": s.path, "max_size_bytes": s.maxSize, "damaged_reads": s.damage.reads.Load()},
+		Extra:       map[string]any{"path": s.path, "max_size_bytes": s.maxSize, "damaged_reads": s.damage.Reads()},
 	}
 	if fi, err := os.Stat(s.path); err == nil {
 		st.Extra["file_bytes"] = fi.Size()
@@ -509,10 +509,10 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 		h.Details["quarantined"] = s.quarantined
 		h.Warnings = append(h.Warnings, "a corrupt store file was moved aside on open: "+s.quarantined)
 	}
-	h.Details["damaged_reads"] = s.damage.reads.Load()
-	if n := s.damage.reads.Load(); n > 0 {
+	h.Details["damaged_reads"] = s.damage.Reads()
+	if n := s.damage.Reads(); n > 0 {
 		h.Status = "degraded"
-		last, _ := s.damage.last.Load().(string)
+		last := s.damage.Last()
 		h.Details["last_damage"] = last
 		h.Warnings = append(h.Warnings, fmt.Sprintf("%d reads met damaged records (served as misses); "+
 			"reopen the store with integrity_check=full to quarantine the file and start empty", n))

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/yokedcache/yokedcache/backend"
@@ -94,19 +93,6 @@ type mismatchError struct{ msg string }
 func (e *mismatchError) Error() string   { return e.msg }
 func (e *mismatchError) Unwrap() []error { return []error{backend.ErrCorrupt, backend.ErrNotFound} }
 
-// corruptLogEvery bounds the corrupt-read log lines to one per interval;
-// the lines in between are counted in the next one.
-const corruptLogEvery = 10 * time.Second
-
-// damage counts the damaged rows the Store's reads met and rate-limits
-// their log lines.
-type damage struct {
-	reads      atomic.Int64 // damaged rows or pages met by reads
-	lastLog    atomic.Int64 // unix nanos of the last log line
-	suppressed atomic.Int64 // lines not logged since
-	last       atomic.Value // string: the last damage seen
-}
-
 // badRow records a damaged row found for key and returns the miss error.
 func (s *Store) badRow(key string, why string) error {
 	err := &mismatchError{fmt.Sprintf("sqlite: %q: damaged row (%s); run PRAGMA quick_check on %s: %v",
@@ -116,19 +102,15 @@ func (s *Store) badRow(key string, why string) error {
 }
 
 // noteDamage counts a damaged row or page and logs it, at most once per
-// corruptLogEvery.
+// 10 s (the Damage limiter's default).
 func (s *Store) noteDamage(err error) {
-	d := &s.damage
-	d.reads.Add(1)
-	d.last.Store(err.Error())
-	now := s.clock.Now().UnixNano() // Options.Clock: tests see exactly which lines
-	last := d.lastLog.Load()
-	if last != 0 && now-last < int64(corruptLogEvery) || !d.lastLog.CompareAndSwap(last, now) {
-		d.suppressed.Add(1)
+	// Options.Clock: tests see exactly which lines.
+	log, reads, notLogged := s.damage.Note(err, s.clock.Now())
+	if !log {
 		return
 	}
 	s.log.Error("sqlite: a read found a damaged row; it is treated as a miss. Run PRAGMA quick_check on the database",
-		"path", s.pathName(), "err", err, "damaged_reads", d.reads.Load(), "not_logged", d.suppressed.Swap(0))
+		"path", s.pathName(), "err", err, "damaged_reads", reads, "not_logged", notLogged)
 }
 
 // checkRow verifies that a value column read for key is key's (its

@@ -743,7 +743,7 @@ func (s *Store) Stats(ctx context.Context, prefix string) (backend.Stats, error)
 	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&st.Keys, &st.Bytes); err != nil {
 		return backend.Stats{}, fmt.Errorf("sqlite: stats: %w", s.mapErr(err))
 	}
-	st.Extra = map[string]any{"damaged_reads": s.damage.reads.Load()}
+	st.Extra = map[string]any{"damaged_reads": s.damage.Reads()}
 	var pages, pageSize int64
 	if err := s.db.QueryRowContext(ctx, `SELECT page_count * page_size, page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&pages, &pageSize); err == nil {
 		st.Extra["file_bytes"] = pages
@@ -789,10 +789,10 @@ func (s *Store) HealthDetails(ctx context.Context) (backend.HealthDetails, error
 		d.Details["error"] = err.Error()
 		return d, nil
 	}
-	d.Details["damaged_reads"] = s.damage.reads.Load()
-	if n := s.damage.reads.Load(); n > 0 {
+	d.Details["damaged_reads"] = s.damage.Reads()
+	if n := s.damage.Reads(); n > 0 {
 		d.Status = "degraded"
-		last, _ := s.damage.last.Load().(string)
+		last := s.damage.Last()
 		d.Details["last_damage"] = last
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%d reads met damaged rows or pages (served as misses); "+
 			"run PRAGMA quick_check on %s, and if it reports errors stop the processes using it and delete it "+

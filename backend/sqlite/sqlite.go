@@ -17,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 
 	"github.com/yokedcache/yokedcache/backend"
+	"github.com/yokedcache/yokedcache/internal/loglimit"
 )
 
 // DriverName is the database/sql driver the Store opens Options.Path with
@@ -66,7 +67,7 @@ type Store struct {
 
 	quarantined string // path the file was moved to by New, if any
 
-	damage damage // damaged rows met by reads (integrity.go)
+	damage loglimit.Damage // damaged rows met by reads (integrity.go)
 }
 
 // Compile-time checks of the capabilities.
