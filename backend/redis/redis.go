@@ -287,35 +287,57 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 // server, one per hash slot on Cluster. It calls each with the index and
 // reply of every key present.
 func (s *Store) mget(ctx context.Context, keys []string, batch int, each func(i int, m rueidis.RedisMessage) error) error {
-	var groups [][]int // Cluster: indexes of keys per slot
-	var cmds rueidis.Commands
+	p := s.planMget(keys, batch)
+	return s.eachMget(p, s.cl().DoMulti(ctx, p.cmds...), each)
+}
+
+// mgetPlan is the MGET commands for a list of keys and how their replies
+// map back to the keys.
+type mgetPlan struct {
+	cmds   rueidis.Commands
+	groups [][]int // Cluster: indexes of keys per slot
+	batch  int     // otherwise: keys per command
+	n      int     // keys
+}
+
+// planMget builds the MGETs of keys (see mget).
+func (s *Store) planMget(keys []string, batch int) mgetPlan {
+	p := mgetPlan{n: len(keys)}
 	if s.cluster {
-		groups = groupBySlot(keys)
-		for _, g := range groups {
+		p.groups = groupBySlot(keys)
+		for _, g := range p.groups {
 			ks := make([]string, len(g))
 			for j, i := range g {
 				ks[j] = keys[i]
 			}
-			cmds = append(cmds, s.cl().B().Mget().Key(ks...).Build())
+			p.cmds = append(p.cmds, s.cl().B().Mget().Key(ks...).Build())
 		}
-	} else {
-		if batch <= 0 {
-			batch = len(keys)
-		}
-		for lo := 0; lo < len(keys); lo += batch {
-			cmds = append(cmds, s.cl().B().Mget().Key(keys[lo:min(lo+batch, len(keys))]...).Build())
-		}
+		return p
 	}
-	for gi, r := range s.cl().DoMulti(ctx, cmds...) {
+	if batch <= 0 {
+		batch = len(keys)
+	}
+	p.batch = batch
+	for lo := 0; lo < len(keys); lo += batch {
+		p.cmds = append(p.cmds, s.cl().B().Mget().Key(keys[lo:min(lo+batch, len(keys))]...).Build())
+	}
+	return p
+}
+
+// eachMget calls each with the key index and reply of every key present
+// in the replies res of p's commands (res may go on with replies of other
+// commands pipelined after them).
+func (s *Store) eachMget(p mgetPlan, res []rueidis.RedisResult, each func(i int, m rueidis.RedisMessage) error) error {
+	for gi, r := range res[:len(p.cmds)] {
 		arr, err := r.ToArray()
 		if err != nil {
 			return s.wrapErr(err)
 		}
 		var want int
 		if s.cluster {
-			want = len(groups[gi])
+			want = len(p.groups[gi])
 		} else {
-			want = min((gi+1)*batch, len(keys)) - gi*batch
+			want = min((gi+1)*p.batch, p.n) - gi*p.batch
 		}
 		if len(arr) != want {
 			return fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), want)
@@ -324,9 +346,9 @@ func (s *Store) mget(ctx context.Context, keys []string, batch int, each func(i 
 			if arr[j].IsNil() {
 				continue
 			}
-			i := gi*batch + j
+			i := gi*p.batch + j
 			if s.cluster {
-				i = groups[gi][j]
+				i = p.groups[gi][j]
 			}
 			if err := each(i, arr[j]); err != nil {
 				return err

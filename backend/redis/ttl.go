@@ -82,69 +82,37 @@ func (s *Store) GetManyTTL(ctx context.Context, keys []string) ([][]byte, []time
 		return out, ttls, nil
 	}
 	keys = s.pyKeys(keys)
-	var groups [][]int // Cluster: indexes of keys per slot
-	var cmds rueidis.Commands
-	if s.cluster {
-		groups = groupBySlot(keys)
-		for _, g := range groups {
-			ks := make([]string, len(g))
-			for j, i := range g {
-				ks[j] = keys[i]
-			}
-			cmds = append(cmds, s.cl().B().Mget().Key(ks...).Build())
-		}
-	} else {
-		groups = [][]int{nil}
-		cmds = append(cmds, s.cl().B().Mget().Key(keys...).Build())
-	}
-	nm := len(cmds)
+	p := s.planMget(keys, 0)
+	nm := len(p.cmds)
+	cmds := p.cmds
 	for _, k := range keys {
 		cmds = append(cmds, s.cl().B().Pttl().Key(k).Build())
 	}
 	res := s.cl().DoMulti(ctx, cmds...)
-	for gi, r := range res[:nm] {
-		arr, err := r.ToArray()
+	err := s.eachMget(p, res, func(i int, m rueidis.RedisMessage) error {
+		b, err := m.AsBytes()
 		if err != nil {
-			return nil, nil, s.wrapErr(err)
+			return s.wrapErr(err)
 		}
-		want := len(keys)
-		if s.cluster {
-			want = len(groups[gi])
+		ms, err := res[nm+i].AsInt64()
+		if err != nil {
+			return s.wrapErr(err)
 		}
-		if len(arr) != want {
-			return nil, nil, fmt.Errorf("redis: MGET returned %d values for %d keys", len(arr), want)
+		ttl, ok, err := pttlDuration(ms)
+		if err != nil || !ok {
+			return err
 		}
-		for j := range arr {
-			if arr[j].IsNil() {
-				continue
+		v := valueOf(b)
+		if s.compat {
+			if v, err = s.fromPython(keys[i], v); err != nil {
+				return nil // a null or a pickle is a miss, as in GetMany
 			}
-			i := j
-			if s.cluster {
-				i = groups[gi][j]
-			}
-			b, err := arr[j].AsBytes()
-			if err != nil {
-				return nil, nil, s.wrapErr(err)
-			}
-			ms, err := res[nm+i].AsInt64()
-			if err != nil {
-				return nil, nil, s.wrapErr(err)
-			}
-			ttl, ok, err := pttlDuration(ms)
-			if err != nil {
-				return nil, nil, err
-			}
-			if !ok {
-				continue
-			}
-			v := valueOf(b)
-			if s.compat {
-				if v, err = s.fromPython(keys[i], v); err != nil {
-					continue // a null or a pickle is a miss, as in GetMany
-				}
-			}
-			out[i], ttls[i] = v, ttl
 		}
+		out[i], ttls[i] = v, ttl
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, ttls, nil
 }
