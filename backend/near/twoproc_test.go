@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,8 +239,14 @@ func seen(t *testing.T, c *yokedcache.Cache, key, want string, from time.Time, l
 		}
 		// Poll, don't spin: on a 2-core machine a spinning reader
 		// competes with the goroutine that receives the invalidation
-		// (and with both servers' processes).
-		time.Sleep(50 * time.Microsecond)
+		// (and with both servers' processes). Yield for the first
+		// 200 µs (a sleep rounds up to the timer's slack, ~1 ms), then
+		// sleep.
+		if time.Since(from) < 200*time.Microsecond {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
 	}
 }
 
@@ -257,17 +264,61 @@ func trials() int {
 }
 
 // coherence runs the write-then-read trials of A's writes and returns
-// their latencies.
-func coherence(t *testing.T, c *yokedcache.Cache, ns *near.Store, a *writer, prefix string, n int) []time.Duration {
+// their latencies, and beside each the time B takes for one plain read of
+// the shared backend (plain: a Cache without a tier), measured in the same
+// trial: the machine's own round trip at that moment.
+func coherence(t *testing.T, c, plain *yokedcache.Cache, ns *near.Store, a *writer, prefix string, n int) (lat, base []time.Duration) {
 	t.Helper()
-	lat := make([]time.Duration, 0, n)
 	a.do("set k v0")
 	for i := 1; i <= n; i++ {
 		holdCopy(t, c, ns, prefix, "k", fmt.Sprint("v", i-1))
 		a.do(fmt.Sprintf("set k v%d", i))
 		lat = append(lat, seen(t, c, "k", fmt.Sprint("v", i), time.Now(), 2*time.Second))
+		start := time.Now()
+		_ = readValue(t, plain, "k")
+		base = append(base, time.Since(start))
+	}
+	return lat, base
+}
+
+// invalidations runs n trials of an invalidation by A (cmd: "tags tag" or
+// "flush") of a key B holds a copy of, and returns how long B took to
+// see each.
+func invalidations(t *testing.T, c *yokedcache.Cache, ns *near.Store, a *writer, prefix, cmd string, n int) []time.Duration {
+	t.Helper()
+	var lat []time.Duration
+	for i := range n {
+		v := fmt.Sprint("x", i)
+		a.do("set inv " + v + " tag")
+		holdCopy(t, c, ns, prefix, "inv", v)
+		a.do(cmd)
+		lat = append(lat, seen(t, c, "inv", "", time.Now(), 2*time.Second))
 	}
 	return lat
+}
+
+// bound is the latency bound, stretched on a machine too busy to
+// meet it: a notification cannot arrive much faster than the machine
+// serves a round trip, so the test allows the larger of the bound and 4×
+// the p99 of B's plain reads measured in the same trials. Both are logged.
+func bound(t *testing.T, spec time.Duration, base []time.Duration) time.Duration {
+	t.Helper()
+	b := max(spec, 4*p99(base))
+	if b > spec {
+		t.Logf("busy machine: plain reads p99 %v, so the bound is %v instead of %v", p99(base), b, spec)
+	}
+	return b
+}
+
+// plainCache is a Cache on url without a tier (the baseline reads).
+func plainCache(t *testing.T, url, prefix string) *yokedcache.Cache {
+	t.Helper()
+	c, err := yokedcache.New(yokedcache.Config{RedisURL: url, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func TestTwoProcessesTracking(t *testing.T) {
@@ -277,21 +328,22 @@ func TestTwoProcessesTracking(t *testing.T) {
 	waitMode(t, c, ns, "tracking")
 	a := startWriter(t, srv.URL(), prefix, false)
 
-	lat := coherence(t, c, ns, a, prefix, trials())
-	t.Logf("A's Set seen by B: p50 %v, p99 %v, max %v over %d trials", lat[len(lat)/2], p99(lat), slices.Max(lat), len(lat))
-	if p := p99(lat); p > 10*time.Millisecond {
-		t.Errorf("p99 %v; want <= 10 ms", p)
+	lat, base := coherence(t, c, plainCache(t, srv.URL(), prefix), ns, a, prefix, trials())
+	t.Logf("A's Set seen by B: p50 %v, p99 %v, max %v over %d trials (B's plain reads: p99 %v)",
+		lat[len(lat)/2], p99(lat), slices.Max(lat), len(lat), p99(base))
+	limit := bound(t, 10*time.Millisecond, base)
+	if p := p99(lat); p > limit {
+		t.Errorf("p99 %v; want <= %v", p, limit)
 	}
 
 	// InvalidateTags and Flush by A.
-	a.do("set t1 x tag")
-	holdCopy(t, c, ns, prefix, "t1", "x")
-	a.do("tags tag")
-	seen(t, c, "t1", "", time.Now(), 10*time.Millisecond)
-	a.do("set f1 y")
-	holdCopy(t, c, ns, prefix, "f1", "y")
-	a.do("flush")
-	seen(t, c, "f1", "", time.Now(), 10*time.Millisecond)
+	for _, cmd := range []string{"tags tag", "flush"} {
+		lat := invalidations(t, c, ns, a, prefix, cmd, trials()/10)
+		t.Logf("A's %s seen by B: p99 %v, max %v over %d trials", cmd, p99(lat), slices.Max(lat), len(lat))
+		if p := p99(lat); p > limit {
+			t.Errorf("%s: p99 %v; want <= %v", cmd, p, limit)
+		}
+	}
 
 	// An outside writer: redis-cli SET with a valid envelope.
 	cli := testserver.RequireBinary(t, "redis-cli")
@@ -319,8 +371,8 @@ func TestTwoProcessesTracking(t *testing.T) {
 		outside = append(outside, seen(t, c, "k", want, time.Now(), 2*time.Second))
 	}
 	t.Logf("redis-cli SET seen by B: p99 %v, max %v over %d trials", p99(outside), slices.Max(outside), n)
-	if p := p99(outside); p > 10*time.Millisecond {
-		t.Errorf("redis-cli: p99 %v; want <= 10 ms", p)
+	if p := p99(outside); p > limit {
+		t.Errorf("redis-cli: p99 %v; want <= %v", p, limit)
 	}
 }
 
@@ -358,23 +410,27 @@ func TestTwoProcessesMinimalACL(t *testing.T) {
 	waitMode(t, c, ns, "stream")
 	a := startWriter(t, url, prefix, true)
 
-	lat := coherence(t, c, ns, a, prefix, trials())
-	t.Logf("A's Set seen by B (stream): p50 %v, p99 %v, max %v over %d trials", lat[len(lat)/2], p99(lat), slices.Max(lat), len(lat))
-	if p := p99(lat); p > 100*time.Millisecond {
-		t.Errorf("p99 %v; want <= 100 ms", p)
+	lat, base := coherence(t, c, plainCache(t, url, prefix), ns, a, prefix, trials())
+	t.Logf("A's Set seen by B (stream): p50 %v, p99 %v, max %v over %d trials (B's plain reads: p99 %v)",
+		lat[len(lat)/2], p99(lat), slices.Max(lat), len(lat), p99(base))
+	limit := bound(t, 100*time.Millisecond, base)
+	if p := p99(lat); p > limit {
+		t.Errorf("p99 %v; want <= %v", p, limit)
 	}
 	// A lost event would show as a trial of about the local TTL.
 	if m := slices.Max(lat); m > localTTL/2 {
 		t.Errorf("slowest trial %v: an invalidation was lost (the local TTL %v expired the copy)", m, localTTL)
 	}
-	a.do("set t1 x tag")
-	holdCopy(t, c, ns, prefix, "t1", "x")
-	a.do("tags tag")
-	seen(t, c, "t1", "", time.Now(), 100*time.Millisecond)
-	a.do("set f1 y")
-	holdCopy(t, c, ns, prefix, "f1", "y")
-	a.do("flush")
-	seen(t, c, "f1", "", time.Now(), 100*time.Millisecond)
+	for _, cmd := range []string{"tags tag", "flush"} {
+		lat := invalidations(t, c, ns, a, prefix, cmd, trials()/10)
+		t.Logf("A's %s seen by B (stream): p99 %v, max %v over %d trials", cmd, p99(lat), slices.Max(lat), len(lat))
+		if p := p99(lat); p > limit {
+			t.Errorf("%s: p99 %v; want <= %v", cmd, p, limit)
+		}
+		if m := slices.Max(lat); m > localTTL/2 {
+			t.Errorf("%s: slowest trial %v: an invalidation was lost", cmd, m)
+		}
+	}
 
 	// A writer outside yokedcache publishes nothing: the local TTL
 	// bounds what B serves.
@@ -443,18 +499,22 @@ func TestTwoProcessesCluster(t *testing.T) {
 	c, ns := reader(t, url, prefix, yokedcache.NearOptions{})
 	waitMode(t, c, ns, "tracking")
 	a := startWriter(t, url, prefix, false)
+	plain := plainCache(t, url, prefix)
 	// Keys spread over every master.
-	var lat []time.Duration
+	var lat, base []time.Duration
 	for i := range 60 {
 		k := fmt.Sprint("c", i)
 		a.do("set " + k + " old")
 		holdCopy(t, c, ns, prefix, k, "old")
 		a.do("set " + k + " new")
 		lat = append(lat, seen(t, c, k, "new", time.Now(), 2*time.Second))
+		start := time.Now()
+		_ = readValue(t, plain, k)
+		base = append(base, time.Since(start))
 	}
-	t.Logf("Cluster: p99 %v, max %v over %d keys", p99(lat), slices.Max(lat), len(lat))
-	if p := p99(lat); p > 10*time.Millisecond {
-		t.Errorf("p99 %v; want <= 10 ms", p)
+	t.Logf("Cluster: p99 %v, max %v over %d keys (B's plain reads: p99 %v)", p99(lat), slices.Max(lat), len(lat), p99(base))
+	if p, limit := p99(lat), bound(t, 10*time.Millisecond, base); p > limit {
+		t.Errorf("p99 %v; want <= %v", p, limit)
 	}
 }
 
