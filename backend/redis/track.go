@@ -476,6 +476,12 @@ func (t *tracking) streamSession() (bool, error) {
 	// newer than it means entries this reader never saw are gone (trimmed
 	// past it, or the stream deleted and recreated while it blocked).
 	prev := last
+	// added is the stream's entries-added counter (XINFO STREAM, Redis
+	// 7+) seen last: it only grows while the stream lives, so a smaller
+	// one means the stream was deleted and recreated, even when the new
+	// entries' IDs are not below last (a recreation within the same
+	// millisecond as the last entry read). -1: unknown.
+	added := int64(-1)
 	for {
 		// The newest and the oldest entry, read just before the XREAD on
 		// the same connection, tell whether the stream was deleted or
@@ -484,6 +490,7 @@ func (t *tracking) streamSession() (bool, error) {
 		res := dc.DoMulti(ctx,
 			dc.B().Xrevrange().Key(key).End("+").Start("-").Count(1).Build(),
 			dc.B().Xrange().Key(key).Start("-").End("+").Count(1).Build(),
+			dc.B().XinfoStream().Key(key).Build(),
 			dc.B().Xread().Count(streamCount).Block(streamBlock.Milliseconds()).Streams().Key(key).Id(last).Build())
 		cancel()
 		if t.ctx.Err() != nil {
@@ -497,11 +504,14 @@ func (t *tracking) streamSession() (bool, error) {
 		if err != nil {
 			return true, t.fail(s.wrapErr(fmt.Errorf("XRANGE: %w", err)))
 		}
-		m, err := res[2].AsMap()
+		nowAdded := entriesAdded(res[2])
+		recreated := added > 0 && nowAdded >= 0 && nowAdded < added
+		added = nowAdded
+		m, err := res[3].AsMap()
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return true, t.fail(s.wrapErr(fmt.Errorf("XREAD: %w", err)))
 		}
-		if last != "0-0" && (newest == "" || idLess(newest, last)) {
+		if last != "0-0" && (newest == "" || idLess(newest, last) || recreated) {
 			// Deleted (DEL, FLUSHALL), perhaps recreated with smaller
 			// IDs: read the new stream from its start.
 			t.reset()
@@ -580,6 +590,27 @@ func lastStreamID(r rueidis.RedisResult) (string, error) {
 		return "0-0", nil
 	}
 	return id, nil
+}
+
+// entriesAdded parses the entries-added field of XINFO STREAM: 0 for a
+// missing stream, -1 when unknown (Redis < 7, a refused command).
+func entriesAdded(r rueidis.RedisResult) int64 {
+	m, err := r.AsMap()
+	if err != nil {
+		if re, ok := rueidis.IsRedisErr(err); ok && strings.Contains(re.Error(), "no such key") {
+			return 0
+		}
+		return -1
+	}
+	v, ok := m["entries-added"]
+	if !ok {
+		return -1
+	}
+	n, err := v.AsInt64()
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // firstStreamID parses XRANGE/XREVRANGE ... COUNT 1: the entry's ID, or

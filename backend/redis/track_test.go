@@ -481,3 +481,48 @@ func TestTrackServerRestart(t *testing.T) {
 		return col.has("yokedcache:back")
 	})
 }
+
+// A stream deleted and recreated with an entry whose ID equals the last
+// one the reader saw (FLUSHALL and a write within the same millisecond):
+// the reader notices by the stream's entries-added counter, resets and
+// reads the new stream from its start.
+func TestTrackStreamRecreatedSameID(t *testing.T) {
+	srv := testserver.StartRedis(t, testserver.RedisOptions{Users: []string{aclUser}})
+	o := redis.Options{Addrs: []string{srv.Addr}, Username: "yokedcache", Password: "password", TrackPingTimeout: busyPingTimeout}
+	reader := newStore(t, o)
+	po := o
+	po.PublishInvalidations = true
+	writer := newStore(t, po)
+	col := newCollector()
+	tr, err := reader.Track("yokedcache:", col.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	waitLive(t, tr, backend.TrackModeStream)
+	ctx := t.Context()
+	const stream = "yokedcache:\xffnear:stream"
+	// Several entries, so that the counter has grown past 1.
+	for _, k := range []string{"yokedcache:a", "yokedcache:b", "yokedcache:c"} {
+		set(t, writer, k)
+		eventually(t, k+" delivered", func() bool { return col.has(k) })
+	}
+	reply, err := srv.Do(ctx, "XREVRANGE", stream, "+", "-", "COUNT", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := reply.([]any)
+	if len(entries) != 1 {
+		t.Fatalf("XREVRANGE = %v", reply)
+	}
+	lastID, _ := entries[0].([]any)[0].(string)
+	before := col.resetCount()
+	if err := srv.FlushAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do(ctx, "XADD", stream, lastID, "k", "yokedcache:same-id"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "delivery from the recreated stream", func() bool { return col.has("yokedcache:same-id") })
+	eventually(t, "Reset after the recreation", func() bool { return col.resetCount() > before })
+}
