@@ -331,7 +331,7 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool, e
 		return err
 	}
 	var start time.Time
-	timed := sample()
+	timed, rnd := draw()
 	if timed {
 		start = time.Now()
 	}
@@ -355,7 +355,7 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool, e
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			r.m.misses.add(1)
+			r.m.misses.addAt(1, rnd)
 			if errors.Is(err, ErrCorrupt) {
 				// The backend found damage (a record that fails its
 				// check): a miss, counted as corrupt like bytes that do
@@ -376,7 +376,7 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool, e
 		*env, err = c.checkSoft(r, op, key, *env, allowStale)
 		return err
 	}
-	r.m.hits.add(1)
+	r.m.hits.addAt(1, rnd)
 	return nil
 }
 
