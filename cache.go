@@ -314,22 +314,24 @@ func (c *Cache) fail(r *route, op, key string, err error) error {
 	return opError(op, key, c.rt.fail(r, err))
 }
 
-// fetchEnvelope reads and decodes key's envelope, counting hits, misses
-// and errors. An entry past its soft expiry is a miss; a negative entry
-// is a miss matching errNegative.
-func (c *Cache) fetchEnvelope(ctx context.Context, op, key string) (envelope.Envelope, error) {
-	return c.fetchEnv(ctx, op, key, false)
+// fetchEnvelope reads and decodes key's envelope into *env (a zero
+// Envelope), counting hits, misses and errors. An entry past its soft
+// expiry is a miss; a negative entry is a miss matching errNegative.
+// *env is written only on success (and for fetchEnv's stale entries): the
+// envelope is decoded in place, never copied on the hot path.
+func (c *Cache) fetchEnvelope(ctx context.Context, op, key string, env *envelope.Envelope) error {
+	return c.fetchEnv(ctx, op, key, false, env)
 }
 
 // fetchEnv is fetchEnvelope; with allowStale an entry past its soft
-// expiry is returned with an error matching errStale.
-func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (envelope.Envelope, error) {
+// expiry is written to *env and returned with an error matching errStale.
+func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool, env *envelope.Envelope) error {
 	r, err := c.begin(ctx, op, key)
 	if err != nil {
-		return envelope.Envelope{}, err
+		return err
 	}
 	var start time.Time
-	timed := sample()
+	timed, rnd := draw()
 	if timed {
 		start = time.Now()
 	}
@@ -341,6 +343,8 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (
 	}
 	switch {
 	case local: // a near-cache copy: no round trip to guard
+	case m.store != nil:
+		raw, err = c.memGet(ctx, m.store, key)
 	case m.g == nil:
 		c.withKey(key, func(skey string) { raw, err = m.b.Get(ctx, skey) })
 	default:
@@ -351,28 +355,46 @@ func (c *Cache) fetchEnv(ctx context.Context, op, key string, allowStale bool) (
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			r.m.misses.add(1)
+			r.m.misses.addAt(1, rnd)
 			if errors.Is(err, ErrCorrupt) {
 				// The backend found damage (a record that fails its
 				// check): a miss, counted as corrupt like bytes that do
 				// not decode; the backend logged it.
 				c.m.corrupt.add(1)
 			}
-			return envelope.Envelope{}, opError(op, key, err)
+			return opError(op, key, err)
 		}
-		return envelope.Envelope{}, c.fail(r, op, key, err)
+		return c.fail(r, op, key, err)
 	}
-	env, err := c.decodeFrom(m, key, raw)
-	if err != nil {
+	if err := c.decodeTo(env, m, key, raw); err != nil {
+		*env = envelope.Envelope{}
 		r.m.misses.add(1)
 		c.dropNear(m, key)
-		return env, opError(op, key, err)
+		return opError(op, key, err)
 	}
 	if env.Negative || env.FreshUntil != 0 {
-		return c.checkSoft(r, op, key, env, allowStale)
+		*env, err = c.checkSoft(r, op, key, *env, allowStale)
+		return err
 	}
-	r.m.hits.add(1)
-	return env, nil
+	r.m.hits.addAt(1, rnd)
+	return nil
+}
+
+// stackKey is the longest stored key memGet builds on the stack.
+const stackKey = 256
+
+// memGet reads key from the memory store st, called directly (no
+// interface call, no pooled buffer): the stored key is built in a stack
+// array when it fits, as the store keeps no key passed to a read.
+func (c *Cache) memGet(ctx context.Context, st *memory.Store, key string) (raw []byte, err error) {
+	n := len(c.prefix) + len(key)
+	if n > stackKey {
+		c.withKey(key, func(skey string) { raw, err = st.Get(ctx, skey) })
+		return raw, err
+	}
+	var buf [stackKey]byte
+	copy(buf[copy(buf[:], c.prefix):], key)
+	return st.Get(ctx, unsafe.String(&buf[0], n))
 }
 
 // guardedGet reads key from member m under its timeout and breaker.
@@ -410,8 +432,8 @@ func (c *Cache) Get(ctx context.Context, key string, dst any) (err error) {
 	if err := checkDst(dst); err != nil {
 		return opError("get", key, err)
 	}
-	env, err := c.fetchEnvelope(ctx, "get", key)
-	if err != nil {
+	var env envelope.Envelope
+	if err := c.fetchEnvelope(ctx, "get", key, &env); err != nil {
 		return err
 	}
 	if err := c.decodeInto(key, env, dst); err != nil {
@@ -428,8 +450,8 @@ func (c *Cache) GetBytes(ctx context.Context, key string) (_ []byte, err error) 
 		ctx, sp = c.startOp(ctx, "get", key)
 		defer func() { sp.End(outcome(err)) }()
 	}
-	env, err := c.fetchEnvelope(ctx, "get", key)
-	if err != nil {
+	var env envelope.Envelope
+	if err := c.fetchEnvelope(ctx, "get", key, &env); err != nil {
 		return nil, err
 	}
 	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
@@ -449,8 +471,8 @@ func (c *Cache) GetView(ctx context.Context, key string) (_ []byte, err error) {
 		ctx, sp = c.startOp(ctx, "get", key)
 		defer func() { sp.End(outcome(err)) }()
 	}
-	env, err := c.fetchEnvelope(ctx, "get", key)
-	if err != nil {
+	var env envelope.Envelope
+	if err := c.fetchEnvelope(ctx, "get", key, &env); err != nil {
 		return nil, err
 	}
 	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {

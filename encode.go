@@ -108,6 +108,19 @@ func (c *Cache) decodeFrom(m *member, key string, raw []byte) (envelope.Envelope
 	return env, nil
 }
 
+// decodeTo is decodeFrom writing the envelope into *env (left in an
+// unspecified state on error).
+func (c *Cache) decodeTo(env *envelope.Envelope, m *member, key string, raw []byte) (err error) {
+	if !m.local || c.seal != nil {
+		*env, err = c.decodeEnvelope(key, raw)
+		return err
+	}
+	if err := envelope.DecodeTrustedTo(env, raw, c.cfg.MaxValueSize); err != nil {
+		return c.corrupt(key, err)
+	}
+	return nil
+}
+
 // corrupt counts and logs a stored value that does not decode and returns
 // the corrupt miss. The WARN line is rate-limited per route (corruptLogLimit:
 // at most 100 lines per 10 s, the next one with suppressed=N); it

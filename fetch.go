@@ -208,7 +208,7 @@ func (c *Cache) storeMissing(ctx context.Context, r *route, key string, w *write
 // stale-if-error): it returns the value (v, when fits produced one) and
 // its envelope.
 func (c *Cache) getOrLoad(ctx context.Context, op, key string, loader func(context.Context) (any, error), fits fitsFunc, w writeSpec) (v any, env envelope.Envelope, err error) {
-	env, err = c.fetchEnv(ctx, op, key, true)
+	err = c.fetchEnv(ctx, op, key, true, &env)
 	var fallback *flight // a stale value to serve if the load fails
 	mode := loadMiss
 	switch {

@@ -93,6 +93,10 @@ type member struct {
 	g *guard
 	// nr is the member's near-cache tier (b is then the tier), or nil.
 	nr *near.Store
+	// store is b itself when b is a *memory.Store (not wrapped), for
+	// reads that call it directly with a key built on the stack
+	// (Cache.memGet); nil otherwise.
+	store *memory.Store
 }
 
 func newMember(b backend.Backend, idx int) *member {
@@ -105,6 +109,7 @@ func newMember(b backend.Backend, idx int) *member {
 // backend at the bottom of b's wrappers (backend.Base), called through b.
 func (m *member) setBackend(b backend.Backend) {
 	m.b, m.name = b, backend.Name(b)
+	m.store, _ = b.(*memory.Store)
 	base := backend.Base(b)
 	_, inproc := base.(backend.ObjectKeeper)
 	m.inproc = inproc

@@ -19,6 +19,9 @@ type counter struct{ c stripe.Counter }
 
 func (c *counter) add(n int64) { c.c.Add(n) }
 
+// addAt is add on the stripe picked by r, a random number (see draw).
+func (c *counter) addAt(n int64, r uint32) { c.c.AddAt(n, r) }
+
 func (c *counter) load() int64 { return c.c.Load() }
 
 // Operations whose latency is sampled.
@@ -203,6 +206,14 @@ type metrics struct {
 
 // sample reports whether this operation should be timed.
 func sample() bool { return rand.Uint32()%sampleEvery == 0 }
+
+// draw is sample for an operation that also bumps one counter: it
+// returns whether to time the operation and a random number, independent
+// of that choice, for counter.addAt (one draw instead of two).
+func draw() (timed bool, r uint32) {
+	x := rand.Uint32()
+	return x%sampleEvery == 0, x / sampleEvery
+}
 
 // OpLatency is the sampled latency of one operation type, summed over
 // the routes. Get, set, delete and the batch operations are timed on 1 in

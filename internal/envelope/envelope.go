@@ -177,45 +177,60 @@ func DecodeTrusted(data []byte, maxSize int) (Envelope, error) {
 }
 
 func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
+	var e Envelope
+	if err := decodeTo(&e, data, maxSize, verify); err != nil {
+		return Envelope{}, err
+	}
+	return e, nil
+}
+
+// DecodeTrustedTo is DecodeTrusted writing the envelope into *e instead
+// of returning it (no copy of the struct on a hot path). On error *e is
+// left in an unspecified state.
+func DecodeTrustedTo(e *Envelope, data []byte, maxSize int) error {
+	return decodeTo(e, data, maxSize, false)
+}
+
+func decodeTo(e *Envelope, data []byte, maxSize int, verify bool) error {
 	if maxSize <= 0 {
 		maxSize = 512 << 20
 	}
 	if len(data) < HeaderSize {
-		return Envelope{}, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
+		return fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
 	}
 	if data[0] != magic {
-		return Envelope{}, fmt.Errorf("%w: bad magic byte 0x%02x", ErrCorrupt, data[0])
+		return fmt.Errorf("%w: bad magic byte 0x%02x", ErrCorrupt, data[0])
 	}
 	if data[1] != version {
-		return Envelope{}, fmt.Errorf("%w: unsupported format version %d", ErrCorrupt, data[1])
+		return fmt.Errorf("%w: unsupported format version %d", ErrCorrupt, data[1])
 	}
 	if verify && binary.LittleEndian.Uint32(data[5:9]) != checksum(data) {
-		return Envelope{}, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+		return fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	e := Envelope{Codec: data[2], Compression: codec.Compression(data[3])}
+	*e = Envelope{Codec: data[2], Compression: codec.Compression(data[3])}
 	if e.Codec == 0 || (e.Codec > codec.IDMsgpack && e.Codec < codec.IDUserMin) {
-		return Envelope{}, fmt.Errorf("%w: unknown codec id %d", ErrCorrupt, e.Codec)
+		return fmt.Errorf("%w: unknown codec id %d", ErrCorrupt, e.Codec)
 	}
 	if data[4]&^(flagTags|flagFresh|flagNegative) != 0 {
-		return Envelope{}, fmt.Errorf("%w: unknown flags 0x%02x", ErrCorrupt, data[4])
+		return fmt.Errorf("%w: unknown flags 0x%02x", ErrCorrupt, data[4])
 	}
 	e.Negative = data[4]&flagNegative != 0
 	rest := data[HeaderSize:]
 	if data[4]&flagFresh != 0 {
 		if len(rest) < freshSize {
-			return Envelope{}, fmt.Errorf("%w: truncated soft expiry", ErrCorrupt)
+			return fmt.Errorf("%w: truncated soft expiry", ErrCorrupt)
 		}
 		e.FreshUntil = int64(binary.LittleEndian.Uint64(rest))
 		e.LoadMs = binary.LittleEndian.Uint32(rest[8:])
 		if e.FreshUntil <= 0 {
-			return Envelope{}, fmt.Errorf("%w: bad soft expiry %d", ErrCorrupt, e.FreshUntil)
+			return fmt.Errorf("%w: bad soft expiry %d", ErrCorrupt, e.FreshUntil)
 		}
 		rest = rest[freshSize:]
 	}
 	if data[4]&flagTags != 0 {
 		n, err := skipTags(rest)
 		if err != nil {
-			return Envelope{}, err
+			return err
 		}
 		e.tags = rest[:n]
 		rest = rest[n:]
@@ -226,23 +241,23 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 	case codec.S2:
 		n, err := s2.DecodedLen(rest)
 		if err != nil {
-			return Envelope{}, fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
 		}
 		if n > maxSize {
-			return Envelope{}, fmt.Errorf("%w: decompressed size %d exceeds limit %d", ErrCorrupt, n, maxSize)
+			return fmt.Errorf("%w: decompressed size %d exceeds limit %d", ErrCorrupt, n, maxSize)
 		}
 		out, err := s2.Decode(make([]byte, n), rest)
 		if err != nil {
-			return Envelope{}, fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: s2: %v", ErrCorrupt, err)
 		}
 		e.Payload = out
 	case codec.Zstd:
 		var h zstd.Header
 		if err := h.Decode(rest); err != nil {
-			return Envelope{}, fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
 		}
 		if h.HasFCS && h.FrameContentSize > uint64(maxSize) {
-			return Envelope{}, fmt.Errorf("%w: zstd frame size %d over limit %d", ErrCorrupt, h.FrameContentSize, maxSize)
+			return fmt.Errorf("%w: zstd frame size %d over limit %d", ErrCorrupt, h.FrameContentSize, maxSize)
 		}
 		// Without a content size in the header (the encoder leaves it out
 		// for some small frames) the output grows as it decodes, bounded
@@ -255,16 +270,16 @@ func decode(data []byte, maxSize int, verify bool) (Envelope, error) {
 			out, err = zstdDecoder().DecodeAll(rest, nil)
 		}
 		if err != nil {
-			return Envelope{}, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 		}
 		if len(out) > maxSize {
-			return Envelope{}, fmt.Errorf("%w: decompressed size over limit", ErrCorrupt)
+			return fmt.Errorf("%w: decompressed size over limit", ErrCorrupt)
 		}
 		e.Payload = out
 	default:
-		return Envelope{}, fmt.Errorf("%w: unknown compression id %d", ErrCorrupt, e.Compression)
+		return fmt.Errorf("%w: unknown compression id %d", ErrCorrupt, e.Compression)
 	}
-	return e, nil
+	return nil
 }
 
 // skipTags validates the tag list at the start of b and returns its length.

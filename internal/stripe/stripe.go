@@ -23,6 +23,10 @@ type Counter struct{ s [Stripes]padded }
 // generator: no shared state).
 func (c *Counter) Add(n int64) { c.s[rand.Uint32()&(Stripes-1)].n.Add(n) }
 
+// AddAt adds n to the stripe picked by the low bits of r, a random number
+// the caller drew anyway (one draw serving two purposes on a hot path).
+func (c *Counter) AddAt(n int64, r uint32) { c.s[r&(Stripes-1)].n.Add(n) }
+
 // Load returns the sum of the stripes. Concurrent Adds may or may not be
 // included.
 func (c *Counter) Load() int64 {

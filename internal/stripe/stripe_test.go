@@ -20,3 +20,18 @@ func TestCounter(t *testing.T) {
 		t.Fatalf("Load = %d; want 16000", got)
 	}
 }
+
+func TestCounterAddAt(t *testing.T) {
+	var c Counter
+	for r := range uint32(3 * Stripes) {
+		c.AddAt(1, r)
+	}
+	if got := c.Load(); got != 3*Stripes {
+		t.Fatalf("Load = %d; want %d", got, 3*Stripes)
+	}
+	for i := range c.s {
+		if got := c.s[i].n.Load(); got != 3 {
+			t.Fatalf("stripe %d holds %d; want 3 (AddAt spreads by r's low bits)", i, got)
+		}
+	}
+}
