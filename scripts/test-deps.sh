@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the servers the integration tests run (redis-server, memcached)
-# are installed. As root on Debian/Ubuntu it installs what is missing;
+# and redis-cli (the near-cache tests' outside writer) are installed. As root on Debian/Ubuntu it installs what is missing;
 # otherwise it says what to install and exits 1.
 set -euo pipefail
 
@@ -19,13 +19,14 @@ have() {
 
 missing=()
 have redis-server || missing+=(redis-server)
+have redis-cli || missing+=(redis-tools)
 have memcached || missing+=(memcached)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
 
-hint="apt-get install -y redis-server memcached"
+hint="apt-get install -y redis-server redis-tools memcached"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "test-deps: missing: ${missing[*]}" >&2
 	echo "test-deps: install them as root, e.g.: sudo $hint" >&2
@@ -52,9 +53,9 @@ cleanup() { if [ "$own_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends redis-server memcached >/dev/null
+apt-get install -y -qq --no-install-recommends redis-server redis-tools memcached >/dev/null
 
-for b in redis-server memcached; do
+for b in redis-server redis-cli memcached; do
 	if ! have "$b"; then
 		echo "test-deps: $b still missing after install" >&2
 		exit 1
