@@ -216,7 +216,7 @@ func (m *Memcached) Pause() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.p != nil {
-		m.p.signal(syscall.SIGSTOP)
+		m.p.pause()
 	}
 }
 

@@ -164,6 +164,28 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 }
 
+// pause stops the process (SIGSTOP) and waits, up to 5 s, until the
+// kernel reports it stopped: a signal is delivered asynchronously, and on
+// a busy machine a server may answer a few more requests after kill(2)
+// returns, which a test of a hung server must not see.
+func (p *proc) pause() {
+	p.signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		pid, exited := p.cmd.Process.Pid, p.exited
+		p.mu.Unlock()
+		if exited {
+			return
+		}
+		stopped, ok := stoppedState(pid)
+		if stopped || !ok {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // stop sends SIGTERM, waits up to grace, then SIGKILLs, and returns once
 // the process is gone.
 func (p *proc) stop(grace time.Duration) {

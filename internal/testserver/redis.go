@@ -361,7 +361,7 @@ func (r *Redis) Pause() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.p != nil {
-		r.p.signal(syscall.SIGSTOP)
+		r.p.pause()
 	}
 }
 

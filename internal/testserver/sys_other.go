@@ -10,3 +10,6 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// stoppedState cannot tell outside Linux.
+func stoppedState(int) (stopped, ok bool) { return false, false }
