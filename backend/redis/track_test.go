@@ -290,20 +290,8 @@ func TestTrackCloseStops(t *testing.T) {
 // The minimal ACL user may not run CLIENT TRACKING: Track falls back to
 // the invalidation stream, which Stores publishing their writes feed.
 func TestTrackStreamFallbackACL(t *testing.T) {
-	srv := testserver.StartRedis(t, testserver.RedisOptions{Users: []string{aclUser}})
-	o := redis.Options{Addrs: []string{srv.Addr}, Username: "yokedcache", Password: "password", TrackPingTimeout: busyPingTimeout}
-	reader := newStore(t, o)
-	po := o
-	po.PublishInvalidations = true
-	writer := newStore(t, po)
+	srv, o, reader, writer, col, tr := streamSetup(t)
 	plain := newStore(t, o)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeStream)
 	ctx := t.Context()
 
 	set(t, writer, "yokedcache:a")
@@ -487,19 +475,7 @@ func TestTrackServerRestart(t *testing.T) {
 // the reader notices by the stream's entries-added counter, resets and
 // reads the new stream from its start.
 func TestTrackStreamRecreatedSameID(t *testing.T) {
-	srv := testserver.StartRedis(t, testserver.RedisOptions{Users: []string{aclUser}})
-	o := redis.Options{Addrs: []string{srv.Addr}, Username: "yokedcache", Password: "password", TrackPingTimeout: busyPingTimeout}
-	reader := newStore(t, o)
-	po := o
-	po.PublishInvalidations = true
-	writer := newStore(t, po)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeStream)
+	srv, _, _, writer, col, _ := streamSetup(t)
 	ctx := t.Context()
 	const stream = "yokedcache:\xffnear:stream"
 	// Several entries, so that the counter has grown past 1.
@@ -525,4 +501,26 @@ func TestTrackStreamRecreatedSameID(t *testing.T) {
 	}
 	eventually(t, "delivery from the recreated stream", func() bool { return col.has("yokedcache:same-id") })
 	eventually(t, "Reset after the recreation", func() bool { return col.resetCount() > before })
+}
+
+// streamSetup starts a server with the minimal ACL user and returns it,
+// the user's Options, a reader Store whose tracking (stopped at cleanup)
+// is live in stream mode with a collector, and a writer Store publishing
+// its writes.
+func streamSetup(t *testing.T) (*testserver.Redis, redis.Options, *redis.Store, *redis.Store, *collector, backend.Tracking) {
+	t.Helper()
+	srv := testserver.StartRedis(t, testserver.RedisOptions{Users: []string{aclUser}})
+	o := redis.Options{Addrs: []string{srv.Addr}, Username: "yokedcache", Password: "password", TrackPingTimeout: busyPingTimeout}
+	reader := newStore(t, o)
+	po := o
+	po.PublishInvalidations = true
+	writer := newStore(t, po)
+	col := newCollector()
+	tr, err := reader.Track("yokedcache:", col.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Stop)
+	waitLive(t, tr, backend.TrackModeStream)
+	return srv, o, reader, writer, col, tr
 }
