@@ -24,4 +24,3 @@ func (c Compression) String() string {
 	}
 	return fmt.Sprintf("compression(%d)", byte(c))
 }
-
