@@ -444,20 +444,12 @@ func (c *Cache) Get(ctx context.Context, key string, dst any) (err error) {
 
 // GetBytes returns a copy of a []byte or string value. It is the fastest
 // read: one allocation, for the copy.
-func (c *Cache) GetBytes(ctx context.Context, key string) (_ []byte, err error) {
-	if c.cfg.Tracer != nil {
-		var sp Span
-		ctx, sp = c.startOp(ctx, "get", key)
-		defer func() { sp.End(outcome(err)) }()
-	}
-	var env envelope.Envelope
-	if err := c.fetchEnvelope(ctx, "get", key, &env); err != nil {
+func (c *Cache) GetBytes(ctx context.Context, key string) ([]byte, error) {
+	p, err := c.getPayload(ctx, key)
+	if err != nil {
 		return nil, err
 	}
-	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
-		return nil, opError("get", key, c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec))))
-	}
-	return append(make([]byte, 0, len(env.Payload)), env.Payload...), nil
+	return append(make([]byte, 0, len(p)), p...), nil
 }
 
 // GetView returns a []byte or string value without copying it: the
@@ -465,7 +457,17 @@ func (c *Cache) GetBytes(ctx context.Context, key string) (_ []byte, err error) 
 // allocates nothing (the bytes are the stored ones, and stay valid after
 // the entry is replaced or evicted: a write never changes stored bytes in
 // place); on network backends they are the read's own buffer.
-func (c *Cache) GetView(ctx context.Context, key string) (_ []byte, err error) {
+func (c *Cache) GetView(ctx context.Context, key string) ([]byte, error) {
+	p, err := c.getPayload(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return p[:len(p):len(p)], nil
+}
+
+// getPayload is the read of GetBytes and GetView: the stored bytes of a
+// []byte or string value, traced as one "get".
+func (c *Cache) getPayload(ctx context.Context, key string) (_ []byte, err error) {
 	if c.cfg.Tracer != nil {
 		var sp Span
 		ctx, sp = c.startOp(ctx, "get", key)
@@ -478,7 +480,7 @@ func (c *Cache) GetView(ctx context.Context, key string) (_ []byte, err error) {
 	if env.Codec != codec.IDRaw && env.Codec != codec.IDString {
 		return nil, opError("get", key, c.corrupt(key, fmt.Errorf("a stored %s value cannot be decoded into []byte", codec.NameOf(env.Codec))))
 	}
-	return env.Payload[:len(env.Payload):len(env.Payload)], nil
+	return env.Payload, nil
 }
 
 // Get is the generic form of Cache.Get: Get[User](ctx, c, "user:42").
