@@ -106,13 +106,7 @@ func TestTrackTrackingStandalone(t *testing.T) {
 	o := redis.Options{Addrs: []string{srv.Addr}, TrackPingTimeout: busyPingTimeout}
 	reader := newStore(t, o)
 	writer := newStore(t, o)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeTracking)
+	col, tr := follow(t, reader, backend.TrackModeTracking)
 	if col.resetCount() < 1 {
 		t.Fatal("no Reset before going live")
 	}
@@ -168,13 +162,7 @@ func TestTrackConnectionKilled(t *testing.T) {
 	o := redis.Options{Addrs: []string{srv.Addr}, TrackPingTimeout: busyPingTimeout}
 	reader := newStore(t, o)
 	writer := newStore(t, o)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeTracking)
+	col, tr := follow(t, reader, backend.TrackModeTracking)
 	before := col.resetCount()
 	if _, err := srv.Do(t.Context(), "CLIENT", "KILL", "TYPE", "normal"); err != nil {
 		t.Fatal(err)
@@ -198,13 +186,7 @@ func TestTrackPartition(t *testing.T) {
 	srv := testserver.StartRedis(t, testserver.RedisOptions{})
 	reader := newStore(t, redis.Options{Addrs: []string{srv.Addr}, TrackPingInterval: 100 * time.Millisecond,
 		TrackPingTimeout: 300 * time.Millisecond, ConnectTimeout: time.Second, SocketTimeout: time.Second})
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeTracking)
+	col, tr := follow(t, reader, backend.TrackModeTracking)
 	before := col.resetCount()
 	srv.Pause()
 	paused := time.Now()
@@ -370,13 +352,7 @@ func TestTrackCluster(t *testing.T) {
 	o := redis.Options{Mode: redis.Cluster, Addrs: cl.Addrs, TrackPingTimeout: busyPingTimeout}
 	reader := newStore(t, o)
 	writer := newStore(t, o)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeTracking)
+	col, _ := follow(t, reader, backend.TrackModeTracking)
 	var keys []string
 	for i := range 60 {
 		k := fmt.Sprint("yokedcache:k", i)
@@ -406,13 +382,7 @@ func TestTrackStreamCluster(t *testing.T) {
 	po := o
 	po.PublishInvalidations = true
 	writer := newStore(t, po)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeStream)
+	col, _ := follow(t, reader, backend.TrackModeStream)
 	var keys []string
 	var items []backend.Item
 	for i := range 30 {
@@ -445,13 +415,7 @@ func TestTrackServerRestart(t *testing.T) {
 	o := redis.Options{Addrs: []string{srv.Addr}, ConnectTimeout: time.Second, TrackPingTimeout: busyPingTimeout}
 	reader := newStore(t, o)
 	writer := newStore(t, o)
-	col := newCollector()
-	tr, err := reader.Track("yokedcache:", col.handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitLive(t, tr, backend.TrackModeTracking)
+	col, tr := follow(t, reader, backend.TrackModeTracking)
 	srv.Stop()
 	eventually(t, "not live while the server is down", func() bool { return !tr.Status().Live })
 	before := col.resetCount()
@@ -515,12 +479,20 @@ func streamSetup(t *testing.T) (*testserver.Redis, redis.Options, *redis.Store, 
 	po := o
 	po.PublishInvalidations = true
 	writer := newStore(t, po)
+	col, tr := follow(t, reader, backend.TrackModeStream)
+	return srv, o, reader, writer, col, tr
+}
+
+// follow tracks "yokedcache:" on reader with a new collector until the
+// test ends, and waits until the tracking is live in mode.
+func follow(t *testing.T, reader *redis.Store, mode string) (*collector, backend.Tracking) {
+	t.Helper()
 	col := newCollector()
 	tr, err := reader.Track("yokedcache:", col.handler())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tr.Stop)
-	waitLive(t, tr, backend.TrackModeStream)
-	return srv, o, reader, writer, col, tr
+	waitLive(t, tr, mode)
+	return col, tr
 }
