@@ -18,15 +18,16 @@ import (
 // than Prometheus' usual 15 s, to make any cost of scraping visible.
 const scrapeEvery = 100 * time.Millisecond
 
-// scraper gathers a registry every scrapeEvery while it runs.
-type scraper struct {
-	reg  *prometheus.Registry
-	stop chan struct{}
-	done sync.WaitGroup
-	n    int
+// periodic calls collect every scrapeEvery while it runs (a Prometheus
+// scrape, an OpenTelemetry collection); n counts the calls.
+type periodic struct {
+	collect func() error
+	stop    chan struct{}
+	done    sync.WaitGroup
+	n       int
 }
 
-func (s *scraper) start() {
+func (s *periodic) start() {
 	if s.stop != nil {
 		return
 	}
@@ -35,7 +36,7 @@ func (s *scraper) start() {
 		t := time.NewTicker(scrapeEvery)
 		defer t.Stop()
 		for {
-			if _, err := s.reg.Gather(); err != nil {
+			if err := s.collect(); err != nil {
 				panic(err)
 			}
 			s.n++
@@ -48,7 +49,7 @@ func (s *scraper) start() {
 	})
 }
 
-func (s *scraper) halt() {
+func (s *periodic) halt() {
 	if s.stop == nil {
 		return
 	}
@@ -86,8 +87,9 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 			if err := col.Add("bench", inst); err != nil {
 				b.Fatal(err)
 			}
-			s := &scraper{reg: prometheus.NewRegistry()}
-			s.reg.MustRegister(col)
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(col)
+			s := &periodic{collect: func() error { _, err := reg.Gather(); return err }}
 			b.Cleanup(s.halt)
 			get := func(c *yokedcache.Cache) func(w *rounds.Worker) error {
 				return func(w *rounds.Worker) error {

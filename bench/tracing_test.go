@@ -3,9 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -17,47 +15,6 @@ import (
 	"github.com/yokedcache/yokedcache/bench/internal/rounds"
 	yotel "github.com/yokedcache/yokedcache/otel"
 )
-
-// otelCollector collects an OpenTelemetry ManualReader every scrapeEvery
-// while it runs.
-type otelCollector struct {
-	reader *sdkmetric.ManualReader
-	stop   chan struct{}
-	done   sync.WaitGroup
-	n      int
-}
-
-func (s *otelCollector) start() {
-	if s.stop != nil {
-		return
-	}
-	s.stop = make(chan struct{})
-	s.done.Go(func() {
-		t := time.NewTicker(scrapeEvery)
-		defer t.Stop()
-		for {
-			var rm metricdata.ResourceMetrics
-			if err := s.reader.Collect(context.Background(), &rm); err != nil {
-				panic(err)
-			}
-			s.n++
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-			}
-		}
-	})
-}
-
-func (s *otelCollector) halt() {
-	if s.stop == nil {
-		return
-	}
-	close(s.stop)
-	s.done.Wait()
-	s.stop = nil
-}
 
 // nopExporter drops the sampled spans (the cost measured is the Cache's
 // and the SDK's, not an exporter's).
@@ -121,7 +78,10 @@ func BenchmarkTracingOverhead(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { reg.Unregister() })
-			s := &otelCollector{reader: reader}
+			s := &periodic{collect: func() error {
+				var rm metricdata.ResourceMetrics
+				return reader.Collect(context.Background(), &rm)
+			}}
 			b.Cleanup(s.halt)
 			get := func(c *yokedcache.Cache) func(w *rounds.Worker) error {
 				return func(w *rounds.Worker) error {
