@@ -205,38 +205,16 @@ func campaignStepRun(dir string, check disk.IntegrityCheck, n int, c *tally) (er
 	for i := range n {
 		keys[i] = keyN(i)
 	}
-	for i := 0; i < n; i += 200 {
-		chunk := keys[i:min(i+200, n)]
-		got, err := s.GetMany(ctx, chunk)
-		if err != nil {
-			if errors.Is(err, backend.ErrCorrupt) {
-				damaged = true
-				continue
-			}
-			errs = append(errs, fmt.Errorf("GetMany: %w", err))
-			continue
-		}
-		for j, v := range got {
-			if v != nil && !bytes.Equal(v, campaignValue(i+j)) {
-				c.wrongValues++
-				errs = append(errs, fmt.Errorf("GetMany returned a wrong value for %s (%.40q)", chunk[j], v))
-			}
-		}
-	}
-	for _, err := range s.Scan(ctx, "*") {
-		if err != nil {
-			if errors.Is(err, backend.ErrCorrupt) {
-				damaged = true
-			}
-			break
-		}
-	}
+	// Damage the single reads saw, or the batch reads and the scan see,
+	// must show in health.
+	damaged, wrong, healthMissing, more := filetest.ReadBack(ctx, s, keys, campaignValue, damaged)
 	if damaged {
 		c.damagedStores++
-		if h, _ := s.HealthDetails(ctx); h.Status == "healthy" {
-			c.healthMissing++
-			errs = append(errs, fmt.Errorf("reads saw damage but health is %+v", h))
-		}
 	}
+	c.wrongValues += wrong
+	if healthMissing {
+		c.healthMissing++
+	}
+	errs = append(errs, more...)
 	return errors.Join(errs...)
 }

@@ -1,6 +1,6 @@
 // Package filetest holds the test support shared by the backends that
-// keep files (disk, SQLite): the corruption campaign's settings and file
-// mode checks.
+// keep files (disk, SQLite): the corruption campaign's settings and its
+// read-back of a damaged store, and file mode checks.
 package filetest
 
 import (
